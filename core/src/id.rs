@@ -1,0 +1,23 @@
+//! Event ids.
+
+use serde::{Deserialize, Serialize};
+
+/// The unique id of a monitor event: assigned at push, strictly increasing in push
+/// order, never reused (across restarts, compaction and a journal whose every event
+/// was acked and erased: invariant I3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EventId(pub u64);
+
+impl EventId {
+    /// The id after this one.
+    pub const fn next(self) -> EventId {
+        EventId(self.0 + 1)
+    }
+}
+
+impl core::fmt::Display for EventId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}

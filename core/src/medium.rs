@@ -1,0 +1,75 @@
+//! The port between the journal and a persistent medium.
+//!
+//! A [`Medium`] is a byte-addressed region of `sector_count` sectors of
+//! `sector_size` bytes each. The journal is the only thing that decides; an
+//! implementation only checks bounds and alignment, performs the raw operation
+//! and reports its error. Errors never reach the journal's caller: the journal
+//! panics with the operation, the offset and the error (invariant I7).
+
+/// Shape and rules of a medium.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Geometry {
+    /// Size of one erase unit in bytes (a power of two).
+    pub sector_size: u32,
+    /// Number of sectors in the region.
+    pub sector_count: u32,
+    /// Program unit in bytes (a power of two, at most 32): offsets and lengths of
+    /// `program` are multiples of it.
+    pub write_size: u32,
+    /// Whether a program unit may be programmed a second time before the next erase
+    /// (embedded-storage's `MultiwriteNorFlash`). The result is the AND of both
+    /// writes. Enables in-place acks.
+    pub multiwrite: bool,
+}
+
+impl Geometry {
+    /// Total size of the region in bytes.
+    pub const fn size(&self) -> u32 {
+        self.sector_size * self.sector_count
+    }
+}
+
+/// A persistent medium with NOR-flash semantics: erased bytes read `0xFF`, a
+/// program only clears bits, an erase sets a whole sector back to `0xFF`.
+///
+/// Offsets are relative to the start of the region.
+pub trait Medium {
+    /// The error of a failed operation. Only ever printed in a panic message.
+    #[cfg(not(feature = "defmt"))]
+    type Error: core::fmt::Debug;
+    /// The error of a failed operation. Only ever printed in a panic message.
+    #[cfg(feature = "defmt")]
+    type Error: core::fmt::Debug + defmt::Format;
+
+    /// The shape of this medium; must not change while a journal uses it.
+    fn geometry(&self) -> Geometry;
+    /// Reads `buf.len()` bytes at `offset`.
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error>;
+    /// Programs `data` at `offset`; both aligned to `write_size`.
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error>;
+    /// Erases sector number `sector` (not a byte offset).
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error>;
+    /// Barrier: returns once every earlier operation is durable.
+    fn sync(&mut self) -> Result<(), Self::Error>;
+}
+
+impl<T: Medium + ?Sized> Medium for &mut T {
+    type Error = T::Error;
+
+    fn geometry(&self) -> Geometry {
+        (**self).geometry()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        (**self).read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        (**self).program(offset, data)
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        (**self).erase(sector)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        (**self).sync()
+    }
+}
