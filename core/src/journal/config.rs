@@ -1,0 +1,207 @@
+//! Journal configuration and its capacity check.
+
+use super::format::{round_up, RECORD_HEADER_LEN, SECTOR_HEADER_LEN};
+use crate::medium::Geometry;
+
+/// How an ack is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AckMode {
+    /// Clear the ack byte inside the event's own record header: one program of one
+    /// unit, no new record. Needs a medium that allows a second program of a unit
+    /// (`Geometry::multiwrite`).
+    InPlace,
+    /// Append an ack record: for media that allow one program per unit (ECC flash).
+    Record,
+}
+
+/// Why a configuration cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The sector size is not a power of two between 256 B and 1 MiB.
+    SectorSize,
+    /// The write size is not a power of two of at most 32 B and at most the sector size.
+    WriteSize,
+    /// Fewer than 3 sectors, more than 65 535, or not enough for the reserve.
+    SectorCount,
+    /// The body bound is zero or larger than a record can carry (4087 B).
+    BodyTooLarge,
+    /// N events of the maximum size, their copies and one more record do not fit in one sector.
+    CapacityExceeded,
+    /// `AckMode::InPlace` on a medium that allows one program per unit.
+    InPlaceNeedsMultiwrite,
+    /// The pending capacity N is zero.
+    ZeroCapacity,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConfigError::SectorSize => "sector size must be a power of two from 256 B to 1 MiB",
+            ConfigError::WriteSize => "write size must be a power of two of at most 32 B",
+            ConfigError::SectorCount => "need at least 3 sectors plus the reserve, at most 65535",
+            ConfigError::BodyTooLarge => "body bound must be 1..=4087 bytes",
+            ConfigError::CapacityExceeded => {
+                "N copies of the largest event plus one record do not fit in one sector"
+            }
+            ConfigError::InPlaceNeedsMultiwrite => "in-place acks need a multiwrite medium",
+            ConfigError::ZeroCapacity => "pending capacity N must be at least 1",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Configuration of a [`Journal`](super::Journal) with room for `N` pending events.
+///
+/// Build it in a `const` block to have a bad configuration fail the build:
+///
+/// ```
+/// use monitor_events::journal::Config;
+/// use monitor_events::Geometry;
+/// const GEOMETRY: Geometry =
+///     Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true };
+/// const CONFIG: Config<16> = Config::new(GEOMETRY, 200);
+/// ```
+///
+/// The check guarantees that compaction can always proceed: one sector holds a copy
+/// of every pending event at the maximum size, the retire record and one more
+/// record. `Full` therefore only ever comes from the pending index, never from the
+/// medium filling up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config<const N: usize> {
+    pub(crate) geometry: Geometry,
+    pub(crate) max_body: u32,
+    pub(crate) ack_mode: AckMode,
+    pub(crate) reserve: u32,
+}
+
+impl<const N: usize> Config<N> {
+    /// Checks and builds a configuration. `max_body` bounds the bytes of one event
+    /// body. Acks are in place on multiwrite media, records otherwise; three sectors
+    /// are kept in reserve (fewer on regions of under 7 sectors) so that compaction
+    /// survives three consecutive power cuts.
+    pub const fn try_new(geometry: Geometry, max_body: usize) -> Result<Self, ConfigError> {
+        let ack_mode = if geometry.multiwrite { AckMode::InPlace } else { AckMode::Record };
+        let reserve = if geometry.sector_count >= 7 {
+            3
+        } else if geometry.sector_count >= 3 {
+            geometry.sector_count - 3
+        } else {
+            0
+        };
+        Self::check(Config { geometry, max_body: max_body as u32, ack_mode, reserve }, max_body)
+    }
+
+    /// As [`try_new`](Self::try_new), panicking on a bad configuration (at compile
+    /// time in a `const` context).
+    pub const fn new(geometry: Geometry, max_body: usize) -> Self {
+        match Self::try_new(geometry, max_body) {
+            Ok(c) => c,
+            Err(_) => panic!("invalid monitor-events journal configuration"),
+        }
+    }
+
+    /// Chooses the ack mode.
+    pub const fn with_ack_mode(self, ack_mode: AckMode) -> Result<Self, ConfigError> {
+        let max = self.max_body as usize;
+        Self::check(Config { ack_mode, ..self }, max)
+    }
+
+    /// Chooses how many free sectors beyond the next one are kept in reserve: each
+    /// lets the journal make progress after one more consecutive power cut during
+    /// compaction.
+    pub const fn with_reserve(self, reserve: u32) -> Result<Self, ConfigError> {
+        let max = self.max_body as usize;
+        Self::check(Config { reserve, ..self }, max)
+    }
+
+    /// The geometry the journal expects of its medium.
+    pub const fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// The largest event body.
+    pub const fn max_body(&self) -> usize {
+        self.max_body as usize
+    }
+
+    /// The ack mode.
+    pub const fn ack_mode(&self) -> AckMode {
+        self.ack_mode
+    }
+
+    /// Free sectors kept beyond the next one.
+    pub const fn reserve(&self) -> u32 {
+        self.reserve
+    }
+
+    /// Bytes of the sector header after padding.
+    pub(crate) const fn header_len(&self) -> u32 {
+        round_up(SECTOR_HEADER_LEN, self.geometry.write_size)
+    }
+
+    /// Bytes a record with a body of `body` bytes occupies.
+    pub(crate) const fn extent(&self, body: u32) -> u32 {
+        round_up(RECORD_HEADER_LEN + body, self.geometry.write_size)
+    }
+
+    const fn check(c: Self, max_body: usize) -> Result<Self, ConfigError> {
+        let g = c.geometry;
+        if !g.sector_size.is_power_of_two() || g.sector_size < 256 || g.sector_size > 1 << 20 {
+            return Err(ConfigError::SectorSize);
+        }
+        if !g.write_size.is_power_of_two() || g.write_size > 32 {
+            return Err(ConfigError::WriteSize);
+        }
+        if N == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if g.sector_count < 3 + c.reserve || g.sector_count > 0xFFFF {
+            return Err(ConfigError::SectorCount);
+        }
+        if max_body == 0 || max_body > (super::format::MAX_LEN_FIELD - 8) as usize {
+            return Err(ConfigError::BodyTooLarge);
+        }
+        if matches!(c.ack_mode, AckMode::InPlace) && !g.multiwrite {
+            return Err(ConfigError::InPlaceNeedsMultiwrite);
+        }
+        let copy = c.extent(max_body as u32 + 8) as u64;
+        let need = c.header_len() as u64
+            + N as u64 * copy
+            + c.extent(0) as u64
+            + c.extent(max_body as u32 + 8) as u64;
+        if need > g.sector_size as u64 {
+            return Err(ConfigError::CapacityExceeded);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: Geometry = Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true };
+
+    /// I6: the capacity check refuses a region that could not always compact.
+    #[test]
+    fn i6_capacity_check() {
+        assert!(Config::<16>::try_new(G, 200).is_ok());
+        assert_eq!(Config::<64>::try_new(G, 200), Err(ConfigError::CapacityExceeded));
+        assert_eq!(Config::<16>::try_new(G, 5000), Err(ConfigError::BodyTooLarge));
+        assert_eq!(Config::<0>::try_new(G, 10), Err(ConfigError::ZeroCapacity));
+        let two = Geometry { sector_count: 2, ..G };
+        assert_eq!(Config::<1>::try_new(two, 10), Err(ConfigError::SectorCount));
+        let odd = Geometry { sector_size: 3000, ..G };
+        assert_eq!(Config::<1>::try_new(odd, 10), Err(ConfigError::SectorSize));
+        let ecc = Geometry { multiwrite: false, ..G };
+        let c = Config::<16>::try_new(ecc, 100).unwrap();
+        assert_eq!(c.ack_mode(), AckMode::Record);
+        assert_eq!(c.with_ack_mode(AckMode::InPlace), Err(ConfigError::InPlaceNeedsMultiwrite));
+        const _C: Config<16> = Config::new(G, 120);
+    }
+}

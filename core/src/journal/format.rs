@@ -1,0 +1,332 @@
+//! The on-medium format, version 1.
+//!
+//! The region is a ring of `S` sectors. Sector `seq` (a `u32` that grows by one at
+//! every rollover) always lives at index `seq % S`.
+//!
+//! # Sector header (first [`SECTOR_HEADER_LEN`] bytes, padded to the program unit)
+//!
+//! | offset | size | field | meaning |
+//! |---|---|---|---|
+//! | 0 | 2 | magic | `b"ME"` |
+//! | 2 | 1 | version | format version, `1`; a higher one fails `open` with `UnsupportedFormat` |
+//! | 3 | 1 | flags | bit 0: authenticated records (reserved, must be 0 in version 1); others 0 |
+//! | 4 | 4 | seq | sequence number of this sector (u32 LE) |
+//! | 8 | 8 | floor | the next event id when the sector was opened (u64 LE) |
+//! | 16 | 2 | sector count | of the region (u16 LE) |
+//! | 18 | 1 | log2 sector size | |
+//! | 19 | 1 | log2 write size | |
+//! | 20 | 4 | crc | CRC-32C of bytes 0..20 |
+//!
+//! # Record (aligned to the program unit, padded with `0xFF`)
+//!
+//! | offset | size | field | meaning |
+//! |---|---|---|---|
+//! | 0 | 4 | word0 | bits 0..12 `len` (body bytes), 12..16 `kind`, 16..24 ack byte, 24..32 `aux` |
+//! | 4 | 4 | crc | CRC-32C of `seq` (u32 LE) ‖ offset in sector (u32 LE) ‖ word0 with the ack byte set to `0xFF` ‖ body |
+//! | 8 | len | body | |
+//!
+//! | kind | body | meaning |
+//! |---|---|---|
+//! | 1 `Event` | payload | a pushed event; its id is the sector's floor plus the number of `Event` records before it in the sector |
+//! | 2 `Copy` | id (u64 LE) ‖ payload | an event copied forward by compaction, with its id |
+//! | 3 `AckShort` | none | ack of id `next − value`, where `next` is the id the next `Event` here would get and `value` = `len` ‖ `aux` (20 bits) |
+//! | 4 `AckLong` | id (u64 LE) | ack of any id |
+//! | 5 `Retire` | none | sector `seq − value` (value as for `AckShort`) is retired: its live events have copies in newer sectors; it may be erased |
+//!
+//! The ack byte of `Event` and `Copy` records is `0xFF` while the event is pending;
+//! on media that allow a second program of a unit, an ack clears it to `0x00` in
+//! place. It is read by majority: five or more one bits mean pending, so a single
+//! flipped bit never changes the answer. A record is bound to its sector and offset by
+//! its CRC: moved or reordered records fail to check.
+//!
+//! # Telling a torn write from damage
+//!
+//! A power cut can only tear the last program of a sector, and a torn program can
+//! only leave some intended `1 → 0` transitions undone. When a record fails its CRC,
+//! `open` locates a single flipped bit exactly (the CRC syndrome for body bits, a
+//! re-parse for header bits, the popcount for the CRC field):
+//!
+//! | failure | nothing programmed after it | verdict |
+//! |---|---|---|
+//! | one bit reads `0` that should be `1` | any | corrupted: a torn write cannot clear a bit it was not asked to |
+//! | one bit reads `1` that should be `0` | yes | the record, with the bit corrected: the push may have returned |
+//! | one bit reads `1` that should be `0` | no | corrupted |
+//! | anything else | yes (within the record's claimed extent) | torn tail: dropped, the sector is sealed |
+//! | anything else | no | corrupted |
+
+use crate::medium::Geometry;
+
+/// Magic bytes at the start of every sector header.
+pub const MAGIC: [u8; 2] = *b"ME";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u8 = 1;
+/// Bytes of the sector header before padding.
+pub const SECTOR_HEADER_LEN: u32 = 24;
+/// Bytes of a record header (word0 and CRC).
+pub const RECORD_HEADER_LEN: u32 = 8;
+/// Largest value of the `len` field.
+pub const MAX_LEN_FIELD: u32 = 0xFFF;
+/// Largest value of the 20-bit `value` of `AckShort` and `Retire`.
+pub const MAX_VALUE: u32 = 0xF_FFFF;
+
+/// CRC-32C (Castagnoli): Hamming distance 6 up to 5243 bits, 4 beyond.
+pub(crate) const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// The reflected polynomial of CRC-32C, used to compute syndromes.
+const POLY_REFLECTED: u32 = 0x82F6_3B78;
+
+/// Record kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kind {
+    /// A pushed event, id implicit.
+    Event = 1,
+    /// An event copied forward, id explicit.
+    Copy = 2,
+    /// An ack of a recent id, no body.
+    AckShort = 3,
+    /// An ack of any id.
+    AckLong = 4,
+    /// A sector retired by compaction.
+    Retire = 5,
+}
+
+impl Kind {
+    pub(crate) fn from_bits(bits: u32) -> Option<Kind> {
+        Some(match bits {
+            1 => Kind::Event,
+            2 => Kind::Copy,
+            3 => Kind::AckShort,
+            4 => Kind::AckLong,
+            5 => Kind::Retire,
+            _ => return None,
+        })
+    }
+
+    /// Whether the record carries `len` body bytes (else `len` is part of a value).
+    pub(crate) fn has_body(self) -> bool {
+        matches!(self, Kind::Event | Kind::Copy | Kind::AckLong)
+    }
+}
+
+pub(crate) const fn round_up(n: u32, unit: u32) -> u32 {
+    n.div_ceil(unit) * unit
+}
+
+/// Word0 of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Word0(pub u32);
+
+impl Word0 {
+    pub(crate) fn with_body(kind: Kind, len: u32) -> Word0 {
+        Word0((len & MAX_LEN_FIELD) | (kind as u32) << 12 | 0xFF << 16 | 0xFF << 24)
+    }
+    pub(crate) fn with_value(kind: Kind, value: u32) -> Word0 {
+        Word0((value & 0xFFF) | (kind as u32) << 12 | 0xFF << 16 | (value >> 12 & 0xFF) << 24)
+    }
+    pub(crate) fn len(self) -> u32 {
+        self.0 & MAX_LEN_FIELD
+    }
+    pub(crate) fn kind_bits(self) -> u32 {
+        self.0 >> 12 & 0xF
+    }
+    pub(crate) fn ack_byte(self) -> u8 {
+        (self.0 >> 16) as u8
+    }
+    pub(crate) fn value(self) -> u32 {
+        self.len() | (self.0 >> 24) << 12
+    }
+    /// Word0 as covered by the CRC: the ack byte reads `0xFF`.
+    pub(crate) fn masked(self) -> u32 {
+        self.0 | 0xFF << 16
+    }
+    /// Body length the record claims (0 for kinds without a body).
+    pub(crate) fn body_len(self) -> u32 {
+        match Kind::from_bits(self.kind_bits()) {
+            Some(k) if !k.has_body() => 0,
+            _ => self.len(),
+        }
+    }
+}
+
+/// Whether the ack byte says "acked" (majority of zero bits).
+pub(crate) fn ack_byte_acked(byte: u8) -> bool {
+    byte.count_ones() <= 4
+}
+
+/// Parsed sector header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SectorHeader {
+    pub seq: u32,
+    pub floor: u64,
+}
+
+/// What the first bytes of a sector say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeaderState {
+    /// Every header byte reads `0xFF`.
+    Erased,
+    /// A valid header of this region.
+    Valid(SectorHeader),
+    /// Magic and CRC are right but the version is one this build cannot read.
+    Unsupported(u8),
+    /// Magic and CRC are right but the region's geometry differs.
+    ForeignGeometry,
+    /// Anything else.
+    Garbage {
+        /// Whether the magic bytes were there.
+        magic: bool,
+    },
+}
+
+pub(crate) fn encode_sector_header(g: &Geometry, h: SectorHeader) -> [u8; SECTOR_HEADER_LEN as usize] {
+    let mut b = [0u8; SECTOR_HEADER_LEN as usize];
+    b[0..2].copy_from_slice(&MAGIC);
+    b[2] = FORMAT_VERSION;
+    b[3] = 0;
+    b[4..8].copy_from_slice(&h.seq.to_le_bytes());
+    b[8..16].copy_from_slice(&h.floor.to_le_bytes());
+    b[16..18].copy_from_slice(&(g.sector_count as u16).to_le_bytes());
+    b[18] = g.sector_size.trailing_zeros() as u8;
+    b[19] = g.write_size.trailing_zeros() as u8;
+    let crc = CRC.checksum(&b[0..20]);
+    b[20..24].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+pub(crate) fn decode_sector_header(g: &Geometry, b: &[u8; SECTOR_HEADER_LEN as usize]) -> HeaderState {
+    if b.iter().all(|&x| x == 0xFF) {
+        return HeaderState::Erased;
+    }
+    let magic = b[0..2] == MAGIC;
+    let crc = u32::from_le_bytes([b[20], b[21], b[22], b[23]]);
+    if !magic || CRC.checksum(&b[0..20]) != crc {
+        return HeaderState::Garbage { magic };
+    }
+    if b[2] != FORMAT_VERSION || b[3] != 0 {
+        return HeaderState::Unsupported(b[2]);
+    }
+    if u16::from_le_bytes([b[16], b[17]]) as u32 != g.sector_count
+        || b[18] as u32 != g.sector_size.trailing_zeros()
+        || b[19] as u32 != g.write_size.trailing_zeros()
+    {
+        return HeaderState::ForeignGeometry;
+    }
+    HeaderState::Valid(SectorHeader {
+        seq: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        floor: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+    })
+}
+
+/// The CRC prefix that binds a record to its place.
+pub(crate) fn crc_prefix(seq: u32, offset_in_sector: u32) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    p[0..4].copy_from_slice(&seq.to_le_bytes());
+    p[4..8].copy_from_slice(&offset_in_sector.to_le_bytes());
+    p
+}
+
+/// One step of the reflected CRC register over a zero bit.
+const fn crc_step(c: u32) -> u32 {
+    if c & 1 != 0 {
+        (c >> 1) ^ POLY_REFLECTED
+    } else {
+        c >> 1
+    }
+}
+
+/// Finds the single bit whose flip explains `syndrome` (= stored CRC xor computed
+/// CRC) in a CRC-32C message of `total_bits` bits, searching bit positions
+/// `first..total_bits` (transmission order: byte by byte, least significant bit
+/// first). Returns the bit position.
+pub(crate) fn locate_single_bit(syndrome: u32, total_bits: u32, first: u32) -> Option<u32> {
+    if syndrome == 0 || first >= total_bits {
+        return None;
+    }
+    // The syndrome of a lone bit at position j is step^(n-1-j)(POLY): walk from the
+    // last bit backwards.
+    let mut d = POLY_REFLECTED;
+    let mut j = total_bits - 1;
+    loop {
+        if d == syndrome {
+            return Some(j);
+        }
+        if j == first {
+            return None;
+        }
+        d = crc_step(d);
+        j -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo() -> Geometry {
+        Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true }
+    }
+
+    /// I8: the syndrome search finds exactly the flipped bit, checked against brute force.
+    #[test]
+    fn i8_syndrome_locates_every_single_bit_flip() {
+        let msg: [u8; 37] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let good = CRC.checksum(&msg);
+        let bits = msg.len() as u32 * 8;
+        for j in 0..bits {
+            let mut m = msg;
+            m[(j / 8) as usize] ^= 1 << (j % 8);
+            let syn = CRC.checksum(&m) ^ good;
+            assert_eq!(locate_single_bit(syn, bits, 0), Some(j), "bit {j}");
+            // Restricted search excludes earlier positions.
+            if j > 0 {
+                assert_eq!(locate_single_bit(syn, bits, j), Some(j));
+            }
+            if j < bits - 1 {
+                assert_eq!(locate_single_bit(syn, bits, j + 1), None);
+            }
+        }
+        assert_eq!(locate_single_bit(0, bits, 0), None);
+    }
+
+    /// Golden vector pinning the sector header of format version 1.
+    #[test]
+    fn golden_sector_header_v1() {
+        let b = encode_sector_header(&geo(), SectorHeader { seq: 7, floor: 0x0102_0304_0506 });
+        let expected_prefix: [u8; 20] = [
+            b'M', b'E', 1, 0, 7, 0, 0, 0, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 16, 0, 12, 2,
+        ];
+        assert_eq!(&b[..20], &expected_prefix);
+        assert_eq!(u32::from_le_bytes([b[20], b[21], b[22], b[23]]), CRC.checksum(&expected_prefix));
+        assert_eq!(CRC.checksum(b"123456789"), 0xE306_9283, "CRC-32C check value");
+        assert_eq!(
+            decode_sector_header(&geo(), &b),
+            HeaderState::Valid(SectorHeader { seq: 7, floor: 0x0102_0304_0506 })
+        );
+    }
+
+    /// I8: a newer version is reported as such, a different geometry as foreign.
+    #[test]
+    fn i8_sector_header_rejects_newer_version_and_other_geometry() {
+        let mut b = encode_sector_header(&geo(), SectorHeader { seq: 1, floor: 0 });
+        b[2] = 2;
+        let crc = CRC.checksum(&b[0..20]);
+        b[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_sector_header(&geo(), &b), HeaderState::Unsupported(2));
+        let other = Geometry { sector_count: 8, ..geo() };
+        let b = encode_sector_header(&geo(), SectorHeader { seq: 1, floor: 0 });
+        assert_eq!(decode_sector_header(&other, &b), HeaderState::ForeignGeometry);
+        assert_eq!(decode_sector_header(&geo(), &[0xFF; 24]), HeaderState::Erased);
+    }
+
+    #[test]
+    fn word0_fields_round_trip() {
+        let w = Word0::with_body(Kind::Copy, 0x123);
+        assert_eq!(w.len(), 0x123);
+        assert_eq!(Kind::from_bits(w.kind_bits()), Some(Kind::Copy));
+        assert_eq!(w.ack_byte(), 0xFF);
+        let v = Word0::with_value(Kind::AckShort, 0xABCDE);
+        assert_eq!(v.value(), 0xABCDE);
+        assert_eq!(v.body_len(), 0);
+        assert!(ack_byte_acked(0x00) && ack_byte_acked(0x0F) && !ack_byte_acked(0x1F) && !ack_byte_acked(0xFE));
+    }
+}

@@ -1,0 +1,1332 @@
+//! The journal: opaque event bodies made durable under ids on a [`Medium`].
+//!
+//! The journal is the storage engine under [`EventStore`](crate::store::EventStore):
+//! `push` makes a body durable and returns its [`EventId`]; `ack` makes the ack
+//! durable; `open` recovers everything that was pending, whatever happened to
+//! power. The format is described in [`format`].
+//!
+//! # Operations and what each writes
+//!
+//! | operation | programs | then |
+//! |---|---|---|
+//! | push | one `Event` record | read back and compare; on a mismatch the sector is sealed and the record written once more in a fresh sector, a second mismatch panics |
+//! | ack, in place | the unit holding the record's ack byte | read back; on a mismatch an ack record is appended instead |
+//! | ack, record | one `AckShort` (or `AckLong`) record | as push |
+//! | rollover | the next sector's header | |
+//! | compaction | a `Copy` of every pending event of the oldest sector, then a `Retire` record | the oldest sector is erased |
+//!
+//! Compaction runs right after a rollover whenever fewer than `1 + reserve` free
+//! sectors remain. Every `Copy` and every ack lands in a sector newer than the
+//! copies it supersedes, so erasing oldest-first never resurrects an acked event.
+//!
+//! # Recovery (`open`)
+//!
+//! | step | what | on failure |
+//! |---|---|---|
+//! | 1 | read every sector header; the newest valid one is current | unknown version: `UnsupportedFormat`; no header anywhere: blank if erased, else `NotAStore` |
+//! | 2 | probe the sector after the newest: valid records behind a broken header mean the newest header was damaged | `Corrupted` |
+//! | 3 | scan sectors newest to oldest until a `Retire` record covers the next one | a missing or misplaced sector: `Corrupted` |
+//! | 4 | scan the live sectors oldest to newest, rebuilding the pending index and the next id | a record that fails its check anywhere but a torn tail: `Corrupted` |
+//!
+//! `open` writes nothing. The first `push` or `ack` after it erases free sectors
+//! that are not clean (a torn erase, a torn header) and never appends behind a torn
+//! tail: it continues in a fresh sector.
+//!
+//! # Panics
+//!
+//! Any error of the medium panics, naming the operation, the offset and the error
+//! (invariant I7): a store that cannot persist must not run on.
+
+pub mod config;
+pub mod format;
+
+use self::format::{
+    ack_byte_acked, crc_prefix, decode_sector_header, encode_sector_header, locate_single_bit,
+    HeaderState, Kind, SectorHeader, Word0, CRC, MAX_VALUE, RECORD_HEADER_LEN, SECTOR_HEADER_LEN,
+};
+pub use self::config::{AckMode, Config, ConfigError};
+use crate::id::EventId;
+use crate::medium::{Geometry, Medium};
+use heapless::Vec;
+
+/// Size of the stack buffer records are streamed through.
+const CHUNK: usize = 256;
+
+/// Why `open` refused a medium. Nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The medium's geometry is not the configured one.
+    GeometryMismatch {
+        /// What the configuration says.
+        expected: Geometry,
+        /// What the medium reports.
+        found: Geometry,
+    },
+    /// The medium holds data but no monitor-events header.
+    NotAStore,
+    /// The medium was written by a newer format version.
+    UnsupportedFormat {
+        /// The version found.
+        version: u8,
+    },
+    /// The headers were written for a region of another geometry.
+    ForeignGeometry {
+        /// The sector where it was seen.
+        sector: u32,
+    },
+    /// Damage other than a torn tail.
+    Corrupted {
+        /// Offset in the region where it was found.
+        offset: u32,
+        /// What is wrong there.
+        reason: Corruption,
+    },
+    /// The medium holds more pending events than this journal's capacity `N`.
+    TooManyPending {
+        /// The capacity.
+        capacity: usize,
+    },
+}
+
+/// What kind of damage `open` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Corruption {
+    /// A sector header that should be valid is not.
+    SectorHeader,
+    /// A sector is not where its sequence number says, or one is missing.
+    SectorOrder,
+    /// A record fails its check and is not a torn tail.
+    Record,
+    /// A single bit reads 0 that was written as 1 (bit rot; never a torn write).
+    BitFlip,
+    /// A record checks but says something impossible (an id out of range).
+    Semantics,
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OpenError::GeometryMismatch { expected, found } => write!(
+                f,
+                "medium geometry {}x{} B (write {} B) differs from the configured {}x{} B (write {} B)",
+                found.sector_count,
+                found.sector_size,
+                found.write_size,
+                expected.sector_count,
+                expected.sector_size,
+                expected.write_size
+            ),
+            OpenError::NotAStore => f.write_str("the medium holds data that is not a monitor-events journal"),
+            OpenError::UnsupportedFormat { version } => {
+                write!(f, "format version {version} is newer than this build reads (1)")
+            }
+            OpenError::ForeignGeometry { sector } => {
+                write!(f, "sector {sector} was written for a region of another geometry")
+            }
+            OpenError::Corrupted { offset, reason } => {
+                write!(f, "corrupted at offset {offset:#x}: {reason:?}")
+            }
+            OpenError::TooManyPending { capacity } => {
+                write!(f, "more pending events than the capacity of {capacity}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for OpenError {}
+
+/// Why a push was refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PushError {
+    /// `N` events are pending (invariant I6: nothing is dropped to make room).
+    Full,
+    /// The body exceeds the configured bound.
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for PushError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PushError::Full => f.write_str("the store is full: ack events first"),
+            PushError::TooLarge { len, max } => write!(f, "body of {len} B exceeds the bound of {max} B"),
+        }
+    }
+}
+
+impl core::error::Error for PushError {}
+
+/// What an ack did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AckOutcome {
+    /// The event was pending; the ack is durable.
+    Acked,
+    /// The id was acked before (acks are idempotent).
+    AlreadyAcked,
+}
+
+/// Why an ack was refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AckError {
+    /// No event with this id was ever pushed.
+    Unknown,
+}
+
+impl core::fmt::Display for AckError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no event with this id was ever pushed")
+    }
+}
+
+impl core::error::Error for AckError {}
+
+/// Why a read was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The id is not pending.
+    NotPending,
+    /// The buffer is shorter than the body.
+    BufferTooSmall {
+        /// The body's length.
+        needed: usize,
+    },
+}
+
+impl core::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReadError::NotPending => f.write_str("the id is not pending"),
+            ReadError::BufferTooSmall { needed } => write!(f, "buffer too small: need {needed} B"),
+        }
+    }
+}
+
+impl core::error::Error for ReadError {}
+
+const F_COPY: u8 = 1;
+const F_IN_PLACE_OK: u8 = 2;
+
+/// Where a pending event lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    id: u64,
+    /// Absolute offset of the record.
+    off: u32,
+    /// The record's intended CRC.
+    crc: u32,
+    /// Payload length.
+    len: u16,
+    /// Body bit corrected at open, plus one (0: none).
+    fix: u16,
+    flags: u8,
+}
+
+/// The sector being appended to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Current {
+    seq: u32,
+    /// Offset in the sector of the next record.
+    ptr: u32,
+    /// A torn or failed write: nothing more is appended here.
+    sealed: bool,
+}
+
+/// A summary of the journal's state, for tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Status {
+    /// Sequence number of the current sector (None on a blank medium).
+    pub current_seq: Option<u32>,
+    /// Sequence number of the oldest live sector.
+    pub oldest_seq: Option<u32>,
+    /// Bytes used in the current sector.
+    pub current_used: u32,
+    /// Whether the current sector is sealed (it ended in a torn or failed write).
+    pub sealed: bool,
+    /// The id the next push gets.
+    pub next_id: EventId,
+    /// Pending events.
+    pub pending: usize,
+    /// Free sectors.
+    pub free_sectors: u32,
+}
+
+/// One record as `open` saw it, reported to an optional visitor (used by tools).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Seen {
+    /// A sector header.
+    Sector {
+        /// Its index.
+        index: u32,
+        /// Its sequence number.
+        seq: u32,
+        /// Its id floor.
+        floor: u64,
+    },
+    /// An event record (`copy`: written by compaction).
+    Event {
+        /// Its id.
+        id: EventId,
+        /// Offset of the record.
+        offset: u32,
+        /// Payload length.
+        len: u32,
+        /// Whether its ack byte says acked.
+        acked: bool,
+        /// Whether it is a compaction copy.
+        copy: bool,
+    },
+    /// An ack record.
+    Ack {
+        /// The acked id.
+        id: EventId,
+        /// Offset of the record.
+        offset: u32,
+    },
+    /// A retire record.
+    Retire {
+        /// The retired sector's sequence number.
+        seq: u32,
+    },
+    /// A torn tail that recovery drops.
+    TornTail {
+        /// Its offset.
+        offset: u32,
+    },
+    /// A record whose single flipped bit was corrected.
+    Corrected {
+        /// Its offset.
+        offset: u32,
+    },
+}
+
+/// The result of scanning one sector.
+#[derive(Clone, Copy, Debug, Default)]
+struct SectorScan {
+    end: u32,
+    sealed: bool,
+    torn: bool,
+    /// Implicit ids consumed (Event records, plus one for a torn tail).
+    events: u64,
+    max_retired: Option<u32>,
+}
+
+/// How one failing record is explained.
+enum Explained {
+    /// The intended record, with word0 and the body bit fix (bit index + 1, or 0).
+    Corrected { word0: Word0, fix: u16, crc: u32 },
+    /// A bit reads 0 that was written 1.
+    Rot,
+    /// Not a single bit flip.
+    No,
+}
+
+/// The part of a record a write takes from.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// Bytes in RAM.
+    Slice(&'a [u8]),
+    /// A pending entry's payload, read from the medium.
+    Entry(Entry),
+}
+
+/// What to append.
+#[derive(Clone, Copy)]
+enum Spec<'a> {
+    Event(&'a [u8]),
+    Copy(Entry),
+    Ack(u64),
+    Retire(u32),
+}
+
+/// A journal of opaque event bodies with room for `N` pending events.
+pub struct Journal<M: Medium, const N: usize> {
+    medium: M,
+    cfg: Config<N>,
+    entries: Vec<Entry, N>,
+    next_id: u64,
+    cur: Option<Current>,
+    oldest: u32,
+    needs_repair: bool,
+    /// Set while compaction appends its copies, so that they do not compact again.
+    retiring: bool,
+}
+
+impl<M: Medium, const N: usize> Journal<M, N> {
+    /// Opens the journal on `medium`, recovering every pending event. A blank
+    /// (erased) medium opens empty. Writes nothing.
+    ///
+    /// # Panics
+    /// If the medium fails a read (invariant I7).
+    pub fn open(medium: M, config: Config<N>) -> Result<Self, OpenError> {
+        Self::open_with(medium, config, |_| {})
+    }
+
+    /// As [`open`](Self::open), reporting every header and record seen to `visit`.
+    pub fn open_with(medium: M, config: Config<N>, mut visit: impl FnMut(Seen)) -> Result<Self, OpenError> {
+        let found = medium.geometry();
+        if found != config.geometry {
+            return Err(OpenError::GeometryMismatch { expected: config.geometry, found });
+        }
+        let mut j = Journal {
+            medium,
+            cfg: config,
+            entries: Vec::new(),
+            next_id: 0,
+            cur: None,
+            oldest: 0,
+            needs_repair: true,
+            retiring: false,
+        };
+        j.recover(&mut visit)?;
+        Ok(j)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<N> {
+        &self.cfg
+    }
+
+    /// The id the next push gets.
+    pub fn next_id(&self) -> EventId {
+        EventId(self.next_id)
+    }
+
+    /// Number of pending (un-acked) events.
+    pub fn pending_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Pending events, `(id, body length)`, in id order.
+    pub fn pending(&self) -> impl Iterator<Item = (EventId, usize)> + '_ {
+        self.entries.iter().map(|e| (EventId(e.id), e.len as usize))
+    }
+
+    /// Whether `id` is pending.
+    pub fn is_pending(&self, id: EventId) -> bool {
+        self.find(id.0).is_ok()
+    }
+
+    /// A summary of the state.
+    pub fn status(&self) -> Status {
+        Status {
+            current_seq: self.cur.map(|c| c.seq),
+            oldest_seq: self.cur.map(|_| self.oldest),
+            current_used: self.cur.map_or(0, |c| c.ptr),
+            sealed: self.cur.is_some_and(|c| c.sealed),
+            next_id: EventId(self.next_id),
+            pending: self.entries.len(),
+            free_sectors: self.free_count(),
+        }
+    }
+
+    /// The medium, for inspection.
+    pub fn medium(&self) -> &M {
+        &self.medium
+    }
+
+    /// Gives the medium back.
+    pub fn into_medium(self) -> M {
+        self.medium
+    }
+
+    /// Makes `body` durable and returns its id (invariant I1: durable on return).
+    ///
+    /// `Err(Full)` when `N` events are pending, `Err(TooLarge)` when the body exceeds
+    /// the configured bound; either leaves everything unchanged.
+    ///
+    /// # Panics
+    /// If the medium fails (invariant I7).
+    pub fn push(&mut self, body: &[u8]) -> Result<EventId, PushError> {
+        let mut id = [EventId(0)];
+        self.push_batch(&[body], &mut id)?;
+        Ok(id[0])
+    }
+
+    /// Makes several bodies durable with one sync at the end (group commit) and
+    /// writes their ids into `ids` (which must be at least as long). All or nothing
+    /// is refused: `Full` if they do not all fit, `TooLarge` if any is too large.
+    ///
+    /// # Panics
+    /// If the medium fails (invariant I7), or if `ids` is shorter than `bodies`.
+    pub fn push_batch(&mut self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), PushError> {
+        assert!(ids.len() >= bodies.len(), "push_batch: ids shorter than bodies");
+        let max = self.cfg.max_body();
+        if let Some(b) = bodies.iter().find(|b| b.len() > max) {
+            return Err(PushError::TooLarge { len: b.len(), max });
+        }
+        if self.entries.len() + bodies.len() > N {
+            return Err(PushError::Full);
+        }
+        self.repair();
+        for (body, slot) in bodies.iter().zip(ids.iter_mut()) {
+            let id = self.next_id;
+            let (off, crc) = self.append(Spec::Event(body));
+            self.next_id = id + 1;
+            let e = Entry { id, off, crc, len: body.len() as u16, fix: 0, flags: F_IN_PLACE_OK };
+            // Cannot fail: capacity was checked above.
+            let _ = self.entries.push(e);
+            *slot = EventId(id);
+        }
+        self.sync();
+        Ok(())
+    }
+
+    /// Makes the ack of `id` durable (invariant I2: never re-provided after it
+    /// returns). Acks come in any order; acking twice answers `AlreadyAcked`.
+    ///
+    /// # Panics
+    /// If the medium fails (invariant I7).
+    pub fn ack(&mut self, id: EventId) -> Result<AckOutcome, AckError> {
+        let mut out = [AckOutcome::Acked];
+        self.ack_batch(&[id], &mut out)?;
+        Ok(out[0])
+    }
+
+    /// Acks several ids with one sync at the end. Refused whole (`Unknown`) if any
+    /// id was never pushed.
+    ///
+    /// # Panics
+    /// If the medium fails (invariant I7), or if `out` is shorter than `ids`.
+    pub fn ack_batch(&mut self, ids: &[EventId], out: &mut [AckOutcome]) -> Result<(), AckError> {
+        assert!(out.len() >= ids.len(), "ack_batch: out shorter than ids");
+        if ids.iter().any(|id| id.0 >= self.next_id) {
+            return Err(AckError::Unknown);
+        }
+        self.repair();
+        for (id, o) in ids.iter().zip(out.iter_mut()) {
+            *o = match self.find(id.0) {
+                Err(_) => AckOutcome::AlreadyAcked,
+                Ok(i) => {
+                    let e = self.entries[i];
+                    if !(self.cfg.ack_mode == AckMode::InPlace
+                        && e.flags & F_IN_PLACE_OK != 0
+                        && self.ack_in_place(e))
+                    {
+                        self.append(Spec::Ack(e.id));
+                    }
+                    // The entry may have moved during compaction: find it again.
+                    if let Ok(i) = self.find(id.0) {
+                        self.entries.remove(i);
+                    }
+                    AckOutcome::Acked
+                }
+            };
+        }
+        self.sync();
+        Ok(())
+    }
+
+    /// Reads the body of pending event `id` into `buf` and returns its length. The
+    /// record's checksum is verified.
+    ///
+    /// # Panics
+    /// If the medium fails, or the record no longer matches what was written or
+    /// recovered (it changed on the medium since: invariant I7).
+    pub fn read(&mut self, id: EventId, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let e = self.entries[self.find(id.0).map_err(|_| ReadError::NotPending)?];
+        let len = e.len as usize;
+        if buf.len() < len {
+            return Err(ReadError::BufferTooSmall { needed: len });
+        }
+        self.read_payload(e, 0, &mut buf[..len]);
+        let (seq, in_sector) = self.locate(e.off);
+        let mut d = CRC.digest();
+        d.update(&crc_prefix(seq, in_sector));
+        d.update(&Word0::with_body(kind_of(&e), body_len_of(&e)).masked().to_le_bytes());
+        if e.flags & F_COPY != 0 {
+            d.update(&e.id.to_le_bytes());
+        }
+        d.update(&buf[..len]);
+        if d.finalize() != e.crc {
+            fatal!(
+                "monitor-events: read at offset {}: the record of event {} changed on the medium",
+                e.off,
+                e.id
+            );
+        }
+        Ok(len)
+    }
+
+    // ---------------------------------------------------------------- medium ops
+
+    fn m_read(&mut self, off: u32, buf: &mut [u8]) {
+        if let Err(e) = self.medium.read(off, buf) {
+            fatal!("monitor-events: read of {} B at offset {} failed: {:?}", buf.len(), off, e);
+        }
+    }
+
+    fn m_program(&mut self, off: u32, data: &[u8]) {
+        if let Err(e) = self.medium.program(off, data) {
+            fatal!("monitor-events: program of {} B at offset {} failed: {:?}", data.len(), off, e);
+        }
+    }
+
+    fn m_erase(&mut self, sector: u32) {
+        if let Err(e) = self.medium.erase(sector) {
+            let off = sector * self.cfg.geometry.sector_size;
+            fatal!("monitor-events: erase of sector {} at offset {} failed: {:?}", sector, off, e);
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Err(e) = self.medium.sync() {
+            let off = self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr);
+            fatal!("monitor-events: sync after offset {} failed: {:?}", off, e);
+        }
+    }
+
+    // ---------------------------------------------------------------- geometry
+
+    fn sector_size(&self) -> u32 {
+        self.cfg.geometry.sector_size
+    }
+
+    fn sector_count(&self) -> u32 {
+        self.cfg.geometry.sector_count
+    }
+
+    fn sector_base(&self, seq: u32) -> u32 {
+        (seq % self.sector_count()) * self.sector_size()
+    }
+
+    /// The sequence number and in-sector offset of a live absolute offset.
+    fn locate(&self, off: u32) -> (u32, u32) {
+        let idx = off / self.sector_size();
+        let cur = self.cur.map_or(0, |c| c.seq);
+        let s = self.sector_count();
+        let back = (cur % s + s - idx) % s;
+        (cur - back, off % self.sector_size())
+    }
+
+    fn free_count(&self) -> u32 {
+        match self.cur {
+            None => self.sector_count(),
+            Some(c) => self.sector_count() - (c.seq - self.oldest + 1),
+        }
+    }
+
+    fn find(&self, id: u64) -> Result<usize, usize> {
+        self.entries.binary_search_by_key(&id, |e| e.id)
+    }
+
+    /// Whether `len` bytes from `off` all read `0xFF`.
+    fn is_erased(&mut self, mut off: u32, mut len: u32) -> bool {
+        let mut buf = [0u8; CHUNK];
+        while len > 0 {
+            let n = len.min(CHUNK as u32);
+            self.m_read(off, &mut buf[..n as usize]);
+            if buf[..n as usize].iter().any(|&b| b != 0xFF) {
+                return false;
+            }
+            off += n;
+            len -= n;
+        }
+        true
+    }
+
+    /// The offset (in sector) just past the last byte that is not `0xFF`.
+    fn programmed_end(&mut self, base: u32) -> u32 {
+        let mut buf = [0u8; CHUNK];
+        let mut end = self.sector_size();
+        while end > 0 {
+            let n = end.min(CHUNK as u32);
+            self.m_read(base + end - n, &mut buf[..n as usize]);
+            if let Some(p) = buf[..n as usize].iter().rposition(|&b| b != 0xFF) {
+                return end - n + p as u32 + 1;
+            }
+            end -= n;
+        }
+        0
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    fn read_header(&mut self, idx: u32) -> HeaderState {
+        let mut b = [0u8; SECTOR_HEADER_LEN as usize];
+        self.m_read(idx * self.sector_size(), &mut b);
+        decode_sector_header(&self.cfg.geometry, &b)
+    }
+
+    fn recover(&mut self, visit: &mut impl FnMut(Seen)) -> Result<(), OpenError> {
+        let s = self.sector_count();
+        let size = self.sector_size();
+        let hl = self.cfg.header_len();
+        let mut newest: Option<SectorHeader> = None;
+        let mut any_magic = false;
+        for idx in 0..s {
+            match self.read_header(idx) {
+                HeaderState::Unsupported(version) => return Err(OpenError::UnsupportedFormat { version }),
+                HeaderState::ForeignGeometry => return Err(OpenError::ForeignGeometry { sector: idx }),
+                HeaderState::Valid(h) => {
+                    if h.seq % s != idx {
+                        return Err(corrupted(idx * size, Corruption::SectorOrder));
+                    }
+                    if newest.is_none_or(|n| h.seq > n.seq) {
+                        newest = Some(h);
+                    }
+                }
+                HeaderState::Garbage { magic } => any_magic |= magic,
+                HeaderState::Erased => {}
+            }
+        }
+        let Some(newest) = newest else {
+            // Blank, unless something is written beyond a header (a torn first header
+            // write leaves only header bytes).
+            for idx in 0..s {
+                if !self.is_erased(idx * size + hl, size - hl) {
+                    return Err(if any_magic {
+                        corrupted(idx * size, Corruption::SectorHeader)
+                    } else {
+                        OpenError::NotAStore
+                    });
+                }
+            }
+            return Ok(());
+        };
+        // Step 2: a damaged newest header would make its sector look free.
+        let after = newest.seq.wrapping_add(1);
+        if matches!(self.read_header(after % s), HeaderState::Garbage { .. }) && self.probe_first_record(after) {
+            return Err(corrupted((after % s) * size, Corruption::SectorHeader));
+        }
+        // Step 3: newest to oldest, until a retire record covers the next sector.
+        let mut retired: Option<u32> = None;
+        let mut seq = newest.seq;
+        let mut tail = SectorScan::default();
+        loop {
+            let h = self.expect_header(seq)?;
+            let scan = self.scan(h, false, &mut |_| {})?;
+            if seq == newest.seq {
+                tail = scan;
+            }
+            if let Some(r) = scan.max_retired {
+                if r >= seq {
+                    return Err(corrupted(self.sector_base(seq), Corruption::Semantics));
+                }
+                retired = Some(retired.map_or(r, |x: u32| x.max(r)));
+            }
+            if seq == 0 || retired.is_some_and(|r| seq - 1 <= r) {
+                break;
+            }
+            seq -= 1;
+            if newest.seq - seq >= s {
+                return Err(corrupted(self.sector_base(seq), Corruption::SectorOrder));
+            }
+        }
+        self.oldest = seq;
+        // Step 4: oldest to newest, rebuilding the index.
+        let mut next = newest.floor;
+        for q in self.oldest..=newest.seq {
+            let h = self.expect_header(q)?;
+            visit(Seen::Sector { index: q % s, seq: q, floor: h.floor });
+            let scan = self.scan(h, true, visit)?;
+            next = next.max(h.floor + scan.events);
+        }
+        if let Some(last) = self.entries.last() {
+            next = next.max(last.id + 1);
+        }
+        self.next_id = next;
+        self.cur = Some(Current { seq: newest.seq, ptr: tail.end, sealed: tail.sealed });
+        Ok(())
+    }
+
+    fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
+        match self.read_header(seq % self.sector_count()) {
+            HeaderState::Valid(h) if h.seq == seq => Ok(h),
+            HeaderState::Valid(_) => Err(corrupted(self.sector_base(seq), Corruption::SectorOrder)),
+            _ => Err(corrupted(self.sector_base(seq), Corruption::SectorHeader)),
+        }
+    }
+
+    /// Whether sector `seq` (by position) starts with a record that checks.
+    fn probe_first_record(&mut self, seq: u32) -> bool {
+        let base = self.sector_base(seq);
+        let p = self.cfg.header_len();
+        let mut hdr = [0u8; 8];
+        self.m_read(base + p, &mut hdr);
+        let w = Word0(u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]));
+        let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        self.record_crc(seq, p, w).is_some_and(|c| c == stored)
+    }
+
+    /// The CRC of the record at `p` in sector `seq` read with header `w`, if the
+    /// header describes a record that fits.
+    fn record_crc(&mut self, seq: u32, p: u32, w: Word0) -> Option<u32> {
+        Kind::from_bits(w.kind_bits())?;
+        let body = w.body_len();
+        if p + self.cfg.extent(body) > self.sector_size() {
+            return None;
+        }
+        let mut d = CRC.digest();
+        d.update(&crc_prefix(seq, p));
+        d.update(&w.masked().to_le_bytes());
+        let mut buf = [0u8; CHUNK];
+        let mut off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
+        let mut left = body;
+        while left > 0 {
+            let n = left.min(CHUNK as u32) as usize;
+            self.m_read(off, &mut buf[..n]);
+            d.update(&buf[..n]);
+            off += n as u32;
+            left -= n as u32;
+        }
+        Some(d.finalize())
+    }
+
+    /// Explains a record that fails its CRC as a single flipped bit, if it is one.
+    fn explain(&mut self, seq: u32, p: u32, w: Word0, stored: u32) -> Explained {
+        let base = self.sector_base(seq);
+        if let Some(computed) = self.record_crc(seq, p, w) {
+            let syn = computed ^ stored;
+            if syn.count_ones() == 1 {
+                // A flip in the CRC field itself.
+                return if stored & syn != 0 {
+                    Explained::Corrected { word0: w, fix: 0, crc: computed }
+                } else {
+                    Explained::Rot
+                };
+            }
+            let body = w.body_len();
+            let total = (8 + 4 + body) * 8;
+            if let Some(j) = locate_single_bit(syn, total, 96) {
+                let bit = j - 96;
+                let mut b = [0u8; 1];
+                self.m_read(base + p + RECORD_HEADER_LEN + bit / 8, &mut b);
+                return if b[0] & (1 << (bit % 8)) != 0 {
+                    Explained::Corrected { word0: w, fix: bit as u16 + 1, crc: stored }
+                } else {
+                    Explained::Rot
+                };
+            }
+        }
+        for bit in (0..32).filter(|b| !(16..24).contains(b)) {
+            let w2 = Word0(w.0 ^ (1 << bit));
+            if self.record_crc(seq, p, w2) == Some(stored) {
+                return if w.0 & (1 << bit) != 0 {
+                    Explained::Corrected { word0: w2, fix: 0, crc: stored }
+                } else {
+                    Explained::Rot
+                };
+            }
+        }
+        Explained::No
+    }
+
+    /// Scans the records of one live sector. With `apply`, updates the index.
+    fn scan(
+        &mut self,
+        h: SectorHeader,
+        apply: bool,
+        visit: &mut impl FnMut(Seen),
+    ) -> Result<SectorScan, OpenError> {
+        let size = self.sector_size();
+        let base = self.sector_base(h.seq);
+        let mut out = SectorScan { end: self.cfg.header_len(), ..SectorScan::default() };
+        let mut p = out.end;
+        loop {
+            if p + RECORD_HEADER_LEN > size {
+                // No room for another record; the rest must be clean.
+                out.sealed = !self.is_erased(base + p, size - p);
+                out.torn = out.sealed;
+                break;
+            }
+            let mut hdr = [0u8; 8];
+            self.m_read(base + p, &mut hdr);
+            let w = Word0(u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]));
+            let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            if hdr == [0xFF; 8] && self.is_erased(base + p, size - p) {
+                break;
+            }
+            let (w, fix, crc) = if self.record_crc(h.seq, p, w) == Some(stored) {
+                (w, 0, stored)
+            } else {
+                let end = self.programmed_end(base);
+                match self.explain(h.seq, p, w, stored) {
+                    Explained::Corrected { word0, fix, crc } => {
+                        if p + self.cfg.extent(word0.body_len()) < end {
+                            return Err(corrupted(base + p, Corruption::Record));
+                        }
+                        visit(Seen::Corrected { offset: base + p });
+                        out.sealed = true;
+                        (word0, fix, crc)
+                    }
+                    Explained::Rot => return Err(corrupted(base + p, Corruption::BitFlip)),
+                    Explained::No => {
+                        let claimed = self.cfg.extent(w.len()).min(size - p);
+                        if end <= p + claimed {
+                            visit(Seen::TornTail { offset: base + p });
+                            out.sealed = true;
+                            out.torn = true;
+                            out.events += 1;
+                            break;
+                        }
+                        return Err(corrupted(base + p, Corruption::Record));
+                    }
+                }
+            };
+            self.apply_record(h, p, w, fix, crc, apply, &mut out, visit)?;
+            p += self.cfg.extent(w.body_len());
+            out.end = p;
+            if out.sealed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_record(
+        &mut self,
+        h: SectorHeader,
+        p: u32,
+        w: Word0,
+        fix: u16,
+        crc: u32,
+        apply: bool,
+        out: &mut SectorScan,
+        visit: &mut impl FnMut(Seen),
+    ) -> Result<(), OpenError> {
+        let base = self.sector_base(h.seq);
+        let off = base + p;
+        let pos_next = h.floor + out.events;
+        let bad = |_| corrupted(off, Corruption::Semantics);
+        match Kind::from_bits(w.kind_bits()) {
+            Some(k @ (Kind::Event | Kind::Copy)) => {
+                let (id, len, flags) = if k == Kind::Event {
+                    out.events += 1;
+                    (pos_next, w.len(), 0)
+                } else {
+                    if w.len() < 8 {
+                        return Err(corrupted(off, Corruption::Semantics));
+                    }
+                    (self.read_body_u64(off, fix), w.len() - 8, F_COPY)
+                };
+                let acked = ack_byte_acked(w.ack_byte());
+                visit(Seen::Event { id: EventId(id), offset: off, len, acked, copy: k == Kind::Copy });
+                if !apply {
+                    return Ok(());
+                }
+                if acked {
+                    if let Ok(i) = self.find(id) {
+                        self.entries.remove(i);
+                    }
+                } else {
+                    let in_place = if w.ack_byte() == 0xFF { F_IN_PLACE_OK } else { 0 };
+                    let e = Entry { id, off, crc, len: len as u16, fix, flags: flags | in_place };
+                    self.upsert(e)?;
+                }
+            }
+            Some(Kind::AckShort) => {
+                let id = pos_next.checked_sub(w.value() as u64).filter(|_| w.value() > 0).ok_or(()).map_err(bad)?;
+                visit(Seen::Ack { id: EventId(id), offset: off });
+                if apply {
+                    if let Ok(i) = self.find(id) {
+                        self.entries.remove(i);
+                    }
+                }
+            }
+            Some(Kind::AckLong) => {
+                if w.len() != 8 {
+                    return Err(corrupted(off, Corruption::Semantics));
+                }
+                let id = self.read_body_u64(off, fix);
+                visit(Seen::Ack { id: EventId(id), offset: off });
+                if apply {
+                    if let Ok(i) = self.find(id) {
+                        self.entries.remove(i);
+                    }
+                }
+            }
+            Some(Kind::Retire) => {
+                let seq = h.seq.checked_sub(w.value()).filter(|_| w.value() > 0).ok_or(()).map_err(bad)?;
+                visit(Seen::Retire { seq });
+                out.max_retired = Some(out.max_retired.map_or(seq, |m| m.max(seq)));
+            }
+            None => return Err(corrupted(off, Corruption::Record)),
+        }
+        Ok(())
+    }
+
+    fn read_body_u64(&mut self, off: u32, fix: u16) -> u64 {
+        let mut b = [0u8; 8];
+        self.m_read(off + RECORD_HEADER_LEN, &mut b);
+        if fix != 0 && fix <= 64 {
+            let bit = fix - 1;
+            b[(bit / 8) as usize] ^= 1 << (bit % 8);
+        }
+        u64::from_le_bytes(b)
+    }
+
+    fn upsert(&mut self, e: Entry) -> Result<(), OpenError> {
+        match self.find(e.id) {
+            Ok(i) => self.entries[i] = e,
+            Err(i) => {
+                self.entries.insert(i, e).map_err(|_| OpenError::TooManyPending { capacity: N })?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /// Before the first write after `open`: erase every free sector that is not clean.
+    fn repair(&mut self) {
+        if !self.needs_repair {
+            return;
+        }
+        let size = self.sector_size();
+        let s = self.sector_count();
+        let first = self.cur.map_or(0, |c| c.seq + 1);
+        for k in 0..self.free_count() {
+            let idx = (first.wrapping_add(k)) % s;
+            if !self.is_erased(idx * size, size) {
+                self.m_erase(idx);
+            }
+        }
+        self.needs_repair = false;
+    }
+
+    /// Appends one record, verified; returns its offset and CRC.
+    fn append(&mut self, spec: Spec<'_>) -> (u32, u32) {
+        let body_len = match spec {
+            Spec::Event(b) => b.len() as u32,
+            Spec::Copy(e) => e.len as u32 + 8,
+            Spec::Ack(id) if self.next_id - id <= MAX_VALUE as u64 => 0,
+            Spec::Ack(_) => 8,
+            Spec::Retire(_) => 0,
+        };
+        self.make_room(self.cfg.extent(body_len));
+        for attempt in 0..2 {
+            if attempt == 1 {
+                // The first try did not read back as written: seal and go on in a
+                // fresh sector (a worn unit is not a reason to stop).
+                warn!("monitor-events: write did not verify; sealing the sector");
+                if let Some(c) = self.cur.as_mut() {
+                    c.sealed = true;
+                }
+                self.make_room(self.cfg.extent(body_len));
+            }
+            let Some(cur) = self.cur else { break };
+            let (w, prefix, body) = match spec {
+                Spec::Event(b) => (Word0::with_body(Kind::Event, body_len), None, Body::Slice(b)),
+                Spec::Copy(e) => (Word0::with_body(Kind::Copy, body_len), Some(e.id), Body::Entry(e)),
+                Spec::Ack(id) if body_len == 0 => {
+                    (Word0::with_value(Kind::AckShort, (self.next_id - id) as u32), None, Body::Slice(&[]))
+                }
+                Spec::Ack(id) => (Word0::with_body(Kind::AckLong, 8), Some(id), Body::Slice(&[])),
+                Spec::Retire(seq) => (Word0::with_value(Kind::Retire, cur.seq - seq), None, Body::Slice(&[])),
+            };
+            let off = self.sector_base(cur.seq) + cur.ptr;
+            let crc = {
+                let mut d = CRC.digest();
+                d.update(&crc_prefix(cur.seq, cur.ptr));
+                d.update(&w.masked().to_le_bytes());
+                if let Some(id) = prefix {
+                    d.update(&id.to_le_bytes());
+                }
+                self.feed_body(body, |chunk| d.update(chunk));
+                d.finalize()
+            };
+            let ext = self.cfg.extent(body_len);
+            self.write_record(off, w, crc, prefix, body, ext);
+            if let Some(c) = self.cur.as_mut() {
+                c.ptr += ext;
+            }
+            if self.verify_record(off, w, crc, prefix, body) {
+                return (off, crc);
+            }
+        }
+        fatal!("monitor-events: program at offset {} did not read back as written, twice", {
+            self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr)
+        });
+    }
+
+    /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
+    /// corrected at open put right.
+    fn read_payload(&mut self, e: Entry, at: usize, buf: &mut [u8]) {
+        let skip = if e.flags & F_COPY != 0 { 8 } else { 0 };
+        self.m_read(e.off + RECORD_HEADER_LEN + skip + at as u32, buf);
+        if e.fix != 0 {
+            let bit = (e.fix as usize - 1).wrapping_sub(skip as usize * 8);
+            if (at * 8..(at + buf.len()) * 8).contains(&bit) {
+                buf[bit / 8 - at] ^= 1 << (bit % 8);
+            }
+        }
+    }
+
+    /// Streams a body's bytes to `f`. For a copy, the source record's checksum is
+    /// verified once all of it has been streamed.
+    fn feed_body(&mut self, body: Body<'_>, mut f: impl FnMut(&[u8])) {
+        match body {
+            Body::Slice(b) => f(b),
+            Body::Entry(e) => {
+                let (seq, in_sector) = self.locate(e.off);
+                let mut d = CRC.digest();
+                d.update(&crc_prefix(seq, in_sector));
+                d.update(&Word0::with_body(kind_of(&e), body_len_of(&e)).masked().to_le_bytes());
+                if e.flags & F_COPY != 0 {
+                    d.update(&e.id.to_le_bytes());
+                }
+                let mut buf = [0u8; CHUNK];
+                let mut at = 0usize;
+                while at < e.len as usize {
+                    let n = (e.len as usize - at).min(CHUNK);
+                    self.read_payload(e, at, &mut buf[..n]);
+                    d.update(&buf[..n]);
+                    f(&buf[..n]);
+                    at += n;
+                }
+                if d.finalize() != e.crc {
+                    fatal!(
+                        "monitor-events: compaction read at offset {}: the record of event {} changed on the medium",
+                        e.off,
+                        e.id
+                    );
+                }
+            }
+        }
+    }
+
+    /// Programs a record in pieces of at most `CHUNK` bytes (one program for any
+    /// record that fits).
+    fn write_record(&mut self, off: u32, w: Word0, crc: u32, prefix: Option<u64>, body: Body<'_>, ext: u32) {
+        let mut buf = [0xFFu8; CHUNK];
+        let mut fill = 0usize;
+        let mut at = off;
+        let mut head = [0xFFu8; 16];
+        head[0..4].copy_from_slice(&w.0.to_le_bytes());
+        head[4..8].copy_from_slice(&crc.to_le_bytes());
+        let head_len = match prefix {
+            Some(id) => {
+                head[8..16].copy_from_slice(&id.to_le_bytes());
+                16
+            }
+            None => 8,
+        };
+        self.put(&head[..head_len], &mut buf, &mut fill, &mut at);
+        match body {
+            Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
+            Body::Entry(e) => {
+                let mut tmp = [0u8; CHUNK];
+                let mut done = 0usize;
+                while done < e.len as usize {
+                    let n = (e.len as usize - done).min(CHUNK);
+                    self.read_payload(e, done, &mut tmp[..n]);
+                    self.put(&tmp[..n], &mut buf, &mut fill, &mut at);
+                    done += n;
+                }
+            }
+        }
+        let end = off + ext;
+        if at < end {
+            let n = (end - at) as usize;
+            self.m_program(at, &buf[..n]);
+        }
+    }
+
+    /// Adds bytes to the program buffer, programming it whenever it is full.
+    fn put(&mut self, mut bytes: &[u8], buf: &mut [u8; CHUNK], fill: &mut usize, at: &mut u32) {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(CHUNK - *fill);
+            buf[*fill..*fill + n].copy_from_slice(&bytes[..n]);
+            *fill += n;
+            bytes = &bytes[n..];
+            if *fill == CHUNK {
+                self.m_program(*at, &buf[..]);
+                *at += CHUNK as u32;
+                *fill = 0;
+                buf.fill(0xFF);
+            }
+        }
+    }
+
+    /// Reads a record back and compares it with what was meant.
+    fn verify_record(&mut self, off: u32, w: Word0, crc: u32, prefix: Option<u64>, body: Body<'_>) -> bool {
+        let mut head = [0u8; 8];
+        self.m_read(off, &mut head);
+        if head[0..4] != w.0.to_le_bytes() || head[4..8] != crc.to_le_bytes() {
+            return false;
+        }
+        match body {
+            Body::Slice(b) => {
+                let mut p = off + RECORD_HEADER_LEN;
+                if let Some(id) = prefix {
+                    let mut x = [0u8; 8];
+                    self.m_read(p, &mut x);
+                    if x != id.to_le_bytes() {
+                        return false;
+                    }
+                    p += 8;
+                }
+                let mut cmp = [0u8; CHUNK];
+                for chunk in b.chunks(CHUNK) {
+                    self.m_read(p, &mut cmp[..chunk.len()]);
+                    if cmp[..chunk.len()] != *chunk {
+                        return false;
+                    }
+                    p += chunk.len() as u32;
+                }
+                true
+            }
+            // A copy: its CRC was computed from the verified source; check the
+            // written record against it.
+            Body::Entry(_) => {
+                let (seq, in_sector) = self.locate(off);
+                self.record_crc(seq, in_sector, w) == Some(crc)
+            }
+        }
+    }
+
+    /// Clears the ack byte of a pending record in place; false if it did not verify.
+    fn ack_in_place(&mut self, e: Entry) -> bool {
+        let ws = self.cfg.geometry.write_size as usize;
+        let mut unit = [0u8; 32];
+        let unit = &mut unit[..ws.max(4)];
+        self.m_read(e.off, unit);
+        unit[2] = 0x00;
+        let want = [unit[0], unit[1], 0x00, unit[3]];
+        self.m_program(e.off, unit);
+        let mut back = [0u8; 4];
+        self.m_read(e.off, &mut back);
+        back == want
+    }
+
+    /// Makes sure the current sector can take `need` more bytes, rolling over and
+    /// compacting as needed.
+    fn make_room(&mut self, need: u32) {
+        let size = self.sector_size();
+        let want_free = 1 + self.cfg.reserve();
+        loop {
+            let fits = self.cur.is_some_and(|c| !c.sealed && c.ptr + need <= size);
+            if fits {
+                if self.free_count() < want_free && self.can_retire() {
+                    let rb = self.retire_bytes();
+                    if self.cur.is_some_and(|c| c.ptr + rb + need <= size) {
+                        self.retire_oldest();
+                        continue;
+                    }
+                }
+                return;
+            }
+            if self.free_count() == 0 {
+                let rb = self.retire_bytes();
+                if self.can_retire() && self.cur.is_some_and(|c| !c.sealed && c.ptr + rb <= size) {
+                    self.retire_oldest();
+                    continue;
+                }
+                fatal!("monitor-events: no free sector left (repeated power cuts during compaction?)");
+            }
+            self.rollover();
+            if self.free_count() < want_free && self.can_retire() {
+                self.retire_oldest();
+            }
+        }
+    }
+
+    fn can_retire(&self) -> bool {
+        !self.retiring && self.cur.is_some_and(|c| self.oldest < c.seq)
+    }
+
+    /// Bytes the retirement of the oldest sector appends.
+    fn retire_bytes(&self) -> u32 {
+        let lo = self.sector_base(self.oldest);
+        let hi = lo + self.sector_size();
+        let copies: u32 = self
+            .entries
+            .iter()
+            .filter(|e| (lo..hi).contains(&e.off))
+            .map(|e| self.cfg.extent(e.len as u32 + 8))
+            .sum();
+        copies + self.cfg.extent(0)
+    }
+
+    fn rollover(&mut self) {
+        let seq = self.cur.map_or(0, |c| c.seq + 1);
+        if self.cur.is_none() {
+            self.oldest = 0;
+        }
+        let idx = seq % self.sector_count();
+        let g = self.cfg.geometry;
+        let header = encode_sector_header(&g, SectorHeader { seq, floor: self.next_id });
+        let hl = self.cfg.header_len() as usize;
+        let mut buf = [0xFFu8; 32];
+        buf[..SECTOR_HEADER_LEN as usize].copy_from_slice(&header);
+        let base = idx * self.sector_size();
+        for attempt in 0..2 {
+            if attempt == 1 {
+                warn!("monitor-events: sector header did not verify; erasing");
+                self.m_erase(idx);
+            }
+            self.m_program(base, &buf[..hl]);
+            let mut back = [0u8; SECTOR_HEADER_LEN as usize];
+            self.m_read(base, &mut back);
+            if back == header {
+                self.cur = Some(Current { seq, ptr: hl as u32, sealed: false });
+                debug!("monitor-events: opened sector {} (seq {})", idx, seq);
+                return;
+            }
+        }
+        fatal!("monitor-events: program of the sector header at offset {} did not read back, twice", base);
+    }
+
+    /// Copies the oldest sector's pending events forward, records its retirement
+    /// and erases it.
+    fn retire_oldest(&mut self) {
+        let old = self.oldest;
+        self.retiring = true;
+        let lo = self.sector_base(old);
+        let hi = lo + self.sector_size();
+        let mut i = 0;
+        while i < self.entries.len() {
+            let e = self.entries[i];
+            if (lo..hi).contains(&e.off) {
+                let (off, crc) = self.append(Spec::Copy(e));
+                if let Ok(k) = self.find(e.id) {
+                    self.entries[k] = Entry { off, crc, fix: 0, flags: F_COPY | F_IN_PLACE_OK, ..e };
+                }
+            }
+            i += 1;
+        }
+        self.append(Spec::Retire(old));
+        self.retiring = false;
+        self.sync();
+        self.oldest = old + 1;
+        self.m_erase(old % self.sector_count());
+        self.sync();
+    }
+}
+
+fn corrupted(offset: u32, reason: Corruption) -> OpenError {
+    OpenError::Corrupted { offset, reason }
+}
+
+fn kind_of(e: &Entry) -> Kind {
+    if e.flags & F_COPY != 0 {
+        Kind::Copy
+    } else {
+        Kind::Event
+    }
+}
+
+fn body_len_of(e: &Entry) -> u32 {
+    e.len as u32 + if e.flags & F_COPY != 0 { 8 } else { 0 }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! Tests of the journal against a plain model, on a RAM medium with NOR rules.
+
+use super::*;
+use std::collections::BTreeMap;
+use std::vec::Vec as StdVec;
+
+/// A RAM medium that enforces NOR rules and can cut power at an operation.
+#[derive(Clone)]
+pub(crate) struct TestFlash {
+    pub geo: Geometry,
+    pub data: StdVec<u8>,
+    writes: StdVec<u8>,
+    pub ops: u64,
+    pub cut_at: Option<u64>,
+    pub torn_seed: u64,
+    pub dead: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum TestError {
+    PowerCut,
+    Rule(#[allow(dead_code)] &'static str),
+}
+
+impl TestFlash {
+    pub fn new(geo: Geometry) -> Self {
+        let n = geo.size() as usize;
+        TestFlash {
+            geo,
+            data: std::vec![0xFF; n],
+            writes: std::vec![0; n / geo.write_size as usize],
+            ops: 0,
+            cut_at: None,
+            torn_seed: 1,
+            dead: false,
+        }
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.torn_seed ^= self.torn_seed << 13;
+        self.torn_seed ^= self.torn_seed >> 7;
+        self.torn_seed ^= self.torn_seed << 17;
+        self.torn_seed
+    }
+
+    /// Restarts after a cut: the image stays, the write counts are unknown so
+    /// they are reset conservatively to "written" for non-erased units.
+    pub fn power_on(&mut self) {
+        self.dead = false;
+        self.cut_at = None;
+    }
+
+    fn tick(&mut self) -> Result<bool, TestError> {
+        if self.dead {
+            return Err(TestError::PowerCut);
+        }
+        let now = self.ops;
+        self.ops += 1;
+        Ok(self.cut_at == Some(now))
+    }
+}
+
+impl Medium for TestFlash {
+    type Error = TestError;
+    fn geometry(&self) -> Geometry {
+        self.geo
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), TestError> {
+        if self.dead {
+            return Err(TestError::PowerCut);
+        }
+        let o = offset as usize;
+        buf.copy_from_slice(&self.data[o..o + buf.len()]);
+        Ok(())
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), TestError> {
+        let ws = self.geo.write_size as usize;
+        let o = offset as usize;
+        if o % ws != 0 || data.len() % ws != 0 || o + data.len() > self.data.len() {
+            return Err(TestError::Rule("alignment or bounds"));
+        }
+        let cut = self.tick()?;
+        let max = if self.geo.multiwrite { 2 } else { 1 };
+        for u in o / ws..(o + data.len()) / ws {
+            if self.writes[u] >= max {
+                return Err(TestError::Rule("too many writes to a unit"));
+            }
+        }
+        for (i, &b) in data.iter().enumerate() {
+            if b & !self.data[o + i] != 0 {
+                return Err(TestError::Rule("program sets a bit"));
+            }
+        }
+        for u in o / ws..(o + data.len()) / ws {
+            self.writes[u] += 1;
+        }
+        for (i, &b) in data.iter().enumerate() {
+            let mut v = b;
+            if cut {
+                // Keep a random subset of the intended 1 -> 0 transitions.
+                let keep = self.rand() as u8;
+                v = self.data[o + i] & (b | !keep);
+            }
+            self.data[o + i] &= v;
+        }
+        if cut {
+            self.dead = true;
+            return Err(TestError::PowerCut);
+        }
+        Ok(())
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), TestError> {
+        let cut = self.tick()?;
+        let ss = self.geo.sector_size as usize;
+        let o = sector as usize * ss;
+        let ws = self.geo.write_size as usize;
+        if cut {
+            for i in 0..ss {
+                self.data[o + i] = self.rand() as u8;
+            }
+            self.dead = true;
+            return Err(TestError::PowerCut);
+        }
+        self.data[o..o + ss].fill(0xFF);
+        self.writes[o / ws..(o + ss) / ws].fill(0);
+        Ok(())
+    }
+    fn sync(&mut self) -> Result<(), TestError> {
+        if self.dead {
+            return Err(TestError::PowerCut);
+        }
+        Ok(())
+    }
+}
+
+/// Recomputes write counts from the image after a power cut (units that are not
+/// erased count as written once; a cut unit may have been written more).
+fn reset_counts(f: &mut TestFlash) {
+    let ws = f.geo.write_size as usize;
+    for u in 0..f.writes.len() {
+        let erased = f.data[u * ws..(u + 1) * ws].iter().all(|&b| b == 0xFF);
+        f.writes[u] = if erased { 0 } else { 1 };
+    }
+}
+
+/// Silences the panic messages of simulated power cuts (and only those).
+pub(crate) fn quiet_power_cuts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(std::boxed::Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<std::string::String>()
+                .map(|s| s.as_str())
+                .unwrap_or("");
+            if !msg.contains("PowerCut") {
+                default(info);
+            }
+        }));
+    });
+}
+
+pub(crate) const GEO: Geometry = Geometry { sector_size: 1024, sector_count: 8, write_size: 4, multiwrite: true };
+
+fn cfg(mode: AckMode) -> Config<8> {
+    let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
+    Config::<8>::try_new(geo, 60).unwrap().with_ack_mode(mode).unwrap()
+}
+
+fn payload(id_hint: u64, len: usize) -> StdVec<u8> {
+    (0..len).map(|i| (id_hint as usize * 31 + i * 7) as u8).collect()
+}
+
+fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
+    let ids: StdVec<_> = j.pending().map(|(id, _)| id).collect();
+    ids.into_iter()
+        .map(|id| {
+            let mut b = [0u8; 64];
+            let n = j.read(id, &mut b).unwrap();
+            (id.0, b[..n].to_vec())
+        })
+        .collect()
+}
+
+/// A deterministic workload that fills the ring several times over.
+fn workload(mode: AckMode, steps: u64, flash: &mut TestFlash, model: &mut BTreeMap<u64, StdVec<u8>>) {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut j = Journal::open(&mut *flash, cfg(mode)).unwrap();
+    let mut last_id = None;
+    for step in 0..steps {
+        if model.len() == 8 || (!model.is_empty() && next(3) == 0) {
+            let k = if next(4) == 0 { next(model.len() as u64) as usize } else { 0 };
+            let id = *model.keys().nth(k).unwrap();
+            assert_eq!(j.ack(EventId(id)), Ok(AckOutcome::Acked));
+            model.remove(&id);
+        } else {
+            let len = [0usize, 4, 13, 48, 60][next(5) as usize];
+            let body = payload(step, len);
+            let id = j.push(&body).unwrap();
+            assert!(last_id.is_none_or(|l: EventId| id > l), "I3: ids strictly increase");
+            last_id = Some(id);
+            model.insert(id.0, body);
+        }
+        if step % 97 == 0 {
+            drop(j);
+            j = Journal::open(&mut *flash, cfg(mode)).unwrap();
+            assert_eq!(pending_of(&mut j), *model, "I4: replay after reopen at step {step}");
+            assert!(last_id.is_none_or(|l| j.next_id() > l), "I3 across restarts");
+        }
+    }
+}
+
+/// I1, I2, I3, I4: a long workload with reopens, in both ack modes, matches the model.
+#[test]
+fn i1_i4_model_with_reopens_both_modes() {
+    for mode in [AckMode::InPlace, AckMode::Record] {
+        let mut flash = TestFlash::new(Geometry { multiwrite: mode == AckMode::InPlace, ..GEO });
+        let mut model = BTreeMap::new();
+        workload(mode, 4000, &mut flash, &mut model);
+        let mut j = Journal::open(&mut flash, cfg(mode)).unwrap();
+        assert_eq!(pending_of(&mut j), model);
+    }
+}
+
+/// I3: after every event was acked and the ring turned over, ids continue.
+#[test]
+fn i3_ids_continue_after_everything_acked_and_erased() {
+    let mut flash = TestFlash::new(GEO);
+    let mut last = EventId(0);
+    for round in 0..3 {
+        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        for _ in 0..200 {
+            let id = j.push(&[7u8; 60]).unwrap();
+            assert!(round == 0 && id == EventId(0) || id > last, "I3");
+            last = id;
+            j.ack(id).unwrap();
+        }
+        assert_eq!(j.pending_count(), 0);
+    }
+    let j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+    assert_eq!(j.next_id(), last.next());
+}
+
+/// I6: a full journal says Full and changes nothing; bad sizes are refused.
+#[test]
+fn i6_full_and_too_large_change_nothing() {
+    let mut flash = TestFlash::new(GEO);
+    let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+    for i in 0..8 {
+        j.push(&[i; 10]).unwrap();
+    }
+    let before = j.status();
+    assert_eq!(j.push(&[1; 10]), Err(PushError::Full));
+    assert_eq!(j.push(&[1; 61]), Err(PushError::TooLarge { len: 61, max: 60 }));
+    assert_eq!(j.status(), before);
+    assert_eq!(j.ack(EventId(99)), Err(AckError::Unknown));
+    assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::Acked));
+    assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::AlreadyAcked));
+    let mut small = [0u8; 4];
+    assert_eq!(j.read(EventId(1), &mut small), Err(ReadError::BufferTooSmall { needed: 10 }));
+    assert_eq!(j.read(EventId(0), &mut small), Err(ReadError::NotPending));
+}
+
+/// I1, I2, I3, I8: power cut at every medium operation of a workload (random torn
+/// subsets, torn erases), reopen, and compare with what had returned.
+#[test]
+fn i1_i2_i8_power_cut_at_every_operation() {
+    quiet_power_cuts();
+    for mode in [AckMode::InPlace, AckMode::Record] {
+        let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
+        // Count the operations of the workload.
+        let mut probe = TestFlash::new(geo);
+        workload(mode, 400, &mut probe, &mut BTreeMap::new());
+        let total = probe.ops;
+        for k in 0..total {
+            let mut flash = TestFlash::new(geo);
+            flash.cut_at = Some(k);
+            flash.torn_seed = k * 7919 + 1;
+            let mut model = BTreeMap::new();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                workload(mode, 400, &mut flash, &mut model);
+            }));
+            assert!(r.is_err(), "cut {k} did not happen");
+            flash.power_on();
+            reset_counts(&mut flash);
+            let mut j = Journal::open(&mut flash, cfg(mode)).unwrap_or_else(|e| panic!("I8: cut {k}: {e}"));
+            let got = pending_of(&mut j);
+            // The op in flight may or may not have happened: at most one id differs.
+            let mut diff = 0;
+            for (id, body) in &model {
+                match got.get(id) {
+                    Some(b) => assert_eq!(b, body, "I4: cut {k}: wrong data for {id}"),
+                    None => diff += 1,
+                }
+            }
+            for id in got.keys() {
+                if !model.contains_key(id) {
+                    diff += 1;
+                }
+            }
+            assert!(diff <= 1, "I1/I2: cut {k} ({mode:?}): model {:?} got {:?}", model.keys(), got.keys());
+            // And the journal goes on working.
+            if j.pending_count() == 8 {
+                let oldest = j.pending().next().unwrap().0;
+                j.ack(oldest).unwrap();
+            }
+            let id = j.push(&[1, 2, 3]).unwrap();
+            assert!(model.keys().all(|&m| m < id.0), "I3: cut {k}: id {id} reused");
+        }
+    }
+}
+
+/// I8: every single bit flip of a committed journal gives an error or exactly
+/// the right events.
+#[test]
+fn i8_every_bit_flip_detected_or_harmless() {
+    for mode in [AckMode::InPlace, AckMode::Record] {
+        let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
+        let mut flash = TestFlash::new(geo);
+        let mut model = BTreeMap::new();
+        workload(mode, 150, &mut flash, &mut model);
+        let clean = flash.clone();
+        let (mut errors, mut same) = (0, 0);
+        for bit in 0..(geo.size() as usize * 8) {
+            let mut f = clean.clone();
+            f.data[bit / 8] ^= 1 << (bit % 8);
+            match Journal::open(&mut f, cfg(mode)) {
+                Err(_) => errors += 1,
+                Ok(mut j) => {
+                    assert_eq!(pending_of(&mut j), model, "I8: flip of bit {bit} changed the data");
+                    same += 1;
+                }
+            }
+        }
+        assert!(errors > 0 && same > 0);
+    }
+}
+
+/// I7: a medium error panics with the operation and offset.
+#[test]
+fn i7_medium_error_panics_with_operation_and_offset() {
+    let mut flash = TestFlash::new(GEO);
+    flash.cut_at = Some(0);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        let _ = j.push(&[1]);
+    }));
+    let msg = r.unwrap_err();
+    let msg = msg.downcast_ref::<std::string::String>().unwrap();
+    assert!(msg.contains("program") && msg.contains("offset 0") && msg.contains("PowerCut"), "{msg}");
+}
+
+/// I8: a foreign image is not a store; a newer version is refused; nothing is written.
+#[test]
+fn i8_foreign_and_newer_images_are_refused() {
+    let mut flash = TestFlash::new(GEO);
+    flash.data[100] = 0x12;
+    assert_eq!(Journal::open(&mut flash, cfg(AckMode::InPlace)).err(), Some(OpenError::NotAStore));
+    let mut flash = TestFlash::new(GEO);
+    {
+        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        j.push(&[1; 5]).unwrap();
+    }
+    let mut h = [0u8; 24];
+    h.copy_from_slice(&flash.data[..24]);
+    h[2] = 9;
+    let crc = CRC.checksum(&h[..20]);
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
+    flash.data[..24].copy_from_slice(&h);
+    let before = flash.data.clone();
+    assert_eq!(
+        Journal::open(&mut flash, cfg(AckMode::InPlace)).err(),
+        Some(OpenError::UnsupportedFormat { version: 9 })
+    );
+    assert_eq!(flash.data, before);
+}
