@@ -13,6 +13,16 @@ pub mod inflight;
 pub mod journal;
 pub mod medium;
 pub mod pending;
+pub mod store;
 
+pub use barrier::{AckBarrier, BarrierError, Condition};
+pub use event::{ChannelId, CloseReason, DecodeError, EncodeError, EventKind};
+pub use event::{FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, InvalidEvent};
+pub use event::{MonitorEvent, MonitorEventSource, PaymentHash, PaymentPreimage};
+pub use event::{MAX_ENCODED_LEN, MAX_FAILURE_DATA};
 pub use id::EventId;
+pub use inflight::{InFlight, InFlightError};
+pub use journal::{AckMode, Config};
 pub use medium::{Geometry, Medium};
+pub use pending::{AckError, AckOutcome, InsertError, Leak, PendingEvent, PendingIndex};
+pub use store::{EventStore, PushError, StoreError};

@@ -85,15 +85,25 @@ impl<const N: usize> Config<N> {
     /// are kept in reserve (fewer on regions of under 7 sectors) so that compaction
     /// survives three consecutive power cuts.
     pub const fn try_new(geometry: Geometry, max_body: usize) -> Result<Self, ConfigError> {
-        let ack_mode = if geometry.multiwrite { AckMode::InPlace } else { AckMode::Record };
+        let ack_mode = if geometry.multiwrite {
+            AckMode::InPlace
+        } else {
+            AckMode::Record
+        };
         let reserve = if geometry.sector_count >= 7 {
             3
-        } else if geometry.sector_count >= 3 {
-            geometry.sector_count - 3
         } else {
-            0
+            geometry.sector_count.saturating_sub(3)
         };
-        Self::check(Config { geometry, max_body: max_body as u32, ack_mode, reserve }, max_body)
+        Self::check(
+            Config {
+                geometry,
+                max_body: max_body as u32,
+                ack_mode,
+                reserve,
+            },
+            max_body,
+        )
     }
 
     /// As [`try_new`](Self::try_new), panicking on a bad configuration (at compile
@@ -185,23 +195,46 @@ impl<const N: usize> Config<N> {
 mod tests {
     use super::*;
 
-    const G: Geometry = Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true };
+    const G: Geometry = Geometry {
+        sector_size: 4096,
+        sector_count: 16,
+        write_size: 4,
+        multiwrite: true,
+    };
 
     /// I6: the capacity check refuses a region that could not always compact.
     #[test]
     fn i6_capacity_check() {
         assert!(Config::<16>::try_new(G, 200).is_ok());
-        assert_eq!(Config::<64>::try_new(G, 200), Err(ConfigError::CapacityExceeded));
-        assert_eq!(Config::<16>::try_new(G, 5000), Err(ConfigError::BodyTooLarge));
+        assert_eq!(
+            Config::<64>::try_new(G, 200),
+            Err(ConfigError::CapacityExceeded)
+        );
+        assert_eq!(
+            Config::<16>::try_new(G, 5000),
+            Err(ConfigError::BodyTooLarge)
+        );
         assert_eq!(Config::<0>::try_new(G, 10), Err(ConfigError::ZeroCapacity));
-        let two = Geometry { sector_count: 2, ..G };
+        let two = Geometry {
+            sector_count: 2,
+            ..G
+        };
         assert_eq!(Config::<1>::try_new(two, 10), Err(ConfigError::SectorCount));
-        let odd = Geometry { sector_size: 3000, ..G };
+        let odd = Geometry {
+            sector_size: 3000,
+            ..G
+        };
         assert_eq!(Config::<1>::try_new(odd, 10), Err(ConfigError::SectorSize));
-        let ecc = Geometry { multiwrite: false, ..G };
+        let ecc = Geometry {
+            multiwrite: false,
+            ..G
+        };
         let c = Config::<16>::try_new(ecc, 100).unwrap();
         assert_eq!(c.ack_mode(), AckMode::Record);
-        assert_eq!(c.with_ack_mode(AckMode::InPlace), Err(ConfigError::InPlaceNeedsMultiwrite));
+        assert_eq!(
+            c.with_ack_mode(AckMode::InPlace),
+            Err(ConfigError::InPlaceNeedsMultiwrite)
+        );
         const _C: Config<16> = Config::new(G, 120);
     }
 }

@@ -178,7 +178,10 @@ pub(crate) enum HeaderState {
     },
 }
 
-pub(crate) fn encode_sector_header(g: &Geometry, h: SectorHeader) -> [u8; SECTOR_HEADER_LEN as usize] {
+pub(crate) fn encode_sector_header(
+    g: &Geometry,
+    h: SectorHeader,
+) -> [u8; SECTOR_HEADER_LEN as usize] {
     let mut b = [0u8; SECTOR_HEADER_LEN as usize];
     b[0..2].copy_from_slice(&MAGIC);
     b[2] = FORMAT_VERSION;
@@ -193,7 +196,10 @@ pub(crate) fn encode_sector_header(g: &Geometry, h: SectorHeader) -> [u8; SECTOR
     b
 }
 
-pub(crate) fn decode_sector_header(g: &Geometry, b: &[u8; SECTOR_HEADER_LEN as usize]) -> HeaderState {
+pub(crate) fn decode_sector_header(
+    g: &Geometry,
+    b: &[u8; SECTOR_HEADER_LEN as usize],
+) -> HeaderState {
     if b.iter().all(|&x| x == 0xFF) {
         return HeaderState::Erased;
     }
@@ -263,7 +269,12 @@ mod tests {
     use super::*;
 
     fn geo() -> Geometry {
-        Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true }
+        Geometry {
+            sector_size: 4096,
+            sector_count: 16,
+            write_size: 4,
+            multiwrite: true,
+        }
     }
 
     /// I8: the syndrome search finds exactly the flipped bit, checked against brute force.
@@ -291,16 +302,32 @@ mod tests {
     /// Golden vector pinning the sector header of format version 1.
     #[test]
     fn golden_sector_header_v1() {
-        let b = encode_sector_header(&geo(), SectorHeader { seq: 7, floor: 0x0102_0304_0506 });
+        let b = encode_sector_header(
+            &geo(),
+            SectorHeader {
+                seq: 7,
+                floor: 0x0102_0304_0506,
+            },
+        );
         let expected_prefix: [u8; 20] = [
             b'M', b'E', 1, 0, 7, 0, 0, 0, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 16, 0, 12, 2,
         ];
         assert_eq!(&b[..20], &expected_prefix);
-        assert_eq!(u32::from_le_bytes([b[20], b[21], b[22], b[23]]), CRC.checksum(&expected_prefix));
-        assert_eq!(CRC.checksum(b"123456789"), 0xE306_9283, "CRC-32C check value");
+        assert_eq!(
+            u32::from_le_bytes([b[20], b[21], b[22], b[23]]),
+            CRC.checksum(&expected_prefix)
+        );
+        assert_eq!(
+            CRC.checksum(b"123456789"),
+            0xE306_9283,
+            "CRC-32C check value"
+        );
         assert_eq!(
             decode_sector_header(&geo(), &b),
-            HeaderState::Valid(SectorHeader { seq: 7, floor: 0x0102_0304_0506 })
+            HeaderState::Valid(SectorHeader {
+                seq: 7,
+                floor: 0x0102_0304_0506
+            })
         );
     }
 
@@ -311,11 +338,23 @@ mod tests {
         b[2] = 2;
         let crc = CRC.checksum(&b[0..20]);
         b[20..24].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode_sector_header(&geo(), &b), HeaderState::Unsupported(2));
-        let other = Geometry { sector_count: 8, ..geo() };
+        assert_eq!(
+            decode_sector_header(&geo(), &b),
+            HeaderState::Unsupported(2)
+        );
+        let other = Geometry {
+            sector_count: 8,
+            ..geo()
+        };
         let b = encode_sector_header(&geo(), SectorHeader { seq: 1, floor: 0 });
-        assert_eq!(decode_sector_header(&other, &b), HeaderState::ForeignGeometry);
-        assert_eq!(decode_sector_header(&geo(), &[0xFF; 24]), HeaderState::Erased);
+        assert_eq!(
+            decode_sector_header(&other, &b),
+            HeaderState::ForeignGeometry
+        );
+        assert_eq!(
+            decode_sector_header(&geo(), &[0xFF; 24]),
+            HeaderState::Erased
+        );
     }
 
     #[test]
@@ -327,6 +366,11 @@ mod tests {
         let v = Word0::with_value(Kind::AckShort, 0xABCDE);
         assert_eq!(v.value(), 0xABCDE);
         assert_eq!(v.body_len(), 0);
-        assert!(ack_byte_acked(0x00) && ack_byte_acked(0x0F) && !ack_byte_acked(0x1F) && !ack_byte_acked(0xFE));
+        assert!(
+            ack_byte_acked(0x00)
+                && ack_byte_acked(0x0F)
+                && !ack_byte_acked(0x1F)
+                && !ack_byte_acked(0xFE)
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! | operation | programs | then |
 //! |---|---|---|
 //! | push | one `Event` record | read back and compare; on a mismatch the sector is sealed and the record written once more in a fresh sector, a second mismatch panics |
-//! | ack, in place | the unit holding the record's ack byte | read back; on a mismatch an ack record is appended instead |
+//! | ack, in place | the unit holding the record's ack byte | read back; on a mismatch an ack record is appended instead. Only for records written in this run: a torn in-place ack before a restart may have spent the unit's second program without changing a bit |
 //! | ack, record | one `AckShort` (or `AckLong`) record | as push |
 //! | rollover | the next sector's header | |
 //! | compaction | a `Copy` of every pending event of the oldest sector, then a `Retire` record | the oldest sector is erased |
@@ -32,6 +32,14 @@
 //! that are not clean (a torn erase, a torn header) and never appends behind a torn
 //! tail: it continues in a fresh sector.
 //!
+//! A torn program may leave its units looking erased yet spent (a program that
+//! changed no bit still counts against the medium's programs per unit, and
+//! repeated cuts can stack such programs). Hence, after a restart, writing always
+//! continues in a freshly erased sector (the first write after `open` erases the
+//! next sector even when it reads clean), and events recovered from before the
+//! restart are acked with records, not in place. This costs the unused tail of one
+//! sector and one erase per restart.
+//!
 //! # Panics
 //!
 //! Any error of the medium panics, naming the operation, the offset and the error
@@ -40,11 +48,11 @@
 pub mod config;
 pub mod format;
 
+pub use self::config::{AckMode, Config, ConfigError};
 use self::format::{
     ack_byte_acked, crc_prefix, decode_sector_header, encode_sector_header, locate_single_bit,
     HeaderState, Kind, SectorHeader, Word0, CRC, MAX_VALUE, RECORD_HEADER_LEN, SECTOR_HEADER_LEN,
 };
-pub use self::config::{AckMode, Config, ConfigError};
 use crate::id::EventId;
 use crate::medium::{Geometry, Medium};
 use heapless::Vec;
@@ -159,7 +167,9 @@ impl core::fmt::Display for PushError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PushError::Full => f.write_str("the store is full: ack events first"),
-            PushError::TooLarge { len, max } => write!(f, "body of {len} B exceeds the bound of {max} B"),
+            PushError::TooLarge { len, max } => {
+                write!(f, "body of {len} B exceeds the bound of {max} B")
+            }
         }
     }
 }
@@ -366,6 +376,10 @@ pub struct Journal<M: Medium, const N: usize> {
     needs_repair: bool,
     /// Set while compaction appends its copies, so that they do not compact again.
     retiring: bool,
+    /// First sector (by seq) whose records may be acked in place: sectors opened in
+    /// this run. Behind the tail of a sector from before a restart, a torn program
+    /// may have spent a unit's program without changing a bit.
+    in_place_from: u32,
 }
 
 impl<M: Medium, const N: usize> Journal<M, N> {
@@ -379,10 +393,17 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     }
 
     /// As [`open`](Self::open), reporting every header and record seen to `visit`.
-    pub fn open_with(medium: M, config: Config<N>, mut visit: impl FnMut(Seen)) -> Result<Self, OpenError> {
+    pub fn open_with(
+        medium: M,
+        config: Config<N>,
+        mut visit: impl FnMut(Seen),
+    ) -> Result<Self, OpenError> {
         let found = medium.geometry();
         if found != config.geometry {
-            return Err(OpenError::GeometryMismatch { expected: config.geometry, found });
+            return Err(OpenError::GeometryMismatch {
+                expected: config.geometry,
+                found,
+            });
         }
         let mut j = Journal {
             medium,
@@ -393,6 +414,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             oldest: 0,
             needs_repair: true,
             retiring: false,
+            in_place_from: 0,
         };
         j.recover(&mut visit)?;
         Ok(j)
@@ -466,7 +488,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     /// # Panics
     /// If the medium fails (invariant I7), or if `ids` is shorter than `bodies`.
     pub fn push_batch(&mut self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), PushError> {
-        assert!(ids.len() >= bodies.len(), "push_batch: ids shorter than bodies");
+        assert!(
+            ids.len() >= bodies.len(),
+            "push_batch: ids shorter than bodies"
+        );
         let max = self.cfg.max_body();
         if let Some(b) = bodies.iter().find(|b| b.len() > max) {
             return Err(PushError::TooLarge { len: b.len(), max });
@@ -479,7 +504,15 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             let id = self.next_id;
             let (off, crc) = self.append(Spec::Event(body));
             self.next_id = id + 1;
-            let e = Entry { id, off, crc, len: body.len() as u16, fix: 0, flags: F_IN_PLACE_OK };
+            let flags = self.in_place_flag(off);
+            let e = Entry {
+                id,
+                off,
+                crc,
+                len: body.len() as u16,
+                fix: 0,
+                flags,
+            };
             // Cannot fail: capacity was checked above.
             let _ = self.entries.push(e);
             *slot = EventId(id);
@@ -549,7 +582,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         let (seq, in_sector) = self.locate(e.off);
         let mut d = CRC.digest();
         d.update(&crc_prefix(seq, in_sector));
-        d.update(&Word0::with_body(kind_of(&e), body_len_of(&e)).masked().to_le_bytes());
+        d.update(
+            &Word0::with_body(kind_of(&e), body_len_of(&e))
+                .masked()
+                .to_le_bytes(),
+        );
         if e.flags & F_COPY != 0 {
             d.update(&e.id.to_le_bytes());
         }
@@ -568,20 +605,35 @@ impl<M: Medium, const N: usize> Journal<M, N> {
 
     fn m_read(&mut self, off: u32, buf: &mut [u8]) {
         if let Err(e) = self.medium.read(off, buf) {
-            fatal!("monitor-events: read of {} B at offset {} failed: {:?}", buf.len(), off, e);
+            fatal!(
+                "monitor-events: read of {} B at offset {} failed: {:?}",
+                buf.len(),
+                off,
+                e
+            );
         }
     }
 
     fn m_program(&mut self, off: u32, data: &[u8]) {
         if let Err(e) = self.medium.program(off, data) {
-            fatal!("monitor-events: program of {} B at offset {} failed: {:?}", data.len(), off, e);
+            fatal!(
+                "monitor-events: program of {} B at offset {} failed: {:?}",
+                data.len(),
+                off,
+                e
+            );
         }
     }
 
     fn m_erase(&mut self, sector: u32) {
         if let Err(e) = self.medium.erase(sector) {
             let off = sector * self.cfg.geometry.sector_size;
-            fatal!("monitor-events: erase of sector {} at offset {} failed: {:?}", sector, off, e);
+            fatal!(
+                "monitor-events: erase of sector {} at offset {} failed: {:?}",
+                sector,
+                off,
+                e
+            );
         }
     }
 
@@ -619,6 +671,15 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         match self.cur {
             None => self.sector_count(),
             Some(c) => self.sector_count() - (c.seq - self.oldest + 1),
+        }
+    }
+
+    /// `F_IN_PLACE_OK` for a record at `off` if its sector was opened in this run.
+    fn in_place_flag(&self, off: u32) -> u8 {
+        if self.locate(off).0 >= self.in_place_from {
+            F_IN_PLACE_OK
+        } else {
+            0
         }
     }
 
@@ -667,13 +728,16 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     fn recover(&mut self, visit: &mut impl FnMut(Seen)) -> Result<(), OpenError> {
         let s = self.sector_count();
         let size = self.sector_size();
-        let hl = self.cfg.header_len();
         let mut newest: Option<SectorHeader> = None;
         let mut any_magic = false;
         for idx in 0..s {
             match self.read_header(idx) {
-                HeaderState::Unsupported(version) => return Err(OpenError::UnsupportedFormat { version }),
-                HeaderState::ForeignGeometry => return Err(OpenError::ForeignGeometry { sector: idx }),
+                HeaderState::Unsupported(version) => {
+                    return Err(OpenError::UnsupportedFormat { version })
+                }
+                HeaderState::ForeignGeometry => {
+                    return Err(OpenError::ForeignGeometry { sector: idx })
+                }
                 HeaderState::Valid(h) => {
                     if h.seq % s != idx {
                         return Err(corrupted(idx * size, Corruption::SectorOrder));
@@ -687,10 +751,12 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             }
         }
         let Some(newest) = newest else {
-            // Blank, unless something is written beyond a header (a torn first header
-            // write leaves only header bytes).
-            for idx in 0..s {
-                if !self.is_erased(idx * size + hl, size - hl) {
+            // Blank: every sector erased but sector 0, which the first write erases
+            // and then programs (a torn erase or header leaves anything there) -
+            // unless a record behind a broken header there checks: then it is a
+            // journal whose only header was damaged.
+            for idx in 1..s {
+                if !self.is_erased(idx * size, size) {
                     return Err(if any_magic {
                         corrupted(idx * size, Corruption::SectorHeader)
                     } else {
@@ -698,11 +764,16 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     });
                 }
             }
+            if self.probe_first_record(0) {
+                return Err(corrupted(0, Corruption::SectorHeader));
+            }
             return Ok(());
         };
         // Step 2: a damaged newest header would make its sector look free.
         let after = newest.seq.wrapping_add(1);
-        if matches!(self.read_header(after % s), HeaderState::Garbage { .. }) && self.probe_first_record(after) {
+        if matches!(self.read_header(after % s), HeaderState::Garbage { .. })
+            && self.probe_first_record(after)
+        {
             return Err(corrupted((after % s) * size, Corruption::SectorHeader));
         }
         // Step 3: newest to oldest, until a retire record covers the next sector.
@@ -734,7 +805,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         let mut next = newest.floor;
         for q in self.oldest..=newest.seq {
             let h = self.expect_header(q)?;
-            visit(Seen::Sector { index: q % s, seq: q, floor: h.floor });
+            visit(Seen::Sector {
+                index: q % s,
+                seq: q,
+                floor: h.floor,
+            });
             let scan = self.scan(h, true, visit)?;
             next = next.max(h.floor + scan.events);
         }
@@ -742,7 +817,15 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             next = next.max(last.id + 1);
         }
         self.next_id = next;
-        self.cur = Some(Current { seq: newest.seq, ptr: tail.end, sealed: tail.sealed });
+        // Behind the tail, torn programs that changed no bit cannot be seen but may
+        // have spent the units' programs: writing continues in a fresh sector.
+        let _ = tail.sealed;
+        self.cur = Some(Current {
+            seq: newest.seq,
+            ptr: tail.end,
+            sealed: true,
+        });
+        self.in_place_from = newest.seq + 1;
         Ok(())
     }
 
@@ -797,7 +880,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             if syn.count_ones() == 1 {
                 // A flip in the CRC field itself.
                 return if stored & syn != 0 {
-                    Explained::Corrected { word0: w, fix: 0, crc: computed }
+                    Explained::Corrected {
+                        word0: w,
+                        fix: 0,
+                        crc: computed,
+                    }
                 } else {
                     Explained::Rot
                 };
@@ -809,7 +896,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 let mut b = [0u8; 1];
                 self.m_read(base + p + RECORD_HEADER_LEN + bit / 8, &mut b);
                 return if b[0] & (1 << (bit % 8)) != 0 {
-                    Explained::Corrected { word0: w, fix: bit as u16 + 1, crc: stored }
+                    Explained::Corrected {
+                        word0: w,
+                        fix: bit as u16 + 1,
+                        crc: stored,
+                    }
                 } else {
                     Explained::Rot
                 };
@@ -819,7 +910,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             let w2 = Word0(w.0 ^ (1 << bit));
             if self.record_crc(seq, p, w2) == Some(stored) {
                 return if w.0 & (1 << bit) != 0 {
-                    Explained::Corrected { word0: w2, fix: 0, crc: stored }
+                    Explained::Corrected {
+                        word0: w2,
+                        fix: 0,
+                        crc: stored,
+                    }
                 } else {
                     Explained::Rot
                 };
@@ -837,7 +932,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     ) -> Result<SectorScan, OpenError> {
         let size = self.sector_size();
         let base = self.sector_base(h.seq);
-        let mut out = SectorScan { end: self.cfg.header_len(), ..SectorScan::default() };
+        let mut out = SectorScan {
+            end: self.cfg.header_len(),
+            ..SectorScan::default()
+        };
         let mut p = out.end;
         loop {
             if p + RECORD_HEADER_LEN > size {
@@ -918,7 +1016,13 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     (self.read_body_u64(off, fix), w.len() - 8, F_COPY)
                 };
                 let acked = ack_byte_acked(w.ack_byte());
-                visit(Seen::Event { id: EventId(id), offset: off, len, acked, copy: k == Kind::Copy });
+                visit(Seen::Event {
+                    id: EventId(id),
+                    offset: off,
+                    len,
+                    acked,
+                    copy: k == Kind::Copy,
+                });
                 if !apply {
                     return Ok(());
                 }
@@ -927,14 +1031,29 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                         self.entries.remove(i);
                     }
                 } else {
-                    let in_place = if w.ack_byte() == 0xFF { F_IN_PLACE_OK } else { 0 };
-                    let e = Entry { id, off, crc, len: len as u16, fix, flags: flags | in_place };
+                    // Never in place after a restart: a torn in-place ack may have
+                    // spent the unit's second program without changing a bit.
+                    let e = Entry {
+                        id,
+                        off,
+                        crc,
+                        len: len as u16,
+                        fix,
+                        flags,
+                    };
                     self.upsert(e)?;
                 }
             }
             Some(Kind::AckShort) => {
-                let id = pos_next.checked_sub(w.value() as u64).filter(|_| w.value() > 0).ok_or(()).map_err(bad)?;
-                visit(Seen::Ack { id: EventId(id), offset: off });
+                let id = pos_next
+                    .checked_sub(w.value() as u64)
+                    .filter(|_| w.value() > 0)
+                    .ok_or(())
+                    .map_err(bad)?;
+                visit(Seen::Ack {
+                    id: EventId(id),
+                    offset: off,
+                });
                 if apply {
                     if let Ok(i) = self.find(id) {
                         self.entries.remove(i);
@@ -946,7 +1065,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     return Err(corrupted(off, Corruption::Semantics));
                 }
                 let id = self.read_body_u64(off, fix);
-                visit(Seen::Ack { id: EventId(id), offset: off });
+                visit(Seen::Ack {
+                    id: EventId(id),
+                    offset: off,
+                });
                 if apply {
                     if let Ok(i) = self.find(id) {
                         self.entries.remove(i);
@@ -954,7 +1076,12 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 }
             }
             Some(Kind::Retire) => {
-                let seq = h.seq.checked_sub(w.value()).filter(|_| w.value() > 0).ok_or(()).map_err(bad)?;
+                let seq = h
+                    .seq
+                    .checked_sub(w.value())
+                    .filter(|_| w.value() > 0)
+                    .ok_or(())
+                    .map_err(bad)?;
                 visit(Seen::Retire { seq });
                 out.max_retired = Some(out.max_retired.map_or(seq, |m| m.max(seq)));
             }
@@ -977,7 +1104,9 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         match self.find(e.id) {
             Ok(i) => self.entries[i] = e,
             Err(i) => {
-                self.entries.insert(i, e).map_err(|_| OpenError::TooManyPending { capacity: N })?;
+                self.entries
+                    .insert(i, e)
+                    .map_err(|_| OpenError::TooManyPending { capacity: N })?;
             }
         }
         Ok(())
@@ -995,7 +1124,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         let first = self.cur.map_or(0, |c| c.seq + 1);
         for k in 0..self.free_count() {
             let idx = (first.wrapping_add(k)) % s;
-            if !self.is_erased(idx * size, size) {
+            // The next sector may hold torn header programs that changed no bit: it
+            // is erased all the same.
+            let phantom = k == 0;
+            if phantom || !self.is_erased(idx * size, size) {
                 self.m_erase(idx);
             }
         }
@@ -1024,13 +1156,31 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             }
             let Some(cur) = self.cur else { break };
             let (w, prefix, body) = match spec {
-                Spec::Event(b) => (Word0::with_body(Kind::Event, body_len), None, Body::Slice(b)),
-                Spec::Copy(e) => (Word0::with_body(Kind::Copy, body_len), Some(e.id), Body::Entry(e)),
-                Spec::Ack(id) if body_len == 0 => {
-                    (Word0::with_value(Kind::AckShort, (self.next_id - id) as u32), None, Body::Slice(&[]))
-                }
-                Spec::Ack(id) => (Word0::with_body(Kind::AckLong, 8), Some(id), Body::Slice(&[])),
-                Spec::Retire(seq) => (Word0::with_value(Kind::Retire, cur.seq - seq), None, Body::Slice(&[])),
+                Spec::Event(b) => (
+                    Word0::with_body(Kind::Event, body_len),
+                    None,
+                    Body::Slice(b),
+                ),
+                Spec::Copy(e) => (
+                    Word0::with_body(Kind::Copy, body_len),
+                    Some(e.id),
+                    Body::Entry(e),
+                ),
+                Spec::Ack(id) if body_len == 0 => (
+                    Word0::with_value(Kind::AckShort, (self.next_id - id) as u32),
+                    None,
+                    Body::Slice(&[]),
+                ),
+                Spec::Ack(id) => (
+                    Word0::with_body(Kind::AckLong, 8),
+                    Some(id),
+                    Body::Slice(&[]),
+                ),
+                Spec::Retire(seq) => (
+                    Word0::with_value(Kind::Retire, cur.seq - seq),
+                    None,
+                    Body::Slice(&[]),
+                ),
             };
             let off = self.sector_base(cur.seq) + cur.ptr;
             let crc = {
@@ -1052,9 +1202,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 return (off, crc);
             }
         }
-        fatal!("monitor-events: program at offset {} did not read back as written, twice", {
-            self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr)
-        });
+        fatal!(
+            "monitor-events: program at offset {} did not read back as written, twice",
+            { self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr) }
+        );
     }
 
     /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
@@ -1079,7 +1230,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 let (seq, in_sector) = self.locate(e.off);
                 let mut d = CRC.digest();
                 d.update(&crc_prefix(seq, in_sector));
-                d.update(&Word0::with_body(kind_of(&e), body_len_of(&e)).masked().to_le_bytes());
+                d.update(
+                    &Word0::with_body(kind_of(&e), body_len_of(&e))
+                        .masked()
+                        .to_le_bytes(),
+                );
                 if e.flags & F_COPY != 0 {
                     d.update(&e.id.to_le_bytes());
                 }
@@ -1105,7 +1260,15 @@ impl<M: Medium, const N: usize> Journal<M, N> {
 
     /// Programs a record in pieces of at most `CHUNK` bytes (one program for any
     /// record that fits).
-    fn write_record(&mut self, off: u32, w: Word0, crc: u32, prefix: Option<u64>, body: Body<'_>, ext: u32) {
+    fn write_record(
+        &mut self,
+        off: u32,
+        w: Word0,
+        crc: u32,
+        prefix: Option<u64>,
+        body: Body<'_>,
+        ext: u32,
+    ) {
         let mut buf = [0xFFu8; CHUNK];
         let mut fill = 0usize;
         let mut at = off;
@@ -1157,7 +1320,14 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     }
 
     /// Reads a record back and compares it with what was meant.
-    fn verify_record(&mut self, off: u32, w: Word0, crc: u32, prefix: Option<u64>, body: Body<'_>) -> bool {
+    fn verify_record(
+        &mut self,
+        off: u32,
+        w: Word0,
+        crc: u32,
+        prefix: Option<u64>,
+        body: Body<'_>,
+    ) -> bool {
         let mut head = [0u8; 8];
         self.m_read(off, &mut head);
         if head[0..4] != w.0.to_le_bytes() || head[4..8] != crc.to_le_bytes() {
@@ -1230,7 +1400,9 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     self.retire_oldest();
                     continue;
                 }
-                fatal!("monitor-events: no free sector left (repeated power cuts during compaction?)");
+                fatal!(
+                    "monitor-events: no free sector left (repeated power cuts during compaction?)"
+                );
             }
             self.rollover();
             if self.free_count() < want_free && self.can_retire() {
@@ -1263,7 +1435,13 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         }
         let idx = seq % self.sector_count();
         let g = self.cfg.geometry;
-        let header = encode_sector_header(&g, SectorHeader { seq, floor: self.next_id });
+        let header = encode_sector_header(
+            &g,
+            SectorHeader {
+                seq,
+                floor: self.next_id,
+            },
+        );
         let hl = self.cfg.header_len() as usize;
         let mut buf = [0xFFu8; 32];
         buf[..SECTOR_HEADER_LEN as usize].copy_from_slice(&header);
@@ -1277,12 +1455,19 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             let mut back = [0u8; SECTOR_HEADER_LEN as usize];
             self.m_read(base, &mut back);
             if back == header {
-                self.cur = Some(Current { seq, ptr: hl as u32, sealed: false });
+                self.cur = Some(Current {
+                    seq,
+                    ptr: hl as u32,
+                    sealed: false,
+                });
                 debug!("monitor-events: opened sector {} (seq {})", idx, seq);
                 return;
             }
         }
-        fatal!("monitor-events: program of the sector header at offset {} did not read back, twice", base);
+        fatal!(
+            "monitor-events: program of the sector header at offset {} did not read back, twice",
+            base
+        );
     }
 
     /// Copies the oldest sector's pending events forward, records its retirement
@@ -1298,7 +1483,14 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             if (lo..hi).contains(&e.off) {
                 let (off, crc) = self.append(Spec::Copy(e));
                 if let Ok(k) = self.find(e.id) {
-                    self.entries[k] = Entry { off, crc, fix: 0, flags: F_COPY | F_IN_PLACE_OK, ..e };
+                    let flags = F_COPY | self.in_place_flag(off);
+                    self.entries[k] = Entry {
+                        off,
+                        crc,
+                        fix: 0,
+                        flags,
+                        ..e
+                    };
                 }
             }
             i += 1;
@@ -1329,4 +1521,4 @@ fn body_len_of(e: &Entry) -> u32 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -161,15 +161,28 @@ pub(crate) fn quiet_power_cuts() {
     });
 }
 
-pub(crate) const GEO: Geometry = Geometry { sector_size: 1024, sector_count: 8, write_size: 4, multiwrite: true };
+pub(crate) const GEO: Geometry = Geometry {
+    sector_size: 1024,
+    sector_count: 8,
+    write_size: 4,
+    multiwrite: true,
+};
 
 fn cfg(mode: AckMode) -> Config<8> {
-    let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
-    Config::<8>::try_new(geo, 60).unwrap().with_ack_mode(mode).unwrap()
+    let geo = Geometry {
+        multiwrite: mode == AckMode::InPlace,
+        ..GEO
+    };
+    Config::<8>::try_new(geo, 60)
+        .unwrap()
+        .with_ack_mode(mode)
+        .unwrap()
 }
 
 fn payload(id_hint: u64, len: usize) -> StdVec<u8> {
-    (0..len).map(|i| (id_hint as usize * 31 + i * 7) as u8).collect()
+    (0..len)
+        .map(|i| (id_hint as usize * 31 + i * 7) as u8)
+        .collect()
 }
 
 fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
@@ -184,7 +197,12 @@ fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
 }
 
 /// A deterministic workload that fills the ring several times over.
-fn workload(mode: AckMode, steps: u64, flash: &mut TestFlash, model: &mut BTreeMap<u64, StdVec<u8>>) {
+fn workload(
+    mode: AckMode,
+    steps: u64,
+    flash: &mut TestFlash,
+    model: &mut BTreeMap<u64, StdVec<u8>>,
+) {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = |n: u64| {
         rng ^= rng << 13;
@@ -196,7 +214,11 @@ fn workload(mode: AckMode, steps: u64, flash: &mut TestFlash, model: &mut BTreeM
     let mut last_id = None;
     for step in 0..steps {
         if model.len() == 8 || (!model.is_empty() && next(3) == 0) {
-            let k = if next(4) == 0 { next(model.len() as u64) as usize } else { 0 };
+            let k = if next(4) == 0 {
+                next(model.len() as u64) as usize
+            } else {
+                0
+            };
             let id = *model.keys().nth(k).unwrap();
             assert_eq!(j.ack(EventId(id)), Ok(AckOutcome::Acked));
             model.remove(&id);
@@ -204,15 +226,25 @@ fn workload(mode: AckMode, steps: u64, flash: &mut TestFlash, model: &mut BTreeM
             let len = [0usize, 4, 13, 48, 60][next(5) as usize];
             let body = payload(step, len);
             let id = j.push(&body).unwrap();
-            assert!(last_id.is_none_or(|l: EventId| id > l), "I3: ids strictly increase");
+            assert!(
+                last_id.is_none_or(|l: EventId| id > l),
+                "I3: ids strictly increase"
+            );
             last_id = Some(id);
             model.insert(id.0, body);
         }
         if step % 97 == 0 {
             drop(j);
             j = Journal::open(&mut *flash, cfg(mode)).unwrap();
-            assert_eq!(pending_of(&mut j), *model, "I4: replay after reopen at step {step}");
-            assert!(last_id.is_none_or(|l| j.next_id() > l), "I3 across restarts");
+            assert_eq!(
+                pending_of(&mut j),
+                *model,
+                "I4: replay after reopen at step {step}"
+            );
+            assert!(
+                last_id.is_none_or(|l| j.next_id() > l),
+                "I3 across restarts"
+            );
         }
     }
 }
@@ -221,7 +253,10 @@ fn workload(mode: AckMode, steps: u64, flash: &mut TestFlash, model: &mut BTreeM
 #[test]
 fn i1_i4_model_with_reopens_both_modes() {
     for mode in [AckMode::InPlace, AckMode::Record] {
-        let mut flash = TestFlash::new(Geometry { multiwrite: mode == AckMode::InPlace, ..GEO });
+        let mut flash = TestFlash::new(Geometry {
+            multiwrite: mode == AckMode::InPlace,
+            ..GEO
+        });
         let mut model = BTreeMap::new();
         workload(mode, 4000, &mut flash, &mut model);
         let mut j = Journal::open(&mut flash, cfg(mode)).unwrap();
@@ -258,13 +293,19 @@ fn i6_full_and_too_large_change_nothing() {
     }
     let before = j.status();
     assert_eq!(j.push(&[1; 10]), Err(PushError::Full));
-    assert_eq!(j.push(&[1; 61]), Err(PushError::TooLarge { len: 61, max: 60 }));
+    assert_eq!(
+        j.push(&[1; 61]),
+        Err(PushError::TooLarge { len: 61, max: 60 })
+    );
     assert_eq!(j.status(), before);
     assert_eq!(j.ack(EventId(99)), Err(AckError::Unknown));
     assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::Acked));
     assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::AlreadyAcked));
     let mut small = [0u8; 4];
-    assert_eq!(j.read(EventId(1), &mut small), Err(ReadError::BufferTooSmall { needed: 10 }));
+    assert_eq!(
+        j.read(EventId(1), &mut small),
+        Err(ReadError::BufferTooSmall { needed: 10 })
+    );
     assert_eq!(j.read(EventId(0), &mut small), Err(ReadError::NotPending));
 }
 
@@ -274,7 +315,10 @@ fn i6_full_and_too_large_change_nothing() {
 fn i1_i2_i8_power_cut_at_every_operation() {
     quiet_power_cuts();
     for mode in [AckMode::InPlace, AckMode::Record] {
-        let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
+        let geo = Geometry {
+            multiwrite: mode == AckMode::InPlace,
+            ..GEO
+        };
         // Count the operations of the workload.
         let mut probe = TestFlash::new(geo);
         workload(mode, 400, &mut probe, &mut BTreeMap::new());
@@ -290,7 +334,8 @@ fn i1_i2_i8_power_cut_at_every_operation() {
             assert!(r.is_err(), "cut {k} did not happen");
             flash.power_on();
             reset_counts(&mut flash);
-            let mut j = Journal::open(&mut flash, cfg(mode)).unwrap_or_else(|e| panic!("I8: cut {k}: {e}"));
+            let mut j =
+                Journal::open(&mut flash, cfg(mode)).unwrap_or_else(|e| panic!("I8: cut {k}: {e}"));
             let got = pending_of(&mut j);
             // The op in flight may or may not have happened: at most one id differs.
             let mut diff = 0;
@@ -305,14 +350,22 @@ fn i1_i2_i8_power_cut_at_every_operation() {
                     diff += 1;
                 }
             }
-            assert!(diff <= 1, "I1/I2: cut {k} ({mode:?}): model {:?} got {:?}", model.keys(), got.keys());
+            assert!(
+                diff <= 1,
+                "I1/I2: cut {k} ({mode:?}): model {:?} got {:?}",
+                model.keys(),
+                got.keys()
+            );
             // And the journal goes on working.
             if j.pending_count() == 8 {
                 let oldest = j.pending().next().unwrap().0;
                 j.ack(oldest).unwrap();
             }
             let id = j.push(&[1, 2, 3]).unwrap();
-            assert!(model.keys().all(|&m| m < id.0), "I3: cut {k}: id {id} reused");
+            assert!(
+                model.keys().all(|&m| m < id.0),
+                "I3: cut {k}: id {id} reused"
+            );
         }
     }
 }
@@ -322,7 +375,10 @@ fn i1_i2_i8_power_cut_at_every_operation() {
 #[test]
 fn i8_every_bit_flip_detected_or_harmless() {
     for mode in [AckMode::InPlace, AckMode::Record] {
-        let geo = Geometry { multiwrite: mode == AckMode::InPlace, ..GEO };
+        let geo = Geometry {
+            multiwrite: mode == AckMode::InPlace,
+            ..GEO
+        };
         let mut flash = TestFlash::new(geo);
         let mut model = BTreeMap::new();
         workload(mode, 150, &mut flash, &mut model);
@@ -334,7 +390,11 @@ fn i8_every_bit_flip_detected_or_harmless() {
             match Journal::open(&mut f, cfg(mode)) {
                 Err(_) => errors += 1,
                 Ok(mut j) => {
-                    assert_eq!(pending_of(&mut j), model, "I8: flip of bit {bit} changed the data");
+                    assert_eq!(
+                        pending_of(&mut j),
+                        model,
+                        "I8: flip of bit {bit} changed the data"
+                    );
                     same += 1;
                 }
             }
@@ -354,15 +414,21 @@ fn i7_medium_error_panics_with_operation_and_offset() {
     }));
     let msg = r.unwrap_err();
     let msg = msg.downcast_ref::<std::string::String>().unwrap();
-    assert!(msg.contains("program") && msg.contains("offset 0") && msg.contains("PowerCut"), "{msg}");
+    assert!(
+        msg.contains("erase of sector 0") && msg.contains("offset 0") && msg.contains("PowerCut"),
+        "{msg}"
+    );
 }
 
 /// I8: a foreign image is not a store; a newer version is refused; nothing is written.
 #[test]
 fn i8_foreign_and_newer_images_are_refused() {
     let mut flash = TestFlash::new(GEO);
-    flash.data[100] = 0x12;
-    assert_eq!(Journal::open(&mut flash, cfg(AckMode::InPlace)).err(), Some(OpenError::NotAStore));
+    flash.data[1500] = 0x12;
+    assert_eq!(
+        Journal::open(&mut flash, cfg(AckMode::InPlace)).err(),
+        Some(OpenError::NotAStore)
+    );
     let mut flash = TestFlash::new(GEO);
     {
         let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
