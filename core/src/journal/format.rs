@@ -155,14 +155,18 @@ pub(crate) fn ack_byte_acked(byte: u8) -> bool {
 
 /// Parsed sector header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SectorHeader {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SectorHeader {
+    /// Sequence number of the sector.
     pub seq: u32,
+    /// The next event id when the sector was opened.
     pub floor: u64,
 }
 
 /// What the first bytes of a sector say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HeaderState {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HeaderState {
     /// Every header byte reads `0xFF`.
     Erased,
     /// A valid header of this region.
@@ -196,7 +200,9 @@ pub(crate) fn encode_sector_header(
     b
 }
 
-pub(crate) fn decode_sector_header(
+/// Decodes the first [`SECTOR_HEADER_LEN`] bytes of a sector of a region of
+/// geometry `g`.
+pub fn decode_sector_header(
     g: &Geometry,
     b: &[u8; SECTOR_HEADER_LEN as usize],
 ) -> HeaderState {
