@@ -202,10 +202,7 @@ pub(crate) fn encode_sector_header(
 
 /// Decodes the first [`SECTOR_HEADER_LEN`] bytes of a sector of a region of
 /// geometry `g`.
-pub fn decode_sector_header(
-    g: &Geometry,
-    b: &[u8; SECTOR_HEADER_LEN as usize],
-) -> HeaderState {
+pub fn decode_sector_header(g: &Geometry, b: &[u8; SECTOR_HEADER_LEN as usize]) -> HeaderState {
     if b.iter().all(|&x| x == 0xFF) {
         return HeaderState::Erased;
     }

@@ -463,6 +463,12 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         &self.medium
     }
 
+    /// The medium, mutably: for counters and test hooks of simulated media. Writing
+    /// to it behind the journal's back voids every guarantee.
+    pub fn medium_mut(&mut self) -> &mut M {
+        &mut self.medium
+    }
+
     /// Gives the medium back.
     pub fn into_medium(self) -> M {
         self.medium

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod nor;
+mod ram;
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(feature = "sim")]
+pub mod workload;
+
+pub use nor::{NorFlashMedium, NorFlashMediumError, PartitionError, MAX_UNIT};
+pub use ram::RamFlash;
+#[cfg(feature = "sim")]
+pub use sim::{SimError, SimFlash};

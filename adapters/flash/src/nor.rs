@@ -1,0 +1,409 @@
+//! [`NorFlashMedium`]: the journal's [`Medium`] port over an embedded-storage
+//! [`NorFlash`] partition.
+//!
+//! The adapter only maps: a medium offset becomes `base_offset + offset` on the
+//! flash, a sector number becomes the byte range of that sector, and every
+//! argument is checked against the partition before the driver sees it.
+//!
+//! | medium call | checks | flash call |
+//! |---|---|---|
+//! | `read(o, buf)` | `o + len <= size` | `read(base + o, buf)`, split into `READ_SIZE`-aligned pieces when `READ_SIZE > 1` |
+//! | `program(o, data)` | `o + len <= size`, `o` and `len` multiples of `WRITE_SIZE` | `write(base + o, data)` |
+//! | `erase(s)` | `s < sector_count` | `erase(base + s * ERASE_SIZE, base + (s + 1) * ERASE_SIZE)` |
+//! | `sync()` | — | nothing: a NOR write or erase is durable when it returns |
+
+use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind};
+use monitor_events::{Geometry, Medium};
+
+/// Largest `READ_SIZE` and `WRITE_SIZE` the adapter accepts (the journal's limit on
+/// the program unit).
+pub const MAX_UNIT: usize = 32;
+
+/// Why a partition cannot be used, returned by [`NorFlashMedium::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PartitionError {
+    /// `base_offset` is not a multiple of the flash's `ERASE_SIZE`.
+    NotAligned,
+    /// The partition does not fit in the flash's `capacity()` (or in `u32`).
+    OutOfBounds,
+    /// The partition has no sector.
+    Empty,
+    /// The flash's sizes do not fit the medium's rules: `ERASE_SIZE`,
+    /// `WRITE_SIZE` and `READ_SIZE` must be powers of two, `WRITE_SIZE` and
+    /// `READ_SIZE` at most [`MAX_UNIT`] and no larger than `ERASE_SIZE`.
+    UnsupportedGeometry,
+}
+
+impl core::fmt::Display for PartitionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::NotAligned => "partition base is not aligned to the erase size",
+            Self::OutOfBounds => "partition does not fit in the flash",
+            Self::Empty => "partition has no sector",
+            Self::UnsupportedGeometry => "flash read/write/erase sizes are not supported",
+        })
+    }
+}
+
+impl core::error::Error for PartitionError {}
+
+/// The error of one medium operation on a [`NorFlashMedium`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum NorFlashMediumError {
+    /// Rejected by the adapter: the range leaves the partition (or the sector
+    /// number is not below `sector_count`).
+    OutOfBounds,
+    /// Rejected by the adapter: a program whose offset or length is not a
+    /// multiple of the write size.
+    NotAligned,
+    /// The flash driver failed; its error, reduced to the generic kind.
+    Flash(NorFlashErrorKind),
+}
+
+impl core::fmt::Display for NorFlashMediumError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::OutOfBounds => f.write_str("range outside the partition"),
+            Self::NotAligned => f.write_str("program not aligned to the write size"),
+            Self::Flash(kind) => write!(f, "flash driver: {kind}"),
+        }
+    }
+}
+
+impl core::error::Error for NorFlashMediumError {}
+
+fn flash_error<E: NorFlashError>(e: E) -> NorFlashMediumError {
+    NorFlashMediumError::Flash(e.kind())
+}
+
+/// A partition of a [`NorFlash`] device seen as a [`Medium`].
+///
+/// The partition is `sector_count` erase units starting at `base_offset`.
+/// [`new`](Self::new) reports `multiwrite: false` (one program per word between
+/// erases, the rule of ECC flash); [`new_multiwrite`](Self::new_multiwrite), only
+/// available for [`MultiwriteNorFlash`], reports `multiwrite: true`.
+#[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NorFlashMedium<F> {
+    flash: F,
+    base: u32,
+    sector_count: u32,
+    multiwrite: bool,
+}
+
+impl<F: NorFlash> NorFlashMedium<F> {
+    /// Uses `sector_count` sectors of `flash` from `base_offset` on, one program
+    /// per word between erases.
+    pub fn new(flash: F, base_offset: u32, sector_count: u32) -> Result<Self, PartitionError> {
+        Self::with_multiwrite(flash, base_offset, sector_count, false)
+    }
+
+    fn with_multiwrite(
+        flash: F,
+        base: u32,
+        sector_count: u32,
+        multiwrite: bool,
+    ) -> Result<Self, PartitionError> {
+        let unit_ok = |n: usize| n.is_power_of_two() && n <= MAX_UNIT && n <= F::ERASE_SIZE;
+        if !F::ERASE_SIZE.is_power_of_two()
+            || u32::try_from(F::ERASE_SIZE).is_err()
+            || !unit_ok(F::WRITE_SIZE)
+            || !unit_ok(F::READ_SIZE)
+        {
+            return Err(PartitionError::UnsupportedGeometry);
+        }
+        if sector_count == 0 {
+            return Err(PartitionError::Empty);
+        }
+        if base as usize % F::ERASE_SIZE != 0 {
+            return Err(PartitionError::NotAligned);
+        }
+        let end = (sector_count as usize)
+            .checked_mul(F::ERASE_SIZE)
+            .and_then(|size| size.checked_add(base as usize))
+            .filter(|&end| end <= flash.capacity() && u32::try_from(end).is_ok());
+        if end.is_none() {
+            return Err(PartitionError::OutOfBounds);
+        }
+        Ok(Self {
+            flash,
+            base,
+            sector_count,
+            multiwrite,
+        })
+    }
+
+    /// Gives the flash back.
+    pub fn into_inner(self) -> F {
+        self.flash
+    }
+
+    /// Byte offset of the partition on the flash.
+    pub fn base_offset(&self) -> u32 {
+        self.base
+    }
+
+    /// Checks that `offset..offset + len` lies in the partition; returns the flash
+    /// address of `offset`.
+    fn map(&self, offset: u32, len: usize) -> Result<u32, NorFlashMediumError> {
+        let size = self.sector_count as usize * F::ERASE_SIZE;
+        match (offset as usize).checked_add(len) {
+            Some(end) if end <= size => Ok(self.base + offset),
+            _ => Err(NorFlashMediumError::OutOfBounds),
+        }
+    }
+
+    /// Reads any range through a flash whose `READ_SIZE` may exceed one byte: the
+    /// aligned middle in one call, a partial unit at either end through a bounce
+    /// buffer. The partition starts and ends on erase boundaries, so the widened
+    /// units never leave it.
+    fn read_units(&mut self, mut addr: u32, mut buf: &mut [u8]) -> Result<(), F::Error> {
+        let unit = F::READ_SIZE;
+        while !buf.is_empty() {
+            let skew = addr as usize % unit;
+            let n = if skew == 0 && buf.len() >= unit {
+                let n = buf.len() - buf.len() % unit;
+                self.flash.read(addr, &mut buf[..n])?;
+                n
+            } else {
+                let mut word = [0u8; MAX_UNIT];
+                self.flash.read(addr - skew as u32, &mut word[..unit])?;
+                let n = (unit - skew).min(buf.len());
+                buf[..n].copy_from_slice(&word[skew..skew + n]);
+                n
+            };
+            addr += n as u32;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl<F: MultiwriteNorFlash> NorFlashMedium<F> {
+    /// Like [`new`](Self::new), but reports `multiwrite: true`: the journal may
+    /// program a word a second time (the flash ANDs the two values), which enables
+    /// in-place acks.
+    pub fn new_multiwrite(
+        flash: F,
+        base_offset: u32,
+        sector_count: u32,
+    ) -> Result<Self, PartitionError> {
+        Self::with_multiwrite(flash, base_offset, sector_count, true)
+    }
+}
+
+impl<F: NorFlash> Medium for NorFlashMedium<F> {
+    type Error = NorFlashMediumError;
+
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            sector_size: F::ERASE_SIZE as u32,
+            sector_count: self.sector_count,
+            write_size: F::WRITE_SIZE as u32,
+            multiwrite: self.multiwrite,
+        }
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let addr = self.map(offset, buf.len())?;
+        if F::READ_SIZE == 1 {
+            self.flash.read(addr, buf).map_err(flash_error)
+        } else {
+            self.read_units(addr, buf).map_err(flash_error)
+        }
+    }
+
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        let addr = self.map(offset, data.len())?;
+        if offset as usize % F::WRITE_SIZE != 0 || data.len() % F::WRITE_SIZE != 0 {
+            return Err(NorFlashMediumError::NotAligned);
+        }
+        self.flash.write(addr, data).map_err(flash_error)
+    }
+
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        if sector >= self.sector_count {
+            return Err(NorFlashMediumError::OutOfBounds);
+        }
+        let from = self.base + sector * F::ERASE_SIZE as u32;
+        self.flash
+            .erase(from, from + F::ERASE_SIZE as u32)
+            .map_err(flash_error)
+    }
+
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RamFlash;
+    use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
+
+    type Flash = RamFlash<256, 8>;
+
+    #[test]
+    fn new_checks_the_partition() {
+        assert!(NorFlashMedium::new(Flash::new(), 0, 8).is_ok());
+        assert!(NorFlashMedium::new(Flash::new(), 512, 6).is_ok());
+        assert_eq!(
+            NorFlashMedium::new(Flash::new(), 100, 1).unwrap_err(),
+            PartitionError::NotAligned
+        );
+        assert_eq!(
+            NorFlashMedium::new(Flash::new(), 256, 8).unwrap_err(),
+            PartitionError::OutOfBounds
+        );
+        assert_eq!(
+            NorFlashMedium::new(Flash::new(), 0, u32::MAX).unwrap_err(),
+            PartitionError::OutOfBounds
+        );
+        assert_eq!(
+            NorFlashMedium::new(Flash::new(), 0, 0).unwrap_err(),
+            PartitionError::Empty
+        );
+        // A 64 B program unit is more than the journal supports.
+        assert_eq!(
+            NorFlashMedium::new(RamFlash::<256, 2, 64>::new(), 0, 2).unwrap_err(),
+            PartitionError::UnsupportedGeometry
+        );
+    }
+
+    #[test]
+    fn geometry_follows_the_flash_and_constructor() {
+        let m = NorFlashMedium::new(Flash::new(), 256, 3).unwrap();
+        assert_eq!(
+            m.geometry(),
+            Geometry {
+                sector_size: 256,
+                sector_count: 3,
+                write_size: 4,
+                multiwrite: false
+            }
+        );
+        let m = NorFlashMedium::new_multiwrite(Flash::new(), 256, 3).unwrap();
+        assert!(m.geometry().multiwrite);
+    }
+
+    #[test]
+    fn offsets_are_relative_to_the_partition() {
+        let mut m = NorFlashMedium::new(Flash::new(), 512, 2).unwrap();
+        m.program(4, &[1, 2, 3, 4]).unwrap();
+        m.program(256, &[5, 6, 7, 8]).unwrap();
+        let mut buf = [0; 3];
+        m.read(5, &mut buf).unwrap();
+        assert_eq!(buf, [2, 3, 4]);
+        m.erase(0).unwrap();
+        m.read(4, &mut buf).unwrap();
+        assert_eq!(buf, [0xFF; 3]);
+        m.sync().unwrap();
+        let flash = m.into_inner();
+        assert_eq!(&flash.as_bytes()[512 + 256..512 + 260], &[5, 6, 7, 8]);
+        assert!(flash.as_bytes()[..512].iter().all(|&b| b == 0xFF));
+    }
+
+    #[test]
+    fn bad_arguments_are_typed_errors() {
+        let mut m = NorFlashMedium::new(Flash::new(), 256, 2).unwrap();
+        let mut buf = [0; 8];
+        assert_eq!(m.read(508, &mut buf), Err(NorFlashMediumError::OutOfBounds));
+        assert_eq!(
+            m.read(u32::MAX, &mut buf),
+            Err(NorFlashMediumError::OutOfBounds)
+        );
+        assert_eq!(
+            m.program(512, &[0; 4]),
+            Err(NorFlashMediumError::OutOfBounds)
+        );
+        assert_eq!(m.program(2, &[0; 4]), Err(NorFlashMediumError::NotAligned));
+        assert_eq!(m.program(4, &[0; 3]), Err(NorFlashMediumError::NotAligned));
+        assert_eq!(m.erase(2), Err(NorFlashMediumError::OutOfBounds));
+        // Nothing reached the flash.
+        assert!(m.into_inner().as_bytes().iter().all(|&b| b == 0xFF));
+    }
+
+    #[test]
+    fn driver_errors_keep_their_kind() {
+        struct Broken;
+        impl ErrorType for Broken {
+            type Error = NorFlashErrorKind;
+        }
+        impl ReadNorFlash for Broken {
+            const READ_SIZE: usize = 1;
+            fn read(&mut self, _: u32, _: &mut [u8]) -> Result<(), Self::Error> {
+                Err(NorFlashErrorKind::Other)
+            }
+            fn capacity(&self) -> usize {
+                4096
+            }
+        }
+        impl NorFlash for Broken {
+            const WRITE_SIZE: usize = 4;
+            const ERASE_SIZE: usize = 1024;
+            fn erase(&mut self, _: u32, _: u32) -> Result<(), Self::Error> {
+                Err(NorFlashErrorKind::Other)
+            }
+            fn write(&mut self, _: u32, _: &[u8]) -> Result<(), Self::Error> {
+                Err(NorFlashErrorKind::NotAligned)
+            }
+        }
+        let mut m = NorFlashMedium::new(Broken, 0, 4).unwrap();
+        let other = Err(NorFlashMediumError::Flash(NorFlashErrorKind::Other));
+        assert_eq!(m.read(0, &mut [0; 4]), other);
+        assert_eq!(m.erase(0), other);
+        assert_eq!(
+            m.program(0, &[0; 4]),
+            Err(NorFlashMediumError::Flash(NorFlashErrorKind::NotAligned))
+        );
+    }
+
+    /// A flash that reads whole 4-byte words only, like some SPI and ESP drivers.
+    struct WordReads(Flash);
+    impl ErrorType for WordReads {
+        type Error = NorFlashErrorKind;
+    }
+    impl ReadNorFlash for WordReads {
+        const READ_SIZE: usize = 4;
+        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+            embedded_storage::nor_flash::check_read(self, offset, bytes.len())?;
+            self.0.read(offset, bytes).map_err(|e| e.kind())
+        }
+        fn capacity(&self) -> usize {
+            self.0.capacity()
+        }
+    }
+    impl NorFlash for WordReads {
+        const WRITE_SIZE: usize = 4;
+        const ERASE_SIZE: usize = 256;
+        fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+            self.0.erase(from, to).map_err(|e| e.kind())
+        }
+        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+            self.0.write(offset, bytes).map_err(|e| e.kind())
+        }
+    }
+
+    #[test]
+    fn reads_of_any_range_work_on_word_read_flash() {
+        let mut m = NorFlashMedium::new(WordReads(Flash::new()), 256, 2).unwrap();
+        let pattern: [u8; 16] = core::array::from_fn(|i| i as u8);
+        m.program(0, &pattern).unwrap();
+        for start in 0..16 {
+            for end in start..=16 {
+                let mut buf = [0xAA; 16];
+                m.read(start as u32, &mut buf[..end - start]).unwrap();
+                assert_eq!(&buf[..end - start], &pattern[start..end], "{start}..{end}");
+            }
+        }
+        // The last byte of the partition is readable; one past it is not.
+        let mut one = [0; 1];
+        m.read(511, &mut one).unwrap();
+        assert_eq!(m.read(512, &mut one), Err(NorFlashMediumError::OutOfBounds));
+    }
+}
