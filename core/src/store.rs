@@ -6,7 +6,7 @@ use crate::event::{
 };
 use crate::id::EventId;
 use crate::inflight::{InFlight, InFlightError};
-use crate::journal::{self, Config, Journal, OpenError};
+use crate::journal::{self, Config, Journal, MonotonicCounter, NoCounter, OpenError};
 use crate::medium::Medium;
 use crate::pending::{AckError, AckOutcome, Leak, PendingIndex};
 use crate::MAX_ENCODED_LEN;
@@ -87,8 +87,13 @@ impl core::error::Error for PushError {}
 /// | [`ack`](Self::ack) | the ack (I2) | |
 /// | [`release_next`](Self::release_next) | | each event at most once per run, in id order (I4) |
 /// | [`begin_update`](Self::begin_update) / [`complete_update`](Self::complete_update) | | HTLC events of the channel are held back meanwhile (I5) |
-pub struct EventStore<M: Medium, const N: usize, const K: usize = 8> {
-    journal: Journal<M, N>,
+pub struct EventStore<
+    M: Medium,
+    const N: usize,
+    const K: usize = 8,
+    C: MonotonicCounter = NoCounter,
+> {
+    journal: Journal<M, N, C>,
     index: PendingIndex<N>,
     gates: InFlight<K>,
 }
@@ -100,7 +105,21 @@ impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
     /// # Panics
     /// If the medium fails a read (I7).
     pub fn open(medium: M, config: Config<N>) -> Result<Self, StoreError> {
-        let mut journal = Journal::open(medium, config)?;
+        EventStore::from_journal(Journal::open(medium, config)?)
+    }
+}
+
+impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<M, N, K, C> {
+    /// As [`open`](EventStore::open), refusing a medium rolled back behind what
+    /// `counter` vouches for (see [`journal::counter`]).
+    ///
+    /// # Panics
+    /// If the medium or the counter fails (I7).
+    pub fn open_with_counter(medium: M, config: Config<N>, counter: C) -> Result<Self, StoreError> {
+        EventStore::from_journal(Journal::open_with_counter(medium, config, counter)?)
+    }
+
+    fn from_journal(mut journal: Journal<M, N, C>) -> Result<Self, StoreError> {
         let mut index = PendingIndex::new();
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let mut i = 0;
@@ -250,7 +269,7 @@ impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
     }
 
     /// The journal underneath.
-    pub fn journal(&self) -> &Journal<M, N> {
+    pub fn journal(&self) -> &Journal<M, N, C> {
         &self.journal
     }
 

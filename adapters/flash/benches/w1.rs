@@ -10,7 +10,7 @@
 //! label and store to `measure`; `main` collects the rows.
 
 use embedded_storage_async::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
-use monitor_events::journal::{AckMode, Config, Journal};
+use monitor_events::journal::{AckMode, Auth, Config, Journal};
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{Profile, SimError, SimFlash};
 use monitor_events_flash::workload::{run_w1, W1Store, W1_EVENTS, W1_FINGERPRINT, W1_REOPEN_EVERY};
@@ -413,13 +413,21 @@ struct OurJournal {
 }
 
 impl OurJournal {
-    fn new(mode: AckMode) -> Self {
+    /// `auth`: the authenticated journal (HMAC tags; acks as records).
+    fn new(mode: AckMode, auth: bool) -> Self {
         let geometry = Geometry {
             multiwrite: mode == AckMode::InPlace,
             ..SimFlash::BENCH_GEOMETRY
         };
         let config = Config::<OUR_N>::try_new(geometry, 120)
             .and_then(|c| c.with_ack_mode(mode))
+            .and_then(|c| {
+                if auth {
+                    c.with_auth(Auth::new([0x42; 32], *b"bench-region-w1 "))
+                } else {
+                    Ok(c)
+                }
+            })
             .expect("W1 configuration");
         let journal = Journal::open(SimFlash::new(geometry), config).expect("open a blank flash");
         Self {
@@ -437,13 +445,14 @@ impl OurJournal {
         self.journal().medium_mut()
     }
 
-    fn label(mode: AckMode) -> Label {
+    fn label(mode: AckMode, auth: bool) -> Label {
         Label {
             store: "monitor-events journal",
             mode_key: "ack_mode",
-            mode: match mode {
-                AckMode::InPlace => "in-place",
-                AckMode::Record => "record",
+            mode: match (mode, auth) {
+                (AckMode::InPlace, _) => "in-place",
+                (AckMode::Record, false) => "record",
+                (AckMode::Record, true) => "record, authenticated",
             },
             ram_bytes: size_of::<Journal<&'static mut SimFlash, OUR_N>>(),
             cache_ram_bytes: None,
@@ -479,10 +488,14 @@ impl W1Store for OurJournal {
 
 fn our_rows(opts: &Opts) -> Vec<Row> {
     let mut rows = Vec::new();
-    for mode in [AckMode::InPlace, AckMode::Record] {
-        let mut store = OurJournal::new(mode);
+    for (mode, auth) in [
+        (AckMode::InPlace, false),
+        (AckMode::Record, false),
+        (AckMode::Record, true),
+    ] {
+        let mut store = OurJournal::new(mode, auth);
         rows.extend(measure(
-            OurJournal::label(mode),
+            OurJournal::label(mode, auth),
             opts,
             &mut store,
             OurJournal::sim,

@@ -1,6 +1,6 @@
 //! Journal configuration and its capacity check.
 
-use super::format::{round_up, RECORD_HEADER_LEN, SECTOR_HEADER_LEN};
+use super::format::{round_up, RECORD_HEADER_LEN, SECTOR_HEADER_LEN, TAG_LEN};
 use crate::medium::Geometry;
 
 /// How an ack is made durable.
@@ -13,6 +13,47 @@ pub enum AckMode {
     InPlace,
     /// Append an ack record: for media that allow one program per unit (ECC flash).
     Record,
+}
+
+/// The device secret and region identity of an authenticated journal.
+///
+/// Every record and sector header then carries an HMAC-SHA-256 tag (truncated to
+/// 16 bytes) over its place (sequence number and offset), its content and this
+/// region's identity: `open` refuses a record that was forged, altered, moved,
+/// reordered or transplanted from another device or region. Debug output never
+/// shows the key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Auth {
+    pub(crate) key: [u8; 32],
+    pub(crate) region: [u8; 16],
+}
+
+impl Auth {
+    /// A device secret (keep it out of the medium) and the identity of this region
+    /// (for instance the device serial and the partition's name).
+    pub const fn new(key: [u8; 32], region: [u8; 16]) -> Self {
+        Auth { key, region }
+    }
+}
+
+impl core::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Auth")
+            .field("key", &"<redacted>")
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Auth {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "Auth {{ key: <redacted>, region: {=[u8]:x} }}",
+            self.region
+        )
+    }
 }
 
 /// Why a configuration cannot work.
@@ -34,6 +75,8 @@ pub enum ConfigError {
     InPlaceNeedsMultiwrite,
     /// The pending capacity N is zero.
     ZeroCapacity,
+    /// In-place acks cannot be authenticated: an authenticated journal acks with records.
+    InPlaceWithAuth,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -48,6 +91,9 @@ impl core::fmt::Display for ConfigError {
             }
             ConfigError::InPlaceNeedsMultiwrite => "in-place acks need a multiwrite medium",
             ConfigError::ZeroCapacity => "pending capacity N must be at least 1",
+            ConfigError::InPlaceWithAuth => {
+                "an authenticated journal acks with records, not in place"
+            }
         })
     }
 }
@@ -77,6 +123,7 @@ pub struct Config<const N: usize> {
     pub(crate) max_body: u32,
     pub(crate) ack_mode: AckMode,
     pub(crate) reserve: u32,
+    pub(crate) auth: Option<Auth>,
 }
 
 impl<const N: usize> Config<N> {
@@ -101,6 +148,7 @@ impl<const N: usize> Config<N> {
                 max_body: max_body as u32,
                 ack_mode,
                 reserve,
+                auth: None,
             },
             max_body,
         )
@@ -129,6 +177,35 @@ impl<const N: usize> Config<N> {
         Self::check(Config { reserve, ..self }, max)
     }
 
+    /// Authenticates every record and sector header with `auth` (see [`Auth`]);
+    /// acks become records. Costs 16 bytes per record and one HMAC-SHA-256 per
+    /// record written or read.
+    pub const fn with_auth(self, auth: Auth) -> Result<Self, ConfigError> {
+        let max = self.max_body as usize;
+        Self::check(
+            Config {
+                auth: Some(auth),
+                ack_mode: AckMode::Record,
+                ..self
+            },
+            max,
+        )
+    }
+
+    /// Whether records are authenticated.
+    pub const fn authenticated(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Bytes of the authentication tag of a record (0 or 16).
+    pub(crate) const fn tag_len(&self) -> u32 {
+        if self.auth.is_some() {
+            TAG_LEN
+        } else {
+            0
+        }
+    }
+
     /// The geometry the journal expects of its medium.
     pub const fn geometry(&self) -> Geometry {
         self.geometry
@@ -151,12 +228,15 @@ impl<const N: usize> Config<N> {
 
     /// Bytes of the sector header after padding.
     pub(crate) const fn header_len(&self) -> u32 {
-        round_up(SECTOR_HEADER_LEN, self.geometry.write_size)
+        round_up(SECTOR_HEADER_LEN + self.tag_len(), self.geometry.write_size)
     }
 
     /// Bytes a record with a body of `body` bytes occupies.
     pub(crate) const fn extent(&self, body: u32) -> u32 {
-        round_up(RECORD_HEADER_LEN + body, self.geometry.write_size)
+        round_up(
+            RECORD_HEADER_LEN + self.tag_len() + body,
+            self.geometry.write_size,
+        )
     }
 
     const fn check(c: Self, max_body: usize) -> Result<Self, ConfigError> {
@@ -178,6 +258,9 @@ impl<const N: usize> Config<N> {
         }
         if matches!(c.ack_mode, AckMode::InPlace) && !g.multiwrite {
             return Err(ConfigError::InPlaceNeedsMultiwrite);
+        }
+        if matches!(c.ack_mode, AckMode::InPlace) && c.auth.is_some() {
+            return Err(ConfigError::InPlaceWithAuth);
         }
         let copy = c.extent(max_body as u32 + 8) as u64;
         let need = c.header_len() as u64

@@ -64,6 +64,9 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const SECTOR_HEADER_LEN: u32 = 24;
 /// Bytes of a record header (word0 and CRC).
 pub const RECORD_HEADER_LEN: u32 = 8;
+/// Bytes of the authentication tag of records and sector headers in an
+/// authenticated journal (HMAC-SHA-256, truncated).
+pub const TAG_LEN: u32 = 16;
 /// Largest value of the `len` field.
 pub const MAX_LEN_FIELD: u32 = 0xFFF;
 /// Largest value of the 20-bit `value` of `AckShort` and `Retire`.
@@ -161,6 +164,8 @@ pub struct SectorHeader {
     pub seq: u32,
     /// The next event id when the sector was opened.
     pub floor: u64,
+    /// Whether the journal's records are authenticated (flags bit 0).
+    pub authenticated: bool,
 }
 
 /// What the first bytes of a sector say.
@@ -189,7 +194,7 @@ pub(crate) fn encode_sector_header(
     let mut b = [0u8; SECTOR_HEADER_LEN as usize];
     b[0..2].copy_from_slice(&MAGIC);
     b[2] = FORMAT_VERSION;
-    b[3] = 0;
+    b[3] = h.authenticated as u8;
     b[4..8].copy_from_slice(&h.seq.to_le_bytes());
     b[8..16].copy_from_slice(&h.floor.to_le_bytes());
     b[16..18].copy_from_slice(&(g.sector_count as u16).to_le_bytes());
@@ -211,7 +216,7 @@ pub fn decode_sector_header(g: &Geometry, b: &[u8; SECTOR_HEADER_LEN as usize]) 
     if !magic || CRC.checksum(&b[0..20]) != crc {
         return HeaderState::Garbage { magic };
     }
-    if b[2] != FORMAT_VERSION || b[3] != 0 {
+    if b[2] != FORMAT_VERSION || b[3] & !1 != 0 {
         return HeaderState::Unsupported(b[2]);
     }
     if u16::from_le_bytes([b[16], b[17]]) as u32 != g.sector_count
@@ -223,7 +228,45 @@ pub fn decode_sector_header(g: &Geometry, b: &[u8; SECTOR_HEADER_LEN as usize]) 
     HeaderState::Valid(SectorHeader {
         seq: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         floor: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+        authenticated: b[3] & 1 != 0,
     })
+}
+
+/// What a tag authenticates.
+#[derive(Clone, Copy)]
+pub(crate) enum Tagged {
+    SectorHeader = 0,
+    Record = 1,
+}
+
+/// A running HMAC-SHA-256 over `"monitor-events/1" ‖ region ‖ what ‖ seq ‖ offset ‖ ...`.
+pub(crate) struct Tagger(bitcoin_hashes::hmac::HmacEngine<bitcoin_hashes::sha256::HashEngine>);
+
+impl Tagger {
+    pub(crate) fn new(auth: &super::config::Auth, what: Tagged, seq: u32, offset: u32) -> Self {
+        use bitcoin_hashes::HashEngine;
+        let mut e =
+            bitcoin_hashes::hmac::HmacEngine::<bitcoin_hashes::sha256::HashEngine>::new(&auth.key);
+        e.input(b"monitor-events/1");
+        e.input(&auth.region);
+        e.input(&[what as u8]);
+        e.input(&seq.to_le_bytes());
+        e.input(&offset.to_le_bytes());
+        Tagger(e)
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        use bitcoin_hashes::HashEngine;
+        self.0.input(bytes);
+    }
+
+    pub(crate) fn finalize(self) -> [u8; TAG_LEN as usize] {
+        use bitcoin_hashes::HashEngine;
+        let full = bitcoin_hashes::Hash::to_byte_array(self.0.finalize());
+        let mut t = [0u8; TAG_LEN as usize];
+        t.copy_from_slice(&full[..TAG_LEN as usize]);
+        t
+    }
 }
 
 /// The CRC prefix that binds a record to its place.
@@ -310,6 +353,7 @@ mod tests {
             SectorHeader {
                 seq: 7,
                 floor: 0x0102_0304_0506,
+                authenticated: false,
             },
         );
         let expected_prefix: [u8; 20] = [
@@ -329,7 +373,8 @@ mod tests {
             decode_sector_header(&geo(), &b),
             HeaderState::Valid(SectorHeader {
                 seq: 7,
-                floor: 0x0102_0304_0506
+                floor: 0x0102_0304_0506,
+                authenticated: false,
             })
         );
     }
@@ -337,7 +382,14 @@ mod tests {
     /// I8: a newer version is reported as such, a different geometry as foreign.
     #[test]
     fn i8_sector_header_rejects_newer_version_and_other_geometry() {
-        let mut b = encode_sector_header(&geo(), SectorHeader { seq: 1, floor: 0 });
+        let mut b = encode_sector_header(
+            &geo(),
+            SectorHeader {
+                seq: 1,
+                floor: 0,
+                authenticated: false,
+            },
+        );
         b[2] = 2;
         let crc = CRC.checksum(&b[0..20]);
         b[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -349,7 +401,14 @@ mod tests {
             sector_count: 8,
             ..geo()
         };
-        let b = encode_sector_header(&geo(), SectorHeader { seq: 1, floor: 0 });
+        let b = encode_sector_header(
+            &geo(),
+            SectorHeader {
+                seq: 1,
+                floor: 0,
+                authenticated: false,
+            },
+        );
         assert_eq!(
             decode_sector_header(&other, &b),
             HeaderState::ForeignGeometry

@@ -46,12 +46,15 @@
 //! (invariant I7): a store that cannot persist must not run on.
 
 pub mod config;
+pub mod counter;
 pub mod format;
 
-pub use self::config::{AckMode, Config, ConfigError};
+pub use self::config::{AckMode, Auth, Config, ConfigError};
+pub use self::counter::{MonotonicCounter, NoCounter, RamCounter};
 use self::format::{
     ack_byte_acked, crc_prefix, decode_sector_header, encode_sector_header, locate_single_bit,
-    HeaderState, Kind, SectorHeader, Word0, CRC, MAX_VALUE, RECORD_HEADER_LEN, SECTOR_HEADER_LEN,
+    HeaderState, Kind, SectorHeader, Tagged, Tagger, Word0, CRC, MAX_VALUE, RECORD_HEADER_LEN,
+    SECTOR_HEADER_LEN, TAG_LEN,
 };
 use crate::id::EventId;
 use crate::medium::{Geometry, Medium};
@@ -96,6 +99,19 @@ pub enum OpenError {
         /// The capacity.
         capacity: usize,
     },
+    /// The journal is authenticated and the configuration is not, or the reverse.
+    AuthMismatch {
+        /// The sector where it was seen.
+        sector: u32,
+    },
+    /// The medium holds an older state than the monotonic counter has seen: the
+    /// region was rewritten with an earlier image of itself (or erased).
+    RolledBack {
+        /// The state the medium holds.
+        image: u64,
+        /// The state the counter vouches for.
+        counter: u64,
+    },
 }
 
 /// What kind of damage `open` found.
@@ -113,6 +129,9 @@ pub enum Corruption {
     BitFlip,
     /// A record checks but says something impossible (an id out of range).
     Semantics,
+    /// A record or sector header checks but its authentication tag does not: forged,
+    /// altered, moved or from another device or region.
+    Forged,
 }
 
 impl core::fmt::Display for OpenError {
@@ -141,6 +160,14 @@ impl core::fmt::Display for OpenError {
             OpenError::TooManyPending { capacity } => {
                 write!(f, "more pending events than the capacity of {capacity}")
             }
+            OpenError::AuthMismatch { sector } => write!(
+                f,
+                "sector {sector}: authenticated and plain journals do not mix (check the configuration)"
+            ),
+            OpenError::RolledBack { image, counter } => write!(
+                f,
+                "the medium holds state {image:#x}, older than {counter:#x} vouched for by the monotonic counter: rolled back"
+            ),
         }
     }
 }
@@ -254,6 +281,8 @@ struct Current {
     ptr: u32,
     /// A torn or failed write: nothing more is appended here.
     sealed: bool,
+    /// Records in the sector (the low half of the version a counter vouches for).
+    records: u32,
 }
 
 /// A summary of the journal's state, for tools.
@@ -335,6 +364,8 @@ struct SectorScan {
     /// Implicit ids consumed (Event records, plus one for a torn tail).
     events: u64,
     max_retired: Option<u32>,
+    /// Valid records.
+    records: u32,
 }
 
 /// How one failing record is explained.
@@ -366,8 +397,9 @@ enum Spec<'a> {
 }
 
 /// A journal of opaque event bodies with room for `N` pending events.
-pub struct Journal<M: Medium, const N: usize> {
+pub struct Journal<M: Medium, const N: usize, C: MonotonicCounter = NoCounter> {
     medium: M,
+    counter: C,
     cfg: Config<N>,
     entries: Vec<Entry, N>,
     next_id: u64,
@@ -396,6 +428,27 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     pub fn open_with(
         medium: M,
         config: Config<N>,
+        visit: impl FnMut(Seen),
+    ) -> Result<Self, OpenError> {
+        Journal::open_counted(medium, config, NoCounter, visit)
+    }
+}
+
+impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
+    /// As [`open`](Journal::open), and refuses an image older than `counter`
+    /// vouches for ([`OpenError::RolledBack`]); every later durable operation
+    /// advances it. See [`counter`].
+    ///
+    /// # Panics
+    /// If the medium or the counter fails (invariant I7).
+    pub fn open_with_counter(medium: M, config: Config<N>, counter: C) -> Result<Self, OpenError> {
+        Self::open_counted(medium, config, counter, |_| {})
+    }
+
+    fn open_counted(
+        medium: M,
+        config: Config<N>,
+        counter: C,
         mut visit: impl FnMut(Seen),
     ) -> Result<Self, OpenError> {
         let found = medium.geometry();
@@ -407,6 +460,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         }
         let mut j = Journal {
             medium,
+            counter,
             cfg: config,
             entries: Vec::new(),
             next_id: 0,
@@ -417,7 +471,37 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             in_place_from: 0,
         };
         j.recover(&mut visit)?;
+        let vouched = match j.counter.read() {
+            Ok(v) => v,
+            Err(e) => fatal!("monitor-events: monotonic counter read failed: {:?}", e),
+        };
+        let image = j.version();
+        if image < vouched {
+            return Err(OpenError::RolledBack {
+                image,
+                counter: vouched,
+            });
+        }
         Ok(j)
+    }
+
+    /// The version of the journal's state: `(seq + 1) << 32 | records` of the
+    /// newest sector, 0 when blank. It grows with every durable operation.
+    pub fn version(&self) -> u64 {
+        self.cur
+            .map_or(0, |c| (c.seq as u64 + 1) << 32 | c.records as u64)
+    }
+
+    /// Tells the counter the version just made durable.
+    fn vouch(&mut self) {
+        let v = self.version();
+        if let Err(e) = self.counter.advance(v) {
+            fatal!(
+                "monitor-events: monotonic counter advance to {} failed: {:?}",
+                v,
+                e
+            );
+        }
     }
 
     /// The configuration.
@@ -461,6 +545,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     /// The medium, for inspection.
     pub fn medium(&self) -> &M {
         &self.medium
+    }
+
+    /// The monotonic counter.
+    pub fn counter(&self) -> &C {
+        &self.counter
     }
 
     /// The medium, mutably: for counters and test hooks of simulated media. Writing
@@ -524,6 +613,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             *slot = EventId(id);
         }
         self.sync();
+        self.vouch();
         Ok(())
     }
 
@@ -569,6 +659,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             };
         }
         self.sync();
+        self.vouch();
         Ok(())
     }
 
@@ -584,26 +675,10 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         if buf.len() < len {
             return Err(ReadError::BufferTooSmall { needed: len });
         }
-        self.read_payload(e, 0, &mut buf[..len]);
-        let (seq, in_sector) = self.locate(e.off);
-        let mut d = CRC.digest();
-        d.update(&crc_prefix(seq, in_sector));
-        d.update(
-            &Word0::with_body(kind_of(&e), body_len_of(&e))
-                .masked()
-                .to_le_bytes(),
-        );
-        if e.flags & F_COPY != 0 {
-            d.update(&e.id.to_le_bytes());
-        }
-        d.update(&buf[..len]);
-        if d.finalize() != e.crc {
-            fatal!(
-                "monitor-events: read at offset {}: the record of event {} changed on the medium",
-                e.off,
-                e.id
-            );
-        }
+        let out = &mut buf[..len];
+        self.check_entry(e, "read", |_, at, chunk| {
+            out[at..at + chunk.len()].copy_from_slice(chunk)
+        });
         Ok(len)
     }
 
@@ -731,13 +806,59 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         decode_sector_header(&self.cfg.geometry, &b)
     }
 
+    /// A sector header, checked against the configuration's authentication.
+    fn header(&mut self, idx: u32) -> Result<HeaderState, OpenError> {
+        let state = self.read_header(idx);
+        if let HeaderState::Valid(h) = state {
+            if h.authenticated != self.cfg.auth.is_some() {
+                return Err(OpenError::AuthMismatch { sector: idx });
+            }
+            if let Some(auth) = self.cfg.auth {
+                let base = idx * self.sector_size();
+                let mut b = [0u8; (SECTOR_HEADER_LEN + TAG_LEN) as usize];
+                self.m_read(base, &mut b);
+                let mut t = Tagger::new(&auth, Tagged::SectorHeader, h.seq, 0);
+                t.update(&b[..SECTOR_HEADER_LEN as usize]);
+                if t.finalize()[..] != b[SECTOR_HEADER_LEN as usize..] {
+                    return Err(corrupted(base, Corruption::Forged));
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Whether the authentication tag of the record at `p` in sector `seq` (read
+    /// with header `w`, a corrected bit `fix`) is right.
+    fn record_tag_ok(&mut self, seq: u32, p: u32, w: Word0, fix: u16) -> bool {
+        let Some(auth) = self.cfg.auth else {
+            return true;
+        };
+        let off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
+        let mut stored = [0u8; TAG_LEN as usize];
+        self.m_read(off, &mut stored);
+        apply_fix(&mut stored, 0, fix);
+        let mut t = Tagger::new(&auth, Tagged::Record, seq, p);
+        t.update(&w.masked().to_le_bytes());
+        let mut buf = [0u8; CHUNK];
+        let body = w.body_len() as usize;
+        let mut at = 0usize;
+        while at < body {
+            let n = (body - at).min(CHUNK);
+            self.m_read(off + TAG_LEN + at as u32, &mut buf[..n]);
+            apply_fix(&mut buf[..n], TAG_LEN as usize + at, fix);
+            t.update(&buf[..n]);
+            at += n;
+        }
+        t.finalize() == stored
+    }
+
     fn recover(&mut self, visit: &mut impl FnMut(Seen)) -> Result<(), OpenError> {
         let s = self.sector_count();
         let size = self.sector_size();
         let mut newest: Option<SectorHeader> = None;
         let mut any_magic = false;
         for idx in 0..s {
-            match self.read_header(idx) {
+            match self.header(idx)? {
                 HeaderState::Unsupported(version) => {
                     return Err(OpenError::UnsupportedFormat { version })
                 }
@@ -830,13 +951,14 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             seq: newest.seq,
             ptr: tail.end,
             sealed: true,
+            records: tail.records,
         });
         self.in_place_from = newest.seq + 1;
         Ok(())
     }
 
     fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
-        match self.read_header(seq % self.sector_count()) {
+        match self.header(seq % self.sector_count())? {
             HeaderState::Valid(h) if h.seq == seq => Ok(h),
             HeaderState::Valid(_) => Err(corrupted(self.sector_base(seq), Corruption::SectorOrder)),
             _ => Err(corrupted(self.sector_base(seq), Corruption::SectorHeader)),
@@ -867,7 +989,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         d.update(&w.masked().to_le_bytes());
         let mut buf = [0u8; CHUNK];
         let mut off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
-        let mut left = body;
+        let mut left = self.cfg.tag_len() + body;
         while left > 0 {
             let n = left.min(CHUNK as u32) as usize;
             self.m_read(off, &mut buf[..n]);
@@ -895,8 +1017,8 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     Explained::Rot
                 };
             }
-            let body = w.body_len();
-            let total = (8 + 4 + body) * 8;
+            let stored_len = self.cfg.tag_len() + w.body_len();
+            let total = (8 + 4 + stored_len) * 8;
             if let Some(j) = locate_single_bit(syn, total, 96) {
                 let bit = j - 96;
                 let mut b = [0u8; 1];
@@ -984,7 +1106,11 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                     }
                 }
             };
+            if self.cfg.auth.is_some() && !self.record_tag_ok(h.seq, p, w, fix) {
+                return Err(corrupted(base + p, Corruption::Forged));
+            }
             self.apply_record(h, p, w, fix, crc, apply, &mut out, visit)?;
+            out.records += 1;
             p += self.cfg.extent(w.body_len());
             out.end = p;
             if out.sealed {
@@ -1098,11 +1224,9 @@ impl<M: Medium, const N: usize> Journal<M, N> {
 
     fn read_body_u64(&mut self, off: u32, fix: u16) -> u64 {
         let mut b = [0u8; 8];
-        self.m_read(off + RECORD_HEADER_LEN, &mut b);
-        if fix != 0 && fix <= 64 {
-            let bit = fix - 1;
-            b[(bit / 8) as usize] ^= 1 << (bit % 8);
-        }
+        let tag = self.cfg.tag_len();
+        self.m_read(off + RECORD_HEADER_LEN + tag, &mut b);
+        apply_fix(&mut b, tag as usize, fix);
         u64::from_le_bytes(b)
     }
 
@@ -1189,10 +1313,22 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 ),
             };
             let off = self.sector_base(cur.seq) + cur.ptr;
+            let mut tag = [0u8; TAG_LEN as usize];
+            if let Some(auth) = self.cfg.auth {
+                let mut t = Tagger::new(&auth, Tagged::Record, cur.seq, cur.ptr);
+                t.update(&w.masked().to_le_bytes());
+                if let Some(id) = prefix {
+                    t.update(&id.to_le_bytes());
+                }
+                self.feed_body(body, |chunk| t.update(chunk));
+                tag = t.finalize();
+            }
+            let tag = &tag[..self.cfg.tag_len() as usize];
             let crc = {
                 let mut d = CRC.digest();
                 d.update(&crc_prefix(cur.seq, cur.ptr));
                 d.update(&w.masked().to_le_bytes());
+                d.update(tag);
                 if let Some(id) = prefix {
                     d.update(&id.to_le_bytes());
                 }
@@ -1200,11 +1336,12 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 d.finalize()
             };
             let ext = self.cfg.extent(body_len);
-            self.write_record(off, w, crc, prefix, body, ext);
+            self.write_record(off, w, crc, tag, prefix, body, ext);
             if let Some(c) = self.cur.as_mut() {
                 c.ptr += ext;
+                c.records += 1;
             }
-            if self.verify_record(off, w, crc, prefix, body) {
+            if self.verify_record(off, w, crc, tag, prefix, body) {
                 return (off, crc);
             }
         }
@@ -1217,13 +1354,68 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
     /// corrected at open put right.
     fn read_payload(&mut self, e: Entry, at: usize, buf: &mut [u8]) {
-        let skip = if e.flags & F_COPY != 0 { 8 } else { 0 };
-        self.m_read(e.off + RECORD_HEADER_LEN + skip + at as u32, buf);
-        if e.fix != 0 {
-            let bit = (e.fix as usize - 1).wrapping_sub(skip as usize * 8);
-            if (at * 8..(at + buf.len()) * 8).contains(&bit) {
-                buf[bit / 8 - at] ^= 1 << (bit % 8);
+        let skip = self.cfg.tag_len() as usize + if e.flags & F_COPY != 0 { 8 } else { 0 };
+        self.m_read(e.off + RECORD_HEADER_LEN + (skip + at) as u32, buf);
+        apply_fix(buf, skip + at, e.fix);
+    }
+
+    /// The authentication tag stored with a pending entry (empty when plain).
+    fn stored_tag(&mut self, e: Entry) -> [u8; TAG_LEN as usize] {
+        let mut t = [0u8; TAG_LEN as usize];
+        if self.cfg.auth.is_some() {
+            self.m_read(e.off + RECORD_HEADER_LEN, &mut t);
+            apply_fix(&mut t, 0, e.fix);
+        }
+        t
+    }
+
+    /// Checks a pending entry's payload, streamed through `f`, against its CRC and
+    /// (when authenticated) its tag; panics if the medium changed under it.
+    fn check_entry(
+        &mut self,
+        e: Entry,
+        what: &str,
+        mut f: impl FnMut(&mut Self, usize, &mut [u8]),
+    ) {
+        let (seq, in_sector) = self.locate(e.off);
+        let w = Word0::with_body(kind_of(&e), body_len_of(&e));
+        let tag = self.stored_tag(e);
+        let mut d = CRC.digest();
+        d.update(&crc_prefix(seq, in_sector));
+        d.update(&w.masked().to_le_bytes());
+        d.update(&tag[..self.cfg.tag_len() as usize]);
+        let mut t = self
+            .cfg
+            .auth
+            .map(|a| Tagger::new(&a, Tagged::Record, seq, in_sector));
+        if let Some(t) = t.as_mut() {
+            t.update(&w.masked().to_le_bytes());
+        }
+        if e.flags & F_COPY != 0 {
+            d.update(&e.id.to_le_bytes());
+            if let Some(t) = t.as_mut() {
+                t.update(&e.id.to_le_bytes());
             }
+        }
+        let mut buf = [0u8; CHUNK];
+        let mut at = 0usize;
+        while at < e.len as usize {
+            let n = (e.len as usize - at).min(CHUNK);
+            self.read_payload(e, at, &mut buf[..n]);
+            d.update(&buf[..n]);
+            if let Some(t) = t.as_mut() {
+                t.update(&buf[..n]);
+            }
+            f(self, at, &mut buf[..n]);
+            at += n;
+        }
+        if d.finalize() != e.crc || t.is_some_and(|t| t.finalize() != tag) {
+            fatal!(
+                "monitor-events: {} at offset {}: the record of event {} changed on the medium",
+                what,
+                e.off,
+                e.id
+            );
         }
     }
 
@@ -1232,45 +1424,19 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     fn feed_body(&mut self, body: Body<'_>, mut f: impl FnMut(&[u8])) {
         match body {
             Body::Slice(b) => f(b),
-            Body::Entry(e) => {
-                let (seq, in_sector) = self.locate(e.off);
-                let mut d = CRC.digest();
-                d.update(&crc_prefix(seq, in_sector));
-                d.update(
-                    &Word0::with_body(kind_of(&e), body_len_of(&e))
-                        .masked()
-                        .to_le_bytes(),
-                );
-                if e.flags & F_COPY != 0 {
-                    d.update(&e.id.to_le_bytes());
-                }
-                let mut buf = [0u8; CHUNK];
-                let mut at = 0usize;
-                while at < e.len as usize {
-                    let n = (e.len as usize - at).min(CHUNK);
-                    self.read_payload(e, at, &mut buf[..n]);
-                    d.update(&buf[..n]);
-                    f(&buf[..n]);
-                    at += n;
-                }
-                if d.finalize() != e.crc {
-                    fatal!(
-                        "monitor-events: compaction read at offset {}: the record of event {} changed on the medium",
-                        e.off,
-                        e.id
-                    );
-                }
-            }
+            Body::Entry(e) => self.check_entry(e, "compaction read", |_, _, chunk| f(chunk)),
         }
     }
 
     /// Programs a record in pieces of at most `CHUNK` bytes (one program for any
     /// record that fits).
+    #[allow(clippy::too_many_arguments)]
     fn write_record(
         &mut self,
         off: u32,
         w: Word0,
         crc: u32,
+        tag: &[u8],
         prefix: Option<u64>,
         body: Body<'_>,
         ext: u32,
@@ -1278,16 +1444,15 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         let mut buf = [0xFFu8; CHUNK];
         let mut fill = 0usize;
         let mut at = off;
-        let mut head = [0xFFu8; 16];
+        let mut head = [0xFFu8; 8 + TAG_LEN as usize + 8];
         head[0..4].copy_from_slice(&w.0.to_le_bytes());
         head[4..8].copy_from_slice(&crc.to_le_bytes());
-        let head_len = match prefix {
-            Some(id) => {
-                head[8..16].copy_from_slice(&id.to_le_bytes());
-                16
-            }
-            None => 8,
-        };
+        head[8..8 + tag.len()].copy_from_slice(tag);
+        let mut head_len = 8 + tag.len();
+        if let Some(id) = prefix {
+            head[head_len..head_len + 8].copy_from_slice(&id.to_le_bytes());
+            head_len += 8;
+        }
         self.put(&head[..head_len], &mut buf, &mut fill, &mut at);
         match body {
             Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
@@ -1331,17 +1496,19 @@ impl<M: Medium, const N: usize> Journal<M, N> {
         off: u32,
         w: Word0,
         crc: u32,
+        tag: &[u8],
         prefix: Option<u64>,
         body: Body<'_>,
     ) -> bool {
-        let mut head = [0u8; 8];
-        self.m_read(off, &mut head);
-        if head[0..4] != w.0.to_le_bytes() || head[4..8] != crc.to_le_bytes() {
+        let mut head = [0u8; 8 + TAG_LEN as usize];
+        let head = &mut head[..8 + tag.len()];
+        self.m_read(off, head);
+        if head[0..4] != w.0.to_le_bytes() || head[4..8] != crc.to_le_bytes() || head[8..] != *tag {
             return false;
         }
         match body {
             Body::Slice(b) => {
-                let mut p = off + RECORD_HEADER_LEN;
+                let mut p = off + RECORD_HEADER_LEN + tag.len() as u32;
                 if let Some(id) = prefix {
                     let mut x = [0u8; 8];
                     self.m_read(p, &mut x);
@@ -1446,11 +1613,17 @@ impl<M: Medium, const N: usize> Journal<M, N> {
             SectorHeader {
                 seq,
                 floor: self.next_id,
+                authenticated: self.cfg.auth.is_some(),
             },
         );
         let hl = self.cfg.header_len() as usize;
-        let mut buf = [0xFFu8; 32];
+        let mut buf = [0xFFu8; 64];
         buf[..SECTOR_HEADER_LEN as usize].copy_from_slice(&header);
+        if let Some(auth) = self.cfg.auth {
+            let mut t = Tagger::new(&auth, Tagged::SectorHeader, seq, 0);
+            t.update(&header);
+            buf[SECTOR_HEADER_LEN as usize..][..TAG_LEN as usize].copy_from_slice(&t.finalize());
+        }
         let base = idx * self.sector_size();
         for attempt in 0..2 {
             if attempt == 1 {
@@ -1458,13 +1631,14 @@ impl<M: Medium, const N: usize> Journal<M, N> {
                 self.m_erase(idx);
             }
             self.m_program(base, &buf[..hl]);
-            let mut back = [0u8; SECTOR_HEADER_LEN as usize];
-            self.m_read(base, &mut back);
-            if back == header {
+            let mut back = [0u8; 64];
+            self.m_read(base, &mut back[..hl]);
+            if back[..hl] == buf[..hl] {
                 self.cur = Some(Current {
                     seq,
                     ptr: hl as u32,
                     sealed: false,
+                    records: 0,
                 });
                 debug!("monitor-events: opened sector {} (seq {})", idx, seq);
                 return;
@@ -1510,6 +1684,18 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     }
 }
 
+/// Flips back the corrected bit `fix` (bit index + 1 from the start of the stored
+/// tail, 0: none) if it falls in `buf`, which holds the tail from byte `at`.
+fn apply_fix(buf: &mut [u8], at: usize, fix: u16) {
+    if fix == 0 {
+        return;
+    }
+    let bit = fix as usize - 1;
+    if (at * 8..(at + buf.len()) * 8).contains(&bit) {
+        buf[bit / 8 - at] ^= 1 << (bit % 8);
+    }
+}
+
 fn corrupted(offset: u32, reason: Corruption) -> OpenError {
     OpenError::Corrupted { offset, reason }
 }
@@ -1526,5 +1712,7 @@ fn body_len_of(e: &Entry) -> u32 {
     e.len as u32 + if e.flags & F_COPY != 0 { 8 } else { 0 }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 pub(crate) mod tests;

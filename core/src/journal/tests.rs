@@ -168,15 +168,31 @@ pub(crate) const GEO: Geometry = Geometry {
     multiwrite: true,
 };
 
-fn cfg(mode: AckMode) -> Config<8> {
+/// The journal modes under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// In-place acks on multiwrite flash.
+    InPlace,
+    /// Ack records on flash with one program per unit.
+    Record,
+    /// Authenticated records (acks as records) on flash with one program per unit.
+    Auth,
+}
+
+pub(crate) const KEY: [u8; 32] = [0x5A; 32];
+pub(crate) const REGION: [u8; 16] = *b"test-region-0001";
+
+pub(crate) fn cfg(mode: Mode) -> Config<8> {
     let geo = Geometry {
-        multiwrite: mode == AckMode::InPlace,
+        multiwrite: mode == Mode::InPlace,
         ..GEO
     };
-    Config::<8>::try_new(geo, 60)
-        .unwrap()
-        .with_ack_mode(mode)
-        .unwrap()
+    let c = Config::<8>::try_new(geo, 60).unwrap();
+    match mode {
+        Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
+        Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
+        Mode::Auth => c.with_auth(Auth::new(KEY, REGION)).unwrap(),
+    }
 }
 
 fn payload(id_hint: u64, len: usize) -> StdVec<u8> {
@@ -185,7 +201,7 @@ fn payload(id_hint: u64, len: usize) -> StdVec<u8> {
         .collect()
 }
 
-fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
+pub(crate) fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
     let ids: StdVec<_> = j.pending().map(|(id, _)| id).collect();
     ids.into_iter()
         .map(|id| {
@@ -197,12 +213,7 @@ fn pending_of(j: &mut Journal<&mut TestFlash, 8>) -> BTreeMap<u64, StdVec<u8>> {
 }
 
 /// A deterministic workload that fills the ring several times over.
-fn workload(
-    mode: AckMode,
-    steps: u64,
-    flash: &mut TestFlash,
-    model: &mut BTreeMap<u64, StdVec<u8>>,
-) {
+fn workload(mode: Mode, steps: u64, flash: &mut TestFlash, model: &mut BTreeMap<u64, StdVec<u8>>) {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = |n: u64| {
         rng ^= rng << 13;
@@ -252,9 +263,9 @@ fn workload(
 /// I1, I2, I3, I4: a long workload with reopens, in both ack modes, matches the model.
 #[test]
 fn i1_i4_model_with_reopens_both_modes() {
-    for mode in [AckMode::InPlace, AckMode::Record] {
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
         let mut flash = TestFlash::new(Geometry {
-            multiwrite: mode == AckMode::InPlace,
+            multiwrite: mode == Mode::InPlace,
             ..GEO
         });
         let mut model = BTreeMap::new();
@@ -270,7 +281,7 @@ fn i3_ids_continue_after_everything_acked_and_erased() {
     let mut flash = TestFlash::new(GEO);
     let mut last = EventId(0);
     for round in 0..3 {
-        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        let mut j = Journal::open(&mut flash, cfg(Mode::InPlace)).unwrap();
         for _ in 0..200 {
             let id = j.push(&[7u8; 60]).unwrap();
             assert!(round == 0 && id == EventId(0) || id > last, "I3");
@@ -279,7 +290,7 @@ fn i3_ids_continue_after_everything_acked_and_erased() {
         }
         assert_eq!(j.pending_count(), 0);
     }
-    let j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+    let j = Journal::open(&mut flash, cfg(Mode::InPlace)).unwrap();
     assert_eq!(j.next_id(), last.next());
 }
 
@@ -287,7 +298,7 @@ fn i3_ids_continue_after_everything_acked_and_erased() {
 #[test]
 fn i6_full_and_too_large_change_nothing() {
     let mut flash = TestFlash::new(GEO);
-    let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+    let mut j = Journal::open(&mut flash, cfg(Mode::InPlace)).unwrap();
     for i in 0..8 {
         j.push(&[i; 10]).unwrap();
     }
@@ -314,9 +325,9 @@ fn i6_full_and_too_large_change_nothing() {
 #[test]
 fn i1_i2_i8_power_cut_at_every_operation() {
     quiet_power_cuts();
-    for mode in [AckMode::InPlace, AckMode::Record] {
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
         let geo = Geometry {
-            multiwrite: mode == AckMode::InPlace,
+            multiwrite: mode == Mode::InPlace,
             ..GEO
         };
         // Count the operations of the workload.
@@ -374,9 +385,9 @@ fn i1_i2_i8_power_cut_at_every_operation() {
 /// the right events.
 #[test]
 fn i8_every_bit_flip_detected_or_harmless() {
-    for mode in [AckMode::InPlace, AckMode::Record] {
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
         let geo = Geometry {
-            multiwrite: mode == AckMode::InPlace,
+            multiwrite: mode == Mode::InPlace,
             ..GEO
         };
         let mut flash = TestFlash::new(geo);
@@ -409,7 +420,7 @@ fn i7_medium_error_panics_with_operation_and_offset() {
     let mut flash = TestFlash::new(GEO);
     flash.cut_at = Some(0);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        let mut j = Journal::open(&mut flash, cfg(Mode::InPlace)).unwrap();
         let _ = j.push(&[1]);
     }));
     let msg = r.unwrap_err();
@@ -426,12 +437,12 @@ fn i8_foreign_and_newer_images_are_refused() {
     let mut flash = TestFlash::new(GEO);
     flash.data[1500] = 0x12;
     assert_eq!(
-        Journal::open(&mut flash, cfg(AckMode::InPlace)).err(),
+        Journal::open(&mut flash, cfg(Mode::InPlace)).err(),
         Some(OpenError::NotAStore)
     );
     let mut flash = TestFlash::new(GEO);
     {
-        let mut j = Journal::open(&mut flash, cfg(AckMode::InPlace)).unwrap();
+        let mut j = Journal::open(&mut flash, cfg(Mode::InPlace)).unwrap();
         j.push(&[1; 5]).unwrap();
     }
     let mut h = [0u8; 24];
@@ -442,7 +453,7 @@ fn i8_foreign_and_newer_images_are_refused() {
     flash.data[..24].copy_from_slice(&h);
     let before = flash.data.clone();
     assert_eq!(
-        Journal::open(&mut flash, cfg(AckMode::InPlace)).err(),
+        Journal::open(&mut flash, cfg(Mode::InPlace)).err(),
         Some(OpenError::UnsupportedFormat { version: 9 })
     );
     assert_eq!(flash.data, before);

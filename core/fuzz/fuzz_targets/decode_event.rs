@@ -1,0 +1,4 @@
+#![no_main]
+//! See `monitor_events_fuzz::checks::check_decode`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| monitor_events_fuzz::check_decode(data));

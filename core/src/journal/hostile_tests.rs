@@ -1,0 +1,247 @@
+//! Tests of the authenticated journal against tampering, and of rollback
+//! detection with a monotonic counter.
+
+use super::format::{crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN};
+use super::tests::{cfg, pending_of, Mode, TestFlash, GEO, KEY, REGION};
+use super::*;
+use std::vec::Vec as StdVec;
+
+fn auth_geo() -> Geometry {
+    Geometry {
+        multiwrite: false,
+        ..GEO
+    }
+}
+
+/// An authenticated journal with events 0..10 pushed and a few acked.
+fn populated(config: Config<8>) -> TestFlash {
+    let mut flash = TestFlash::new(config.geometry());
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    for i in 0..10u8 {
+        let id = j.push(&[i; 24]).unwrap();
+        if i % 3 == 0 {
+            j.ack(id).unwrap();
+        }
+    }
+    drop(j);
+    flash
+}
+
+/// Event records the journal sees (acked by a record or not): (absolute offset, id).
+fn event_offsets(flash: &mut TestFlash, config: Config<8>) -> StdVec<(u32, u64)> {
+    let mut out = StdVec::new();
+    Journal::open_with(&mut *flash, config, |s| {
+        if let Seen::Event {
+            id,
+            offset,
+            acked: false,
+            ..
+        } = s
+        {
+            out.push((offset, id.0));
+        }
+    })
+    .unwrap();
+    out
+}
+
+/// Recomputes the CRC of the record at absolute `off` as if it sat at `off` (what
+/// an attacker without the key can do).
+fn fix_crc(flash: &mut TestFlash, off: u32, tag_len: u32) {
+    let ss = flash.geo.sector_size;
+    let (idx, in_sector) = (off / ss, off % ss);
+    // The sector's seq from its header.
+    let h = &flash.data[(idx * ss) as usize..][..24];
+    let seq = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let o = off as usize;
+    let w = Word0(u32::from_le_bytes(flash.data[o..o + 4].try_into().unwrap()));
+    let tail = (tag_len + w.body_len()) as usize;
+    let mut d = CRC.digest();
+    d.update(&crc_prefix(seq, in_sector));
+    d.update(&w.masked().to_le_bytes());
+    d.update(&flash.data[o + 8..o + 8 + tail]);
+    let crc = d.finalize();
+    flash.data[o + 4..o + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn assert_forged(flash: &mut TestFlash, config: Config<8>, what: &str) {
+    let before = flash.data.clone();
+    match Journal::open(&mut *flash, config) {
+        Err(OpenError::Corrupted {
+            reason: Corruption::Forged,
+            ..
+        }) => {}
+        other => panic!(
+            "{what}: expected Forged, got {:?}",
+            other.map(|j| j.status())
+        ),
+    }
+    assert_eq!(flash.data, before, "{what}: open wrote nothing");
+}
+
+/// I8: an altered record whose CRC the attacker recomputed is refused.
+#[test]
+fn i8_auth_altered_record_is_refused() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let (off, _) = event_offsets(&mut flash, config)[0];
+    flash.data[(off + RECORD_HEADER_LEN + TAG_LEN) as usize] ^= 0x55;
+    fix_crc(&mut flash, off, TAG_LEN);
+    assert_forged(&mut flash, config, "altered");
+}
+
+/// I8: a forged record appended behind the tail, with a right CRC, is refused.
+#[test]
+fn i8_auth_forged_record_is_refused() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let st = Journal::open(&mut flash, config).unwrap().status();
+    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let w = Word0::with_body(format::Kind::Event, 24);
+    let o = off as usize;
+    flash.data[o..o + 4].copy_from_slice(&w.0.to_le_bytes());
+    flash.data[o + 8..o + 8 + 16 + 24].fill(0x42);
+    fix_crc(&mut flash, off, TAG_LEN);
+    assert_forged(&mut flash, config, "forged");
+    // The same record in a plain journal would have been taken: the check is the tag.
+}
+
+/// I8: a record moved to another offset (CRC recomputed there) is refused.
+#[test]
+fn i8_auth_moved_record_is_refused() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let (from, _) = event_offsets(&mut flash, config)[1];
+    let st = Journal::open(&mut flash, config).unwrap().status();
+    let to = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let ext = config.extent(24) as usize;
+    let rec = flash.data[from as usize..from as usize + ext].to_vec();
+    flash.data[to as usize..to as usize + ext].copy_from_slice(&rec);
+    fix_crc(&mut flash, to, TAG_LEN);
+    assert_forged(&mut flash, config, "moved");
+}
+
+/// I8: two records swapped (CRCs recomputed for their new places) are refused.
+#[test]
+fn i8_auth_reordered_records_are_refused() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let offs = event_offsets(&mut flash, config);
+    let ext = config.extent(24) as usize;
+    let (a, b) = offs
+        .windows(2)
+        .map(|w| (w[0].0 as usize, w[1].0 as usize))
+        .find(|(a, b)| b - a == ext)
+        .expect("two adjacent records of one size");
+    let (ra, rb) = (
+        flash.data[a..a + ext].to_vec(),
+        flash.data[b..b + ext].to_vec(),
+    );
+    flash.data[a..a + ext].copy_from_slice(&rb);
+    flash.data[b..b + ext].copy_from_slice(&ra);
+    fix_crc(&mut flash, a as u32, TAG_LEN);
+    fix_crc(&mut flash, b as u32, TAG_LEN);
+    assert_forged(&mut flash, config, "reordered");
+}
+
+/// I8: a sector transplanted from another device (another key), or the image of
+/// another region, is refused.
+#[test]
+fn i8_auth_transplanted_sector_and_other_region_are_refused() {
+    let config = cfg(Mode::Auth);
+    let mut a = populated(config);
+    let other_key = config.with_auth(Auth::new([0x77; 32], REGION)).unwrap();
+    let b = populated(other_key);
+    let ss = GEO.sector_size as usize;
+    a.data[..ss].copy_from_slice(&b.data[..ss]);
+    assert_forged(&mut a, config, "transplanted sector");
+    let mut a = populated(config);
+    let other_region = config
+        .with_auth(Auth::new(KEY, *b"test-region-0002"))
+        .unwrap();
+    assert_forged(&mut a, other_region, "other region");
+}
+
+/// I8: a plain journal does not open as authenticated, nor the reverse (no
+/// downgrade by rewriting headers as plain).
+#[test]
+fn i8_auth_and_plain_do_not_mix() {
+    let plain = Config::<8>::try_new(auth_geo(), 60).unwrap();
+    let auth = cfg(Mode::Auth);
+    let mut flash = populated(plain);
+    assert!(matches!(
+        Journal::open(&mut flash, auth),
+        Err(OpenError::AuthMismatch { .. })
+    ));
+    let mut flash = populated(auth);
+    assert!(matches!(
+        Journal::open(&mut flash, plain),
+        Err(OpenError::AuthMismatch { .. })
+    ));
+}
+
+/// Rollback: an older image of the region, or an erased one, is refused when a
+/// monotonic counter vouches for a newer state; the current one opens.
+#[test]
+fn rollback_to_an_older_image_is_detected_with_a_counter() {
+    let config = cfg(Mode::Auth);
+    let mut flash = TestFlash::new(config.geometry());
+    let mut counter = RamCounter::default();
+    let mut j = Journal::open_with_counter(&mut flash, config, &mut counter).unwrap();
+    let a = j.push(&[1; 20]).unwrap();
+    drop(j);
+    let old = flash.data.clone();
+    let mut j = Journal::open_with_counter(&mut flash, config, &mut counter).unwrap();
+    j.ack(a).unwrap();
+    let b = j.push(&[2; 20]).unwrap();
+    drop(j);
+    assert!(counter.0 > 0);
+    // The current image opens.
+    let mut j = Journal::open_with_counter(&mut flash, config, &mut counter).unwrap();
+    assert_eq!(pending_of_counted(&mut j), StdVec::from([b.0]));
+    drop(j);
+    // The older one (where `a` was pending) is refused, and so is an erased region.
+    let current = core::mem::replace(&mut flash.data, old);
+    assert!(matches!(
+        Journal::open_with_counter(&mut flash, config, &mut counter),
+        Err(OpenError::RolledBack { .. })
+    ));
+    flash.data.fill(0xFF);
+    assert!(matches!(
+        Journal::open_with_counter(&mut flash, config, &mut counter),
+        Err(OpenError::RolledBack { .. })
+    ));
+    // Without a counter the older image opens: nothing on the medium can tell.
+    flash.data = current;
+    let saved = counter.0;
+    assert!(Journal::open(&mut flash, config).is_ok());
+    assert_eq!(counter.0, saved);
+}
+
+/// Rollback: a crash between a durable operation and the counter's advance leaves
+/// the image ahead of the counter, which opens.
+#[test]
+fn image_ahead_of_the_counter_opens() {
+    let config = cfg(Mode::Auth);
+    let mut flash = TestFlash::new(config.geometry());
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    j.push(&[1; 20]).unwrap();
+    let v = j.version();
+    drop(j);
+    let mut behind = RamCounter(v - 1);
+    let mut j = Journal::open_with_counter(&mut flash, config, &mut behind).unwrap();
+    assert_eq!(
+        pending_of(&mut Journal::open(&mut flash_clone(&j), config).unwrap()).len(),
+        1
+    );
+    j.push(&[2; 20]).unwrap();
+    assert!(behind.0 > v, "every durable operation advances the counter");
+}
+
+fn flash_clone<C: MonotonicCounter>(j: &Journal<&mut TestFlash, 8, C>) -> TestFlash {
+    (**j.medium()).clone()
+}
+
+fn pending_of_counted<C: MonotonicCounter>(j: &mut Journal<&mut TestFlash, 8, C>) -> StdVec<u64> {
+    j.pending().map(|(id, _)| id.0).collect()
+}
