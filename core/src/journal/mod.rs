@@ -203,32 +203,7 @@ impl core::fmt::Display for PushError {
 
 impl core::error::Error for PushError {}
 
-/// What an ack did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum AckOutcome {
-    /// The event was pending; the ack is durable.
-    Acked,
-    /// The id was acked before (acks are idempotent).
-    AlreadyAcked,
-}
-
-/// Why an ack was refused. Nothing changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum AckError {
-    /// No event with this id was ever pushed.
-    Unknown,
-}
-
-impl core::fmt::Display for AckError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("no event with this id was ever pushed")
-    }
-}
-
-impl core::error::Error for AckError {}
+pub use crate::pending::{AckError, AckOutcome};
 
 /// Why a read was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
