@@ -499,6 +499,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.entries.iter().map(|e| (EventId(e.id), e.len as usize))
     }
 
+    /// The ids of the pending events, in id order, by value (so that the journal
+    /// can be borrowed mutably while going through them).
+    pub fn pending_ids(&self) -> Vec<EventId, N> {
+        self.entries.iter().map(|e| EventId(e.id)).collect()
+    }
+
     /// Whether `id` is pending.
     pub fn is_pending(&self, id: EventId) -> bool {
         self.find(id.0).is_ok()

@@ -1,0 +1,37 @@
+//! monitor-events on the nRF52840: the journal in a partition of the internal
+//! flash, written through embassy-nrf's NVMC driver.
+//!
+//! At every boot the firmware recovers the journal, hands every event still pending
+//! to the consumer again (replay) and acks it, then lets a simulated channel
+//! monitor push a few new events that the consumer acks in another order than they
+//! were pushed. Everything is logged over RTT with defmt. See README.md.
+
+#![no_std]
+#![no_main]
+
+#[cfg(feature = "store")]
+mod app;
+#[cfg(feature = "store")]
+mod monitor;
+
+use defmt_rtt as _;
+use panic_probe as _;
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let p = embassy_nrf::init(Default::default());
+    defmt::info!("monitor-events on nRF52840");
+
+    #[cfg(feature = "store")]
+    app::run(embassy_nrf::nvmc::Nvmc::new(p.NVMC));
+    #[cfg(not(feature = "store"))]
+    {
+        let _ = p;
+        defmt::info!("built without the store (feature `store` off)");
+    }
+
+    defmt::info!("done; sleeping");
+    loop {
+        cortex_m::asm::wfe();
+    }
+}

@@ -1,0 +1,98 @@
+//! The command line: `<mode> key=value ...` after the program name.
+//!
+//! | key | default | used by |
+//! |---|---|---|
+//! | `image` | `selftest.img` (selftest), `flash.img` | all: the host file that is the flash |
+//! | `log` | `events.log` | run, verify: the report log |
+//! | `out` | `verify.txt` | verify: the verdict file |
+//! | `carry` | none | verify: on a pass, write the carried-over log here |
+//! | `events` | `100000` | selftest: W1 events (100 000 checks BENCH.md's fingerprint) |
+//! | `ops` | `0` (forever) | run: stop after this many operations |
+//! | `acks` | `inplace` | run, verify: `record` for a medium without multiwrite |
+//! | `fail_at` | none | run: the n-th program or erase fails (the journal must panic, I7) |
+
+/// What the firmware does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum Mode {
+    /// Self-test with reboots.
+    Selftest,
+    /// Push and ack forever, reporting to the log.
+    Run,
+    /// Check the image against the log.
+    Verify,
+}
+
+/// The parsed command line.
+#[derive(Clone, Copy, Debug, defmt::Format)]
+pub struct Args<'a> {
+    /// The mode.
+    pub mode: Mode,
+    /// The flash image.
+    pub image: &'a str,
+    /// The report log.
+    pub log: &'a str,
+    /// The verdict file of `verify`.
+    pub out: &'a str,
+    /// Where a passing verify writes the carried-over log.
+    pub carry: Option<&'a str>,
+    /// W1 events of the self-test.
+    pub events: u64,
+    /// Operations of `run` (0: forever).
+    pub ops: u64,
+    /// Whether the medium is multiwrite (in-place acks).
+    pub multiwrite: bool,
+    /// The program or erase of `run` that fails.
+    pub fail_at: Option<u32>,
+}
+
+impl<'a> Args<'a> {
+    /// Parses the semihosting command line: the first word is the program (QEMU
+    /// passes the ELF path), then an optional mode and `key=value` pairs. Returns
+    /// the offending word on error.
+    pub fn parse(line: &'a str) -> Result<Self, &'a str> {
+        let mut words = line.split_ascii_whitespace();
+        words.next();
+        let mut mode = None;
+        let mut image = None;
+        let mut a = Args {
+            mode: Mode::Selftest,
+            image: "",
+            log: "events.log",
+            out: "verify.txt",
+            carry: None,
+            events: 100_000,
+            ops: 0,
+            multiwrite: true,
+            fail_at: None,
+        };
+        for w in words {
+            match w.split_once('=') {
+                None if mode.is_none() => {
+                    mode = Some(match w {
+                        "selftest" => Mode::Selftest,
+                        "run" => Mode::Run,
+                        "verify" => Mode::Verify,
+                        _ => return Err(w),
+                    })
+                }
+                None => return Err(w),
+                Some(("image", v)) => image = Some(v),
+                Some(("log", v)) => a.log = v,
+                Some(("out", v)) => a.out = v,
+                Some(("carry", v)) => a.carry = Some(v),
+                Some(("events", v)) => a.events = v.parse().map_err(|_| w)?,
+                Some(("ops", v)) => a.ops = v.parse().map_err(|_| w)?,
+                Some(("fail_at", v)) => a.fail_at = Some(v.parse().map_err(|_| w)?),
+                Some(("acks", "inplace")) => a.multiwrite = true,
+                Some(("acks", "record")) => a.multiwrite = false,
+                Some(_) => return Err(w),
+            }
+        }
+        a.mode = mode.unwrap_or(Mode::Selftest);
+        a.image = image.unwrap_or(match a.mode {
+            Mode::Selftest => "selftest.img",
+            _ => "flash.img",
+        });
+        Ok(a)
+    }
+}

@@ -1,0 +1,37 @@
+//! monitor-events on the RP2040: the journal in a partition of the QSPI flash,
+//! written through embassy-rp's blocking flash driver, with ack records.
+//!
+//! At every boot the firmware recovers the journal, hands every event still pending
+//! to the consumer again (replay) and acks it, then lets a simulated channel
+//! monitor push a few new events that the consumer acks in another order than they
+//! were pushed. Everything is logged over RTT with defmt. See README.md.
+
+#![no_std]
+#![no_main]
+
+#[cfg(feature = "store")]
+mod app;
+#[cfg(feature = "store")]
+mod monitor;
+
+use defmt_rtt as _;
+use panic_probe as _;
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let p = embassy_rp::init(Default::default());
+    defmt::info!("monitor-events on RP2040");
+
+    #[cfg(feature = "store")]
+    app::run(embassy_rp::flash::Flash::new_blocking(p.FLASH));
+    #[cfg(not(feature = "store"))]
+    {
+        let _ = p;
+        defmt::info!("built without the store (feature `store` off)");
+    }
+
+    defmt::info!("done; sleeping");
+    loop {
+        cortex_m::asm::wfe();
+    }
+}

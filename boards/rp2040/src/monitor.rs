@@ -1,0 +1,68 @@
+//! A simulated channel monitor: a few channels whose HTLCs get claimed or failed,
+//! a commitment that confirms, monitor updates that complete. Deterministic in a
+//! counter, so every boot produces new but reproducible events.
+
+use monitor_events::{
+    ChannelId, CloseReason, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent,
+    PaymentPreimage,
+};
+
+/// Channel `i` of the simulated node.
+pub fn channel(i: u64) -> ChannelId {
+    let mut c = [0u8; 32];
+    c[0] = 0xC0;
+    c[31] = (i % 3) as u8;
+    ChannelId(c)
+}
+
+/// The `n`-th event the simulated monitor produces.
+pub fn event(n: u64) -> MonitorEvent {
+    let ch = channel(n);
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&n.to_le_bytes());
+    secret[31] = 0x5E;
+    let preimage = PaymentPreimage(secret);
+    match n % 5 {
+        // A claim: the preimage must hash to the payment hash (checked at encode).
+        0 | 1 => MonitorEvent::HtlcResolved(HtlcResolution {
+            channel: ch,
+            payment_hash: preimage.payment_hash(),
+            amount_msat: 1_000 * (n + 1),
+            source: HtlcSource::Forward {
+                prev_channel: channel(n + 1),
+                prev_htlc_id: n,
+            },
+            outcome: HtlcOutcome::Claimed {
+                preimage,
+                skimmed_fee_msat: None,
+            },
+            resolved_on_chain: false,
+            user_channel_id: Some(u128::from(n % 3)),
+        }),
+        // A failure with BOLT 4 `incorrect_or_unknown_payment_details` (0x400F).
+        2 => MonitorEvent::HtlcResolved(HtlcResolution {
+            channel: ch,
+            payment_hash: preimage.payment_hash(),
+            amount_msat: 500 * (n + 1),
+            source: HtlcSource::OutboundPayment { payment_id: secret },
+            outcome: HtlcOutcome::Failed {
+                reason: match FailureReason::new(0x400F, &(n as u32).to_be_bytes()) {
+                    Ok(r) => r,
+                    Err(e) => defmt::panic!("failure data: {}", e),
+                },
+                hold_time: Some(3),
+            },
+            resolved_on_chain: false,
+            user_channel_id: None,
+        }),
+        3 => MonitorEvent::UpdateCompleted {
+            channel: ch,
+            update_id: n,
+        },
+        _ if n % 10 == 4 => MonitorEvent::CommitmentTxConfirmed { channel: ch },
+        _ => MonitorEvent::HolderForceClosed {
+            channel: ch,
+            reason: CloseReason::HtlcsTimedOut,
+        },
+    }
+}
