@@ -84,7 +84,9 @@ impl core::fmt::Display for ConfigError {
         f.write_str(match self {
             ConfigError::SectorSize => "sector size must be a power of two from 256 B to 1 MiB",
             ConfigError::WriteSize => "write size must be a power of two of at most 32 B",
-            ConfigError::SectorCount => "need at least 3 sectors plus the reserve, at most 65535",
+            ConfigError::SectorCount => {
+                "need at least 3 sectors plus the reserve, at most 65535, and under 4 GiB in all"
+            }
             ConfigError::BodyTooLarge => "body bound must be 1..=4087 bytes",
             ConfigError::CapacityExceeded => {
                 "N copies of the largest event plus one record do not fit in one sector"
@@ -250,7 +252,10 @@ impl<const N: usize> Config<N> {
         if N == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        if g.sector_count < 3 + c.reserve || g.sector_count > 0xFFFF {
+        if g.sector_count < 3 + c.reserve
+            || g.sector_count > 0xFFFF
+            || g.sector_size as u64 * g.sector_count as u64 > u32::MAX as u64
+        {
             return Err(ConfigError::SectorCount);
         }
         if max_body == 0 || max_body > (super::format::MAX_LEN_FIELD - 8) as usize {

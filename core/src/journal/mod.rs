@@ -155,7 +155,7 @@ impl core::fmt::Display for OpenError {
                 write!(f, "sector {sector} was written for a region of another geometry")
             }
             OpenError::Corrupted { offset, reason } => {
-                write!(f, "corrupted at offset {offset:#x}: {reason:?}")
+                write!(f, "corrupted at offset {offset:#x}: {reason}")
             }
             OpenError::TooManyPending { capacity } => {
                 write!(f, "more pending events than the capacity of {capacity}")
@@ -173,6 +173,19 @@ impl core::fmt::Display for OpenError {
 }
 
 impl core::error::Error for OpenError {}
+
+impl core::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Corruption::SectorHeader => "a sector header that should be valid is not",
+            Corruption::SectorOrder => "a sector is missing or out of place",
+            Corruption::Record => "a record fails its checksum and is not a torn tail",
+            Corruption::BitFlip => "a bit reads 0 that was written as 1 (bit rot)",
+            Corruption::Semantics => "a record checks but names an impossible id or sector",
+            Corruption::Forged => "a record or header fails its authentication tag",
+        })
+    }
+}
 
 /// Why a push was refused. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -888,11 +901,15 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut retired: Option<u32> = None;
         let mut seq = newest.seq;
         let mut tail = SectorScan::default();
+        let mut before_tail = SectorScan::default();
         loop {
             let h = self.expect_header(seq)?;
             let scan = self.scan(h, false, &mut |_| {})?;
             if seq == newest.seq {
                 tail = scan;
+            }
+            if seq + 1 == newest.seq {
+                before_tail = scan;
             }
             if let Some(r) = scan.max_retired {
                 if r >= seq {
@@ -909,9 +926,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
         }
         self.oldest = seq;
+        // A newest sector that holds no record yet (a restart cut its first writes)
+        // is given back to the free sectors: otherwise every such restart would use
+        // up one, and a device in a brown-out loop could run out of them for good.
+        // Its floor is kept for the next id.
+        let (last, tail) = if tail.records == 0 && newest.seq > self.oldest {
+            (newest.seq - 1, before_tail)
+        } else {
+            (newest.seq, tail)
+        };
         // Step 4: oldest to newest, rebuilding the index.
         let mut next = newest.floor;
-        for q in self.oldest..=newest.seq {
+        for q in self.oldest..=last {
             let h = self.expect_header(q)?;
             visit(Seen::Sector {
                 index: q % s,
@@ -929,7 +955,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // have spent the units' programs: writing continues in a fresh sector.
         let _ = tail.sealed;
         self.cur = Some(Current {
-            seq: newest.seq,
+            seq: last,
             ptr: tail.end,
             sealed: true,
             records: tail.records,

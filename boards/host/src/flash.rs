@@ -1,0 +1,101 @@
+//! The emulated device's flash: a [`SimFlash`] shared between the store (through
+//! the [`Medium`] port) and the emulator (which arms power cuts, restores power and
+//! reads the counters), and the panic hook that keeps power cuts quiet.
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::panic::PanicHookInfo;
+use std::rc::Rc;
+use std::sync::Once;
+
+use monitor_events::{Geometry, Medium};
+use monitor_events_flash::sim::SimFlash;
+use monitor_events_flash::SimError;
+
+/// A [`SimFlash`] behind a shared handle: the store owns one clone as its medium,
+/// the emulator keeps another.
+#[derive(Clone, Debug)]
+pub struct SharedFlash(Rc<RefCell<SimFlash>>);
+
+impl SharedFlash {
+    /// Shares `flash`.
+    pub fn new(flash: SimFlash) -> Self {
+        SharedFlash(Rc::new(RefCell::new(flash)))
+    }
+
+    /// The flash, to read.
+    pub fn get(&self) -> Ref<'_, SimFlash> {
+        self.0.borrow()
+    }
+
+    /// The flash, to arm a cut or restore power.
+    pub fn get_mut(&self) -> RefMut<'_, SimFlash> {
+        self.0.borrow_mut()
+    }
+}
+
+impl Medium for SharedFlash {
+    type Error = SimError;
+
+    fn geometry(&self) -> Geometry {
+        self.0.borrow().geometry()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        self.0.borrow_mut().read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        self.0.borrow_mut().program(offset, data)
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        self.0.borrow_mut().erase(sector)
+    }
+    fn sync(&mut self) -> Result<(), SimError> {
+        self.0.borrow_mut().sync()
+    }
+}
+
+/// The message of a panic payload, if it is a string.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+fn hook_message(info: &PanicHookInfo<'_>) -> String {
+    panic_message(info.payload())
+}
+
+thread_local! {
+    /// Whether panics on this thread are caught and reported by the caller (the
+    /// CLI's inspect and verify), which then prints its own one-line error.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once per process) a panic hook that prints nothing for the panics a
+/// power cut causes (their message names `PowerCut`, the simulated medium's
+/// error: the store panics on any medium error, invariant I7) and for panics inside
+/// [`quietly`]; every other panic goes to the previous hook.
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if hook_message(info).contains("PowerCut") || QUIET.with(|q| q.get()) {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Runs `f`, catching a panic and returning its message instead of printing it.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_panic_hook();
+    QUIET.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    r.map_err(|p| panic_message(p.as_ref()))
+}

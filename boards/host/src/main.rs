@@ -1,0 +1,312 @@
+//! `monitor-events`: the emulator (`simulate`) and the store tools (`inspect`,
+//! `verify`). See the crate README.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use monitor_events::AckMode;
+use monitor_events_flash::sim::Profile;
+use monitor_events_host::error::{CliError, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_USAGE};
+use monitor_events_host::image::GeometryFlags;
+use monitor_events_host::inspect::{inspect, verify};
+use monitor_events_host::simulate::{run, SimConfig, SimFailure};
+
+/// Lightning channel-monitor events kept durable on the device until acked: an
+/// emulator of a monitor device with power cuts, and tools for store images.
+#[derive(Debug, Parser)]
+#[command(name = "monitor-events", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Emulate a monitor device on simulated NOR flash with random power cuts and
+    /// check every invariant after each recovery.
+    Simulate(SimulateArgs),
+    /// Decode a flash image or a store file: geometry, sectors, pending events.
+    Inspect(ImageArgs),
+    /// Check a flash image or a store file; exit 0 when it is intact, 2 when not.
+    Verify(ImageArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProfileArg {
+    /// nRF52840 internal flash (NVMC).
+    Nrf52840,
+    /// W25Q-class SPI NOR flash.
+    W25qSpi,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AckModeArg {
+    /// Clear the ack byte in the event's record (multiwrite NOR flash).
+    InPlace,
+    /// Append ack records (flash with one program per word, such as ECC flash).
+    Record,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Device-time profile of the flash.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Nrf52840)]
+    profile: ProfileArg,
+    /// Seed of the workload, the cut points and the torn writes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Events to push.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    events: u64,
+    /// Random power cuts to inject.
+    #[arg(long, default_value_t = 200)]
+    cuts: u64,
+    /// Most power cuts in a row before the store completes a push or an ack (the
+    /// journal's spare sectors cover 3).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_cuts_in_a_row: u32,
+    /// Clean restarts (reboots with power intact).
+    #[arg(long, default_value_t = 50)]
+    restarts: u64,
+    /// How acks are made durable.
+    #[arg(long, value_enum, default_value_t = AckModeArg::InPlace)]
+    ack_mode: AckModeArg,
+    /// Write the final flash image to this file (for `inspect` and `verify`).
+    #[arg(long, value_name = "PATH")]
+    image: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print every power cut and recovery to stderr.
+    #[arg(long)]
+    trace: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImageArgs {
+    /// A raw flash image (a device dump, `simulate --image`) or a store file.
+    path: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Sector size in bytes (default: from the sector headers).
+    #[arg(long, value_name = "BYTES")]
+    sector_size: Option<u32>,
+    /// Number of sectors (default: from the sector headers).
+    #[arg(long, value_name = "N")]
+    sectors: Option<u32>,
+    /// Program unit in bytes (default: from the sector headers).
+    #[arg(long, value_name = "BYTES")]
+    write_size: Option<u32>,
+}
+
+impl ImageArgs {
+    fn flags(&self) -> GeometryFlags {
+        GeometryFlags {
+            sector_size: self.sector_size,
+            sectors: self.sectors,
+            write_size: self.write_size,
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn fail(e: &CliError) -> ExitCode {
+    eprintln!("monitor-events: {}", e.message);
+    ExitCode::from(e.code)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string(value)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| CliError::internal(format!("cannot encode JSON: {e}")))
+}
+
+fn simulate(a: &SimulateArgs) -> ExitCode {
+    let cfg = SimConfig {
+        profile: match a.profile {
+            ProfileArg::Nrf52840 => Profile::Nrf52840,
+            ProfileArg::W25qSpi => Profile::W25qSpi,
+        },
+        seed: a.seed,
+        events: a.events,
+        cuts: a.cuts,
+        restarts: a.restarts,
+        max_cuts_in_a_row: a.max_cuts_in_a_row,
+        trace: a.trace,
+        ack_mode: match a.ack_mode {
+            AckModeArg::InPlace => AckMode::InPlace,
+            AckModeArg::Record => AckMode::Record,
+        },
+    };
+    // Find out now, not after the run, that the image cannot be written.
+    if let Some(path) = &a.image {
+        if let Err(e) = std::fs::File::create(path) {
+            return fail(&CliError::usage(format!(
+                "cannot write the image to {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    // The bar appears only once a run has taken a second.
+    let bar = ProgressBar::with_draw_target(Some(a.events), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("simulate [{wide_bar}] {pos}/{len} events ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let mut shown = false;
+    let show = !a.quiet && !a.json;
+    let result = run(&cfg, |n| {
+        if show && !shown && started.elapsed() > Duration::from_secs(1) {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        bar.set_position(n);
+    });
+    bar.finish_and_clear();
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            if let (Some(path), Some(image)) = (&a.image, e.image()) {
+                if std::fs::write(path, image).is_ok() {
+                    eprintln!(
+                        "monitor-events: the flash image at the failure is in {}",
+                        path.display()
+                    );
+                }
+            }
+            let code = match e {
+                SimFailure::Panic { .. } => EXIT_INTERNAL,
+                SimFailure::Config(_) => EXIT_USAGE,
+                _ => EXIT_INTEGRITY,
+            };
+            eprintln!(
+                "monitor-events: simulate (seed {}): {e}; rerun with --seed {} to reproduce",
+                a.seed, a.seed
+            );
+            return ExitCode::from(code);
+        }
+    };
+    if let Some(path) = &a.image {
+        if let Err(e) = std::fs::write(path, &outcome.image) {
+            return fail(&CliError::usage(format!(
+                "cannot write the image to {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let s = &outcome.summary;
+    if a.json {
+        match to_json(s) {
+            Ok(j) => out(&j),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        out(&s.render());
+        if let Some(path) = &a.image {
+            out(&format!(
+                "flash image written to {} (see `monitor-events inspect {}`)\n",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    if s.violations == 0 {
+        if !a.json {
+            out(&format!(
+                "result: ok, 0 violations ({} events, {} power cuts, {:.1} s)\n",
+                s.events_pushed, s.cuts, s.elapsed_s
+            ));
+        }
+        ExitCode::SUCCESS
+    } else {
+        for d in &s.violation_counts.details {
+            eprintln!("violation: {d}");
+        }
+        eprintln!(
+            "monitor-events: simulate (seed {}): {} invariant violations; rerun with --seed {} to reproduce",
+            a.seed, s.violations, a.seed
+        );
+        ExitCode::from(EXIT_INTEGRITY)
+    }
+}
+
+fn inspect_cmd(a: &ImageArgs) -> ExitCode {
+    let report = match inspect(&a.path, &a.flags()) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if a.json {
+        match to_json(&report) {
+            Ok(j) => out(&j),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        out(&report.render());
+    }
+    match &report.error {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("monitor-events: {}: {e}", a.path.display());
+            ExitCode::from(EXIT_INTEGRITY)
+        }
+    }
+}
+
+fn verify_cmd(a: &ImageArgs) -> ExitCode {
+    let result = verify(&a.path, &a.flags());
+    if a.json {
+        let value = match &result {
+            Ok(line) => serde_json::json!({ "ok": true, "message": line }),
+            Err(e) => serde_json::json!({ "ok": false, "message": e.message, "exit_code": e.code }),
+        };
+        out(&format!("{value}\n"));
+    }
+    match result {
+        Ok(line) => {
+            if !a.json {
+                out(&format!("{line}\n"));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn main() -> ExitCode {
+    // Wrong arguments are a user mistake like the others: exit code 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match &cli.command {
+        Command::Simulate(a) => simulate(a),
+        Command::Inspect(a) => inspect_cmd(a),
+        Command::Verify(a) => verify_cmd(a),
+    }
+}
