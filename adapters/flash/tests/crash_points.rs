@@ -109,7 +109,8 @@ fn step(j: &mut Journal<&mut SimFlash, N>, model: &mut Model, rng: &mut Pcg32) {
 
 /// I1, I2, I3, I4, I8: cut, recover, go on, cut again soon after (often inside the
 /// recovery's own repair writes or compaction), up to three times in a row.
-fn consecutive_cuts(mode: AckMode, runs: u64) -> Counts {
+/// `cuts(run)`: how many cuts in a row that run takes.
+fn consecutive_cuts(mode: AckMode, runs: u64, cuts: impl Fn(u64) -> u64) -> Counts {
     quiet_power_cuts();
     let mut totals = Counts::default();
     for run in 0..runs {
@@ -123,7 +124,7 @@ fn consecutive_cuts(mode: AckMode, runs: u64) -> Counts {
                 step(&mut j, &mut model, &mut rng);
             }
         }
-        let cuts = 2 + (run % 2);
+        let cuts = cuts(run);
         for cut in 0..cuts {
             // The first cut lands anywhere in the next ~60 operations, the later ones
             // within the first few operations after recovery.
@@ -230,8 +231,13 @@ fn crash_points() {
         let c = every_crash_point(mode);
         eprintln!("{mode:?}: every operation: {c:?}");
         totals.add(c);
-        let c = consecutive_cuts(mode, 60);
+        let c = consecutive_cuts(mode, 60, |run| 2 + run % 2);
         eprintln!("{mode:?}: two and three consecutive cuts: {c:?}");
+        totals.add(c);
+        // A brown-out loop: ten cuts in a row, each within the first operations
+        // after a restart, then stable power: the store must go on.
+        let c = consecutive_cuts(mode, 20, |_| 10);
+        eprintln!("{mode:?}: ten consecutive cuts: {c:?}");
         totals.add(c);
         let c = two_torn_pushes_then_clean(mode);
         eprintln!("{mode:?}: two torn pushes then clean ones: {c:?}");
