@@ -12,10 +12,28 @@ and prints .text, .rodata, .data and .bss of each, the difference, and the
 `size_of` figures the store variant embeds (symbol MONITOR_EVENTS_SIZES).
 The ELF is parsed here: no binutils needed.
 
-Usage: boards/size.py [BOARD ...]   (default: all three)
+With --symbols BOARD it builds both variants of BOARD and lists instead where the
+added bytes are: every function and object of the store build's .text and .rodata
+whose name the baseline lacks, or that is larger than in the baseline, largest
+first, then the same bytes summed per crate. A large function of the firmware
+itself (`main`, into which LTO inlines much of the library) is split by
+outermost inlined call, from the DWARF inline tree, when pyelftools is installed
+(`pip install pyelftools`; without it that step is skipped with a note). Names
+are demangled with `rustfilt` when it is on the PATH, else by the built-in
+demangler (legacy `_ZN...E` and v0 `_R...` names). The per-symbol hash
+(`::h0123...`) is dropped before names are compared, so a symbol whose crate
+metadata differs between the two builds still matches.
+
+Usage: boards/size.py [BOARD ...]                (default: all three)
+       boards/size.py --symbols BOARD [--top N]   (default N: 40)
+
+Cargo's profile variables apply to both variants, so an option can be measured
+without editing a manifest, e.g.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=z boards/size.py nrf52840
 """
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -32,6 +50,8 @@ SIZE_FIGURES = ("journal", "medium", "MonitorEvent", "MAX_ENCODED_LEN", "N")
 SHF_ALLOC = 0x2
 SHT_NOBITS = 8
 SHT_SYMTAB = 2
+STT_OBJECT = 1
+STT_FUNC = 2
 
 
 def sections(elf):
@@ -85,6 +105,508 @@ def measure(elf):
     return out, figures
 
 
+def functions(elf):
+    """{name: (address, size)} of the sized functions (Thumb bit cleared)."""
+    data, secs, raw = sections(elf)
+    out = {}
+    for _name, typ, _flags, _addr, off, size, link in secs:
+        if typ != SHT_SYMTAB:
+            continue
+        strtab = raw[link]
+        for k in range(size // 16):
+            st_name, value, st_size, info, _other, _shndx = struct.unpack_from("<IIIBBH", data, off + k * 16)
+            if st_size and info & 0xF == STT_FUNC:
+                start = strtab[4] + st_name
+                out[data[start:data.index(b"\0", start)].decode(errors="replace")] = (value & ~1, st_size)
+    return out
+
+
+def symbols(elf):
+    """{name: (section, bytes)} of the sized functions and objects in .text and
+    .rodata (.vector_table counts as .text); sizes of equal names are summed."""
+    data, secs, raw = sections(elf)
+    out = {}
+    for _name, typ, _flags, _addr, off, size, link in secs:
+        if typ != SHT_SYMTAB:
+            continue
+        strtab = raw[link]
+        for k in range(size // 16):
+            st_name, value, st_size, info, _other, shndx = struct.unpack_from("<IIIBBH", data, off + k * 16)
+            if st_size == 0 or info & 0xF not in (STT_FUNC, STT_OBJECT) or shndx >= len(secs):
+                continue
+            section = secs[shndx][0]
+            if section == ".vector_table":
+                section = ".text"
+            if section not in (".text", ".rodata"):
+                continue
+            start = strtab[4] + st_name
+            name = data[start:data.index(b"\0", start)].decode(errors="replace")
+            sec = secs[shndx]
+            if name.startswith(".Lanon") and sec[1] != SHT_NOBITS:
+                # An unnamed constant: show its first bytes (a 1028-byte one whose
+                # second word is 00000000 and third 03836bf2 is crc's Crc<u32>
+                # for CRC-32C: a pointer, then the 256-entry table).
+                at = sec[4] + value - sec[3]
+                name += " [" + data[at:at + min(st_size, 12)].hex(" ", 4) + " ...]"
+            _, had = out.get(name, (section, 0))
+            out[name] = (section, had + st_size)
+    return out
+
+
+LEGACY_ESCAPES = {"$SP$": "@", "$BP$": "*", "$RF$": "&", "$LT$": "<", "$GT$": ">",
+                  "$LP$": "(", "$RP$": ")", "$C$": ",", "..": "::"}
+
+
+def demangle_legacy(name):
+    """Rust's legacy mangling (`_ZN` length-prefixed parts `E`), without the
+    trailing hash part; None if it is not one."""
+    m = re.match(r"^_?_ZN(.*)E(\.llvm\.\d+)?$", name)
+    if not m:
+        return None
+    rest, parts = m.group(1), []
+    while rest:
+        n = re.match(r"^(\d+)", rest)
+        if not n:
+            return None
+        size = int(n.group(1))
+        part, rest = rest[len(n.group(1)):][:size], rest[len(n.group(1)) + size:]
+        if len(part) != size:
+            return None
+        parts.append(part)
+    if parts and re.fullmatch(r"h[0-9a-f]{16}", parts[-1]):
+        parts.pop()
+    out = []
+    for part in parts:
+        if part.startswith("_$"):
+            part = part[1:]
+        part = re.sub(r"\$u([0-9a-f]+)\$", lambda u: chr(int(u.group(1), 16)), part)
+        for esc, rep in LEGACY_ESCAPES.items():
+            part = part.replace(esc, rep)
+        out.append(part)
+    return "::".join(out)
+
+
+V0_BASIC = {"a": "i8", "b": "bool", "c": "char", "d": "f64", "e": "str", "f": "f32", "h": "u8",
+            "i": "isize", "j": "usize", "l": "i32", "m": "u32", "n": "i128", "o": "u128",
+            "s": "i16", "t": "u16", "u": "()", "v": "...", "x": "i64", "y": "u64", "z": "!",
+            "p": "_"}
+
+
+class V0:
+    """Rust's v0 mangling (`_R...`, RFC 2603), the subset rustc emits, printed
+    like rustfilt without crate disambiguators and the instantiating crate."""
+
+    def __init__(self, s, base):
+        self.s, self.i, self.base = s, base, base
+
+    def peek(self):
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def eat(self, c):
+        if self.peek() == c:
+            self.i += 1
+            return True
+        return False
+
+    def b62(self):
+        if self.eat("_"):
+            return 0
+        v = 0
+        while True:
+            c = self.peek()
+            self.i += 1
+            if c == "_":
+                return v + 1
+            if c.isdigit():
+                v = v * 62 + ord(c) - 48
+            elif "a" <= c <= "z":
+                v = v * 62 + ord(c) - 87
+            elif "A" <= c <= "Z":
+                v = v * 62 + ord(c) - 29
+            else:
+                raise ValueError("base-62")
+
+    def disambiguator(self):
+        return self.b62() if self.eat("s") else 0
+
+    def ident(self):
+        self.disambiguator()
+        puny = self.eat("u")
+        m = re.match(r"\d+", self.s[self.i:])
+        if not m:
+            raise ValueError("identifier")
+        self.i += len(m.group(0))
+        n = int(m.group(0))
+        self.eat("_")
+        text = self.s[self.i:self.i + n]
+        self.i += n
+        return ("punycode{" + text + "}") if puny else text
+
+    def backref(self, parse):
+        at = self.base + self.b62()
+        saved, self.i = self.i, at
+        out = parse()
+        self.i = saved
+        return out
+
+    def path(self):
+        c = self.peek()
+        self.i += 1
+        if c == "C":
+            return self.ident()
+        if c == "N":
+            ns = self.peek()
+            self.i += 1
+            prefix = self.path()
+            name = self.ident()
+            if ns.isupper():
+                kind = {"C": "closure", "S": "shim"}.get(ns, ns)
+                return f"{prefix}::{{{kind}:{name}}}" if name else f"{prefix}::{{{kind}}}"
+            return f"{prefix}::{name}" if name else prefix
+        if c == "M":
+            self.disambiguator()
+            self.path()
+            return f"<{self.type_()}>"
+        if c == "X":
+            self.disambiguator()
+            self.path()
+            t = self.type_()
+            return f"<{t} as {self.path()}>"
+        if c == "Y":
+            t = self.type_()
+            return f"<{t} as {self.path()}>"
+        if c == "I":
+            p = self.path()
+            args = []
+            while not self.eat("E"):
+                args.append(self.generic_arg())
+            return f"{p}::<{', '.join(args)}>"
+        if c == "B":
+            return self.backref(self.path)
+        raise ValueError(f"path {c!r}")
+
+    def generic_arg(self):
+        if self.eat("L"):
+            self.b62()
+            return "'_"
+        if self.eat("K"):
+            return self.const()
+        return self.type_()
+
+    def const(self):
+        if self.eat("B"):
+            return self.backref(self.const)
+        if self.eat("p"):
+            return "_"
+        t = self.peek()
+        self.i += 1
+        neg = self.eat("n")
+        m = re.match(r"[0-9a-f]*_", self.s[self.i:])
+        if not m:
+            raise ValueError("const")
+        self.i += len(m.group(0))
+        v = int(m.group(0)[:-1] or "0", 16)
+        if t == "b":
+            return "true" if v else "false"
+        if t == "c":
+            return repr(chr(v))
+        return f"{'-' if neg else ''}{v}"
+
+    def binder(self):
+        if self.eat("G"):
+            self.b62()
+
+    def type_(self):
+        c = self.peek()
+        if c in V0_BASIC:
+            self.i += 1
+            return V0_BASIC[c]
+        self.i += 1
+        if c == "A":
+            t = self.type_()
+            return f"[{t}; {self.const()}]"
+        if c == "S":
+            return f"[{self.type_()}]"
+        if c in "RQ":
+            if self.eat("L"):
+                self.b62()
+            return f"&{'mut ' if c == 'Q' else ''}{self.type_()}"
+        if c in "PO":
+            return f"*{'mut' if c == 'O' else 'const'} {self.type_()}"
+        if c == "T":
+            ts = []
+            while not self.eat("E"):
+                ts.append(self.type_())
+            return f"({', '.join(ts)}{',' if len(ts) == 1 else ''})"
+        if c == "F":
+            self.binder()
+            unsafe = self.eat("U")
+            abi = ""
+            if self.eat("K"):
+                abi = "C" if self.eat("C") else self.ident()
+                abi = f'extern "{abi}" '
+            args = []
+            while not self.eat("E"):
+                args.append(self.type_())
+            ret = self.type_()
+            return f"{'unsafe ' if unsafe else ''}{abi}fn({', '.join(args)})" + ("" if ret == "()" else f" -> {ret}")
+        if c == "D":
+            self.binder()
+            traits = []
+            while not self.eat("E"):
+                t = self.path()
+                while self.eat("p"):
+                    name = self.ident()
+                    t += f"<{name} = {self.type_()}>"
+                traits.append(t)
+            if self.eat("L"):
+                self.b62()
+            return "dyn " + " + ".join(traits)
+        if c == "B":
+            return self.backref(self.type_)
+        self.i -= 1
+        return self.path()
+
+
+def demangle_v0(name):
+    """A v0 symbol (`_R...`) demangled; None if it is not one or does not parse."""
+    m = re.match(r"^_?_R", name)
+    if not m:
+        return None
+    body = name.split(".llvm.")[0]
+    p = V0(body, m.end())
+    try:
+        if p.peek().isdigit():  # encoding version
+            while p.peek().isdigit():
+                p.i += 1
+        return p.path()
+    except (ValueError, IndexError, RecursionError):
+        return None
+
+
+def demangle(name):
+    """A readable name without the hash: legacy or v0 Rust, else unchanged."""
+    return demangle_legacy(name) or demangle_v0(name) or name
+
+
+def demangler():
+    """A function from raw names to readable ones: rustfilt if installed (hash
+    dropped), else the built-in demangle."""
+    tool = shutil.which("rustfilt")
+    if tool is None:
+        return lambda names: {n: demangle(n) for n in names}
+
+    def run(names):
+        names = list(names)
+        r = subprocess.run([tool], input="\n".join(names) + "\n", capture_output=True, text=True)
+        lines = r.stdout.splitlines()
+        if r.returncode != 0 or len(lines) != len(names):
+            return {n: demangle(n) for n in names}
+        return {n: re.sub(r"::h[0-9a-f]{16}$", "", d) for n, d in zip(names, lines)}
+
+    return run
+
+
+C_RUNTIME = ("__aeabi_", "__udiv", "__umod", "__div", "__mod", "__ashl", "__lshr", "__ashr", "__mul",
+             "mem", "__gnu_", "__clz", "__ctz")
+
+
+def crate_of(name):
+    """The crate a demangled symbol belongs to: the first path segment; for
+    `<T as Trait>::f` that of T, or of Trait when T is a primitive or a generic
+    parameter; for `<T>::f` that of T (core for a primitive); the compiler's C
+    runtime names as compiler_builtins; LLVM's anonymous constants as one group; a
+    switch table or a linker thunk as its function."""
+    if name.startswith(".Lswitch.table."):
+        return crate_of(demangle(name[len(".Lswitch.table."):]))
+    thunk = re.match(r"^__\w+?Thunk_(.+)$", name)
+    if thunk:
+        return crate_of(demangle(thunk.group(1)))
+    if name.startswith((".L", "anon.")):
+        return "(anonymous constants)"
+    if name.startswith(C_RUNTIME):
+        return "compiler_builtins"
+    if name.startswith("_defmt_"):
+        return "defmt"
+    if name.startswith("<"):
+        depth, close, as_at = 0, len(name), None
+        for i, ch in enumerate(name):
+            if ch == "<":
+                depth += 1
+            elif ch == ">":
+                depth -= 1
+                if depth == 0:
+                    close = i
+                    break
+            elif depth == 1 and name.startswith(" as ", i):
+                as_at = i
+        inner = name[1:close]
+        self_type = re.sub(r"^(?:&mut |&|\*const |\*mut )*", "", inner[:as_at - 1] if as_at else inner)
+        if "::" not in self_type.split("<")[0]:
+            # A primitive, a slice, a tuple or a generic parameter.
+            return crate_of(inner[as_at + 3:]) if as_at else "core"
+        return crate_of(self_type)
+    head = re.split(r"::|<| |>|,", name, maxsplit=1)[0]
+    return head or name
+
+
+def inlined(elf, lo, hi, own):
+    """Bytes of the function at [lo, hi) per outermost inlined call whose origin is
+    not in the crate `own` (the firmware's), from the DWARF inline tree; None
+    without pyelftools (`pip install pyelftools`)."""
+    try:
+        from elftools.elf.elffile import ELFFile
+    except ImportError:
+        return None
+
+    def name_of(die):
+        for _ in range(6):
+            a = die.attributes
+            if "DW_AT_linkage_name" in a:
+                return demangle(a["DW_AT_linkage_name"].value.decode())
+            nxt = next((die.get_DIE_from_attribute(k) for k in ("DW_AT_abstract_origin", "DW_AT_specification")
+                        if k in a), None)
+            if nxt is None:
+                parts, d = [a["DW_AT_name"].value.decode() if "DW_AT_name" in a else "?"], die.get_parent()
+                while d is not None and d.tag in ("DW_TAG_namespace", "DW_TAG_structure_type",
+                                                  "DW_TAG_enumeration_type", "DW_TAG_union_type"):
+                    parts.insert(0, d.attributes["DW_AT_name"].value.decode() if "DW_AT_name" in d.attributes else "?")
+                    d = d.get_parent()
+                return "::".join(parts)
+            die = nxt
+        return "?"
+
+    def ranges(die, cu, dwarf):
+        a = die.attributes
+        if "DW_AT_low_pc" in a and "DW_AT_high_pc" in a:
+            low = a["DW_AT_low_pc"].value
+            high = a["DW_AT_high_pc"].value
+            return [(low, high if a["DW_AT_high_pc"].form == "DW_FORM_addr" else low + high)]
+        if "DW_AT_ranges" not in a:
+            return []
+        top = cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+        base, out = top.value if top else 0, []
+        for e in dwarf.range_lists().get_range_list_at_offset(a["DW_AT_ranges"].value, cu=cu):
+            if hasattr(e, "base_address"):
+                base = e.base_address
+            elif getattr(e, "is_absolute", False):
+                out.append((e.begin_offset, e.end_offset))
+            else:
+                out.append((base + e.begin_offset, base + e.end_offset))
+        return out
+
+    with open(elf, "rb") as f:
+        dwarf = ELFFile(f).get_dwarf_info()
+        owner = {}
+
+        def walk(die, cu, chain):
+            for child in die.iter_children():
+                if child.tag == "DW_TAG_inlined_subroutine":
+                    here = chain + [name_of(child)]
+                    for x, y in ranges(child, cu, dwarf):
+                        for at in range(max(x, lo), min(y, hi), 2):
+                            owner[at] = here
+                    walk(child, cu, here)
+                elif child.tag == "DW_TAG_lexical_block":
+                    walk(child, cu, chain)
+
+        for cu in dwarf.iter_CUs():
+            for die in cu.iter_DIEs():
+                if die.tag == "DW_TAG_subprogram" and any(x <= lo < y for x, y in ranges(die, cu, dwarf)):
+                    walk(die, cu, [])
+    out = {}
+    for at in range(lo, hi, 2):
+        chain = owner.get(at, [])
+        pick = next((n for n in chain if not n.lstrip("<").startswith(own)), None)
+        if pick is None:
+            pick = f"(the firmware's own code{': ' + chain[-1] if chain else ''})"
+        out[pick] = out.get(pick, 0) + 2
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def symbol_report(board, top):
+    """The symbol breakdown of what the store adds to BOARD."""
+    target, binary = BOARDS[board]
+    store_elf = build(board, target, binary, True)
+    base_elf = build(board, target, binary, False)
+    store, base = symbols(store_elf), symbols(base_elf)
+    names = demangler()(set(store) | set(base))
+    # Compare by demangled, hash-free name; sizes of equal names summed.
+    def by_name(syms):
+        out, count = {}, {}
+        for raw, (section, size) in syms.items():
+            key = (names[raw], section)
+            out[key] = out.get(key, 0) + size
+            count[key] = count.get(key, 0) + 1
+        return out, count
+    (s, count), (b, _) = by_name(store), by_name(base)
+    rows = []
+    for key, size in s.items():
+        had = b.get(key, 0)
+        if size > had:
+            how = "new" if had == 0 else f"+{size - had} of {size}"
+            if count[key] > 1:
+                # Several instances of one generic (or one name in several scopes).
+                how += f", x{count[key]}"
+            rows.append((size - had, key[1], how, key[0]))
+    rows.sort(key=lambda r: (-r[0], r[3]))
+    gone = sum(size for key, size in b.items() if key not in s)
+    added = {sec: sum(r[0] for r in rows if r[1] == sec) for sec in (".text", ".rodata")}
+    sec_store, sec_base = measure(store_elf)[0], measure(base_elf)[0]
+    print(f"{board}: symbols of the store build the baseline lacks or has smaller "
+          f"(.text +{added['.text']} B, .rodata +{added['.rodata']} B in {len(rows)} symbols; "
+          f"{gone} B of baseline symbols not in the store build; the sections grew by "
+          f".text {sec_store['.text'] - sec_base['.text']:+} B, .rodata "
+          f"{sec_store['.rodata'] - sec_base['.rodata']:+} B: the rest is padding, symbols that "
+          f"shrank, and constants without a symbol)")
+    print(f"{'bytes':>7}  {'section':<8} {'':<20} symbol (xN: N symbols of that name)")
+    for size, section, how, name in rows[:top]:
+        print(f"{size:>7}  {section:<8} {how:<20} {name[:160]}")
+    if len(rows) > top:
+        rest = rows[top:]
+        print(f"{sum(r[0] for r in rest):>7}  {'':<8} {'':<20} ... {len(rest)} more")
+    # LTO inlines much of the library into the firmware's own functions (main):
+    # split the largest of them by inlined call.
+    own = binary.replace("-", "_")
+    funcs = {names[raw]: at for raw, at in functions(store_elf).items() if raw in names}
+    base_funcs = {names[raw]: at for raw, at in functions(base_elf).items() if raw in names}
+    split = {}
+    for size, section, _how, name in rows[:top]:
+        if section != ".text" or size < 1024 or not name.startswith(own + "::") or name not in funcs:
+            continue
+        lo, length = funcs[name]
+        parts = inlined(store_elf, lo, lo + length, own)
+        if parts is None:
+            print(f"({name} holds inlined library code: install pyelftools to split it by inlined call)")
+            break
+        had = {}
+        if name in base_funcs:
+            blo, blen = base_funcs[name]
+            had = dict(inlined(base_elf, blo, blo + blen, own))
+        grown = sorted(((part, n - had.get(part, 0)) for part, n in parts), key=lambda kv: -kv[1])
+        split[name] = grown
+        print(f"{board}: what {name} gained, by outermost inlined call outside {own} (the baseline's "
+              f"{sum(had.values())} B of it subtracted per call)")
+        for part, bytes_ in grown[:top]:
+            if abs(bytes_) >= 16:
+                print(f"{bytes_:>7}  {part[:150]}")
+    crates = {}
+    for size, section, _how, name in rows:
+        if name in split and section == ".text":
+            for part, bytes_ in split[name]:
+                crate = own if part.startswith("(the firmware") else crate_of(part)
+                c = crates.setdefault(crate, {".text": 0, ".rodata": 0})
+                c[".text"] += bytes_
+            continue
+        c = crates.setdefault(crate_of(name), {".text": 0, ".rodata": 0})
+        c[section] += size
+    print(f"{board}: the same bytes per crate" + (" (inlined calls counted in their own crate)" if split else ""))
+    print(f"{'.text':>7} {'.rodata':>8}  crate")
+    for crate, c in sorted(crates.items(), key=lambda kv: -(kv[1][".text"] + kv[1][".rodata"])):
+        if c[".text"] or c[".rodata"]:
+            print(f"{c['.text']:>7} {c['.rodata']:>8}  {crate}")
+
+
 def build(board, target, binary, store):
     """Builds one variant and copies its ELF aside; returns the copy's path."""
     cwd = os.path.join(HERE, board)
@@ -101,13 +623,26 @@ def build(board, target, binary, store):
 
 
 def main():
-    boards = sys.argv[1:] or list(BOARDS)
+    args = sys.argv[1:]
+    if args and args[0] == "--symbols":
+        top = 40
+        if len(args) == 4 and args[2] == "--top":
+            top = int(args[3])
+        elif len(args) != 2:
+            raise SystemExit("usage: boards/size.py --symbols BOARD [--top N]")
+        if args[1] not in BOARDS:
+            raise SystemExit(f"unknown board {args[1]}; known: {', '.join(BOARDS)}")
+        symbol_report(args[1], top)
+        return
+    boards = args or list(BOARDS)
     for b in boards:
         if b not in BOARDS:
             raise SystemExit(f"unknown board {b}; known: {', '.join(BOARDS)}")
     header = f"{'board':<17}{'variant':<10}" + "".join(f"{c:>9}" for c in COLUMNS) + f"{'flash':>9}{'ram':>9}"
+    overrides = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                         if k.startswith("CARGO_PROFILE_RELEASE_"))
     print("firmware size in bytes (opt-level \"s\", fat LTO; flash = .text + .rodata + .data, "
-          "ram = .data + .bss)")
+          "ram = .data + .bss)" + (f"; overridden: {overrides}" if overrides else ""))
     print(header)
     figures_lines = []
     for b in boards:

@@ -81,14 +81,8 @@ pub fn run(flash: Nvmc<'static>) {
 
     // Replay: every event still pending after the restart goes to the consumer
     // again, in id order, then the consumer acks it.
-    let mut ids = [EventId(0); N];
-    let mut count = 0;
-    for (slot, (id, _)) in ids.iter_mut().zip(journal.pending()) {
-        *slot = id;
-        count += 1;
-    }
     let mut body = [0u8; MAX_ENCODED_LEN];
-    for &id in &ids[..count] {
+    for &id in journal.pending_ids().iter() {
         let len = match journal.read(id, &mut body) {
             Ok(n) => n,
             Err(e) => defmt::panic!("read {}: {}", id, e),

@@ -46,7 +46,7 @@ pub fn run(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
             return false;
         }
     };
-    let mut window: heapless::Vec<EventId, N> = j.pending().map(|(id, _)| id).collect();
+    let mut window: heapless::Vec<EventId, N> = j.pending_ids();
     defmt::info!(
         "run: {}, next id {}, {} pending",
         boot,

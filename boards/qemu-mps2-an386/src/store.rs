@@ -1,9 +1,10 @@
-//! The journal as this firmware configures it, and the checks every mode shares.
+//! The journal and the typed event store as this firmware configures them, and
+//! the checks every mode shares.
 
 use crate::events::body_for;
 use crate::mirror::{MirrorFlash, SECTOR_COUNT, SECTOR_SIZE, WRITE_SIZE};
 use monitor_events::journal::{Config, Journal, OpenError};
-use monitor_events::{EventId, Geometry, MonitorEvent, MAX_ENCODED_LEN};
+use monitor_events::{EventId, EventStore, Geometry, MonitorEvent, StoreError, MAX_ENCODED_LEN};
 
 /// Pending events the journal holds at most.
 pub const N: usize = 16;
@@ -12,6 +13,9 @@ pub const MAX_BODY: usize = MAX_ENCODED_LEN;
 
 /// The journal on the mirrored flash.
 pub type Store<'m> = Journal<&'m mut MirrorFlash, N>;
+
+/// The typed event store on the mirrored flash (`K` = 8 in-flight updates).
+pub type Events<'m> = EventStore<&'m mut MirrorFlash, N>;
 
 /// Sizes for the size report (boards/size.py reads them from the ELF): the
 /// journal (all the RAM the store holds besides the simulated flash), its medium,
@@ -46,6 +50,12 @@ pub fn config(multiwrite: bool) -> Config<N> {
 pub fn open(m: &mut MirrorFlash) -> Result<Store<'_>, OpenError> {
     let multiwrite = monitor_events::Medium::geometry(m).multiwrite;
     Journal::open(m, config(multiwrite))
+}
+
+/// Opens the typed event store on `m` (replaying every pending event).
+pub fn open_events(m: &mut MirrorFlash) -> Result<Events<'_>, StoreError> {
+    let multiwrite = monitor_events::Medium::geometry(m).multiwrite;
+    EventStore::open(m, config(multiwrite))
 }
 
 /// Whether pending event `id` holds exactly the simulated monitor's event `id`
