@@ -1183,27 +1183,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     self.upsert(e)?;
                 }
             }
-            Some(Kind::AckShort) => {
-                let id = pos_next
-                    .checked_sub(w.value() as u64)
-                    .filter(|_| w.value() > 0)
-                    .ok_or(())
-                    .map_err(bad)?;
-                visit(Seen::Ack {
-                    id: EventId(id),
-                    offset: off,
-                });
-                if apply {
-                    if let Ok(i) = self.find(id) {
-                        self.entries.remove(i);
-                    }
-                }
-            }
-            Some(Kind::AckLong) => {
-                if w.len() != 8 {
+            Some(k @ (Kind::AckShort | Kind::AckLong)) => {
+                let id = if k == Kind::AckShort {
+                    pos_next
+                        .checked_sub(w.value() as u64)
+                        .filter(|_| w.value() > 0)
+                        .ok_or(())
+                        .map_err(bad)?
+                } else if w.len() == 8 {
+                    self.read_body_u64(off, fix)
+                } else {
                     return Err(corrupted(off, Corruption::Semantics));
-                }
-                let id = self.read_body_u64(off, fix);
+                };
                 visit(Seen::Ack {
                     id: EventId(id),
                     offset: off,
