@@ -408,6 +408,21 @@ mod tests {
         assert_eq!(s.leak_report(10).count(), 5);
     }
 
+    /// I6: memory is fixed at compile time and grows linearly with N: the figures
+    /// printed are the RAM per pending slot quoted in the docs.
+    #[test]
+    fn i6_ram_per_pending_slot() {
+        type S<const N: usize> = EventStore<&'static mut TestFlash, N>;
+        let (s16, s64) = (core::mem::size_of::<S<16>>(), core::mem::size_of::<S<64>>());
+        let per_slot = (s64 - s16) / 48;
+        assert_eq!((s64 - s16) % 48, 0);
+        assert_eq!(s16 - 16 * per_slot, s64 - 64 * per_slot, "fixed part");
+        std::println!(
+            "EventStore<_, 16>: {s16} B, EventStore<_, 64>: {s64} B, {per_slot} B per pending slot"
+        );
+        assert!(per_slot <= 80, "{per_slot}");
+    }
+
     /// I9: a record that checks but is not an event fails open with a typed error.
     #[test]
     fn i9_foreign_body_is_a_typed_error() {
