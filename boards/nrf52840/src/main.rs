@@ -11,8 +11,6 @@
 
 #[cfg(feature = "store")]
 mod app;
-#[cfg(feature = "store")]
-mod monitor;
 
 use defmt_rtt as _;
 use panic_probe as _;
