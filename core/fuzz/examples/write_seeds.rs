@@ -3,11 +3,11 @@
 
 use monitor_events::journal::Journal;
 use monitor_events::{
-    ChannelId, CloseReason, EventStore, FailureReason, HtlcOutcome, HtlcResolution,
-    HtlcSource, MonitorEvent, PaymentPreimage, MAX_ENCODED_LEN,
+    ChannelId, CloseReason, EventStore, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
+    MonitorEvent, PaymentPreimage, MAX_ENCODED_LEN,
 };
-use monitor_events_fuzz::checks::{check_decode, check_open, check_ops, Shape, SHAPES};
 use monitor_events_flash::sim::{SimFlash, Torn};
+use monitor_events_fuzz::checks::{check_decode, check_open, check_ops, Shape, SHAPES};
 use std::path::Path;
 
 fn events() -> Vec<(&'static str, MonitorEvent)> {
@@ -20,8 +20,13 @@ fn events() -> Vec<(&'static str, MonitorEvent)> {
                 channel: chan(0x11),
                 payment_hash: preimage.payment_hash(),
                 amount_msat: 1000,
-                source: HtlcSource::OutboundPayment { payment_id: [0x22; 32] },
-                outcome: HtlcOutcome::Claimed { preimage, skimmed_fee_msat: Some(5) },
+                source: HtlcSource::OutboundPayment {
+                    payment_id: [0x22; 32],
+                },
+                outcome: HtlcOutcome::Claimed {
+                    preimage,
+                    skimmed_fee_msat: Some(5),
+                },
                 resolved_on_chain: false,
                 user_channel_id: Some(42),
             }),
@@ -32,7 +37,10 @@ fn events() -> Vec<(&'static str, MonitorEvent)> {
                 channel: chan(0x33),
                 payment_hash: monitor_events::PaymentHash([0x44; 32]),
                 amount_msat: 5_000_000,
-                source: HtlcSource::Forward { prev_channel: chan(0x55), prev_htlc_id: 7 },
+                source: HtlcSource::Forward {
+                    prev_channel: chan(0x55),
+                    prev_htlc_id: 7,
+                },
                 outcome: HtlcOutcome::Failed {
                     reason: FailureReason::new(0x400f, &[0, 0, 0, 0, 0, 0x4c, 0x4b, 0x40]).unwrap(),
                     hold_time: Some(300),
@@ -41,7 +49,12 @@ fn events() -> Vec<(&'static str, MonitorEvent)> {
                 user_channel_id: None,
             }),
         ),
-        ("commitment-confirmed", MonitorEvent::CommitmentTxConfirmed { channel: chan(0x66) }),
+        (
+            "commitment-confirmed",
+            MonitorEvent::CommitmentTxConfirmed {
+                channel: chan(0x66),
+            },
+        ),
         (
             "force-closed",
             MonitorEvent::HolderForceClosed {
@@ -52,7 +65,13 @@ fn events() -> Vec<(&'static str, MonitorEvent)> {
                 },
             },
         ),
-        ("update-completed", MonitorEvent::UpdateCompleted { channel: chan(0x88), update_id: 129 }),
+        (
+            "update-completed",
+            MonitorEvent::UpdateCompleted {
+                channel: chan(0x88),
+                update_id: 129,
+            },
+        ),
     ]
 }
 
@@ -150,10 +169,21 @@ fn main() {
     let images = [
         ("blank-4x256", vec![0u8]),
         ("inplace-4x256", workload_image::<3>(0, 20, None)),
-        ("record-4x256-torn", workload_image::<3>(1, 13, Some(Torn::RandomSubset(3)))),
+        (
+            "record-4x256-torn",
+            workload_image::<3>(1, 13, Some(Torn::RandomSubset(3))),
+        ),
         ("inplace-8x512-events", workload_image::<4>(2, 50, None)),
-        ("record-8x512-events-torn", workload_image::<4>(4, 23, Some(Torn::NoBits))),
+        (
+            "record-8x512-events-torn",
+            workload_image::<4>(4, 23, Some(Torn::NoBits)),
+        ),
         ("record-8x512-w16", workload_image::<4>(5, 9, None)),
+        ("auth-4x256", workload_image::<3>(8, 12, None)),
+        (
+            "auth-8x512-events-torn",
+            workload_image::<3>(9, 20, Some(Torn::RandomSubset(9))),
+        ),
     ];
     for (name, input) in images {
         check_open(&input);
@@ -162,22 +192,59 @@ fn main() {
 
     // Opcodes: 0 push(len, pattern), 2 batch, 3 ack(k), 5 ack2(k1, k2), 6 reopen,
     // 7 cut(j, v).
-    let ops: [(&str, Vec<u8>); 5] = [
-        ("push-ack-reopen-4x256", vec![0, 0, 20, 2, 0, 31, 7, 3, 0, 6, 0, 5, 2, 3, 1, 6, 2, 9, 2, 3, 0, 3, 0, 6]),
-        ("cut-in-push-4x256", vec![0, 0, 30, 2, 0, 30, 3, 7, 1, 3, 0, 12, 2, 0, 7, 3, 0, 0, 6, 0, 1, 3, 6]),
-        ("compaction-cuts-8x512", vec![
-            2, 0, 60, 2, 0, 60, 3, 3, 0, 0, 61, 2, 3, 0, 7, 2, 1, 0, 62, 2, 3, 0, 0, 63, 2, 7, 0, 3,
-            0, 64, 2, 3, 0, 0, 64, 2, 6, 7, 5, 2, 0, 64, 2, 3, 0, 0, 40, 2,
-        ]),
-        ("batches-record-8x512", vec![
-            4, 2, 40, 2, 10, 60, 3, 5, 0, 1, 7, 1, 3, 2, 30, 3, 6, 3, 0, 3, 0, 3, 0, 6,
-        ]),
-        ("inplace-acks-8x256-w1", vec![
-            7, 0, 40, 2, 0, 39, 3, 0, 38, 2, 3, 1, 7, 0, 2, 3, 0, 0, 10, 3, 6, 3, 0xF1, 3, 0xE5, 6,
-        ]),
+    let mut three_cuts = vec![2u8];
+    for _ in 0..20 {
+        three_cuts.extend_from_slice(&[0, 64, 2, 0, 63, 3, 3, 0, 3, 0]);
+    }
+    for _ in 0..3 {
+        three_cuts.extend_from_slice(&[7, 0, 3, 0, 64, 2]);
+    }
+    three_cuts.extend_from_slice(&[6, 3, 0, 0, 64, 2, 6]);
+    let ops: [(&str, Vec<u8>); 7] = [
+        ("three-cuts-in-a-row-8x512", three_cuts),
+        (
+            "auth-cuts-8x512",
+            vec![
+                9, 0, 60, 2, 0, 61, 3, 3, 0, 7, 0, 3, 0, 62, 2, 3, 1, 0, 20, 2, 7, 1, 1, 3, 0, 6,
+                2, 30, 2, 5, 0, 1, 6,
+            ],
+        ),
+        (
+            "push-ack-reopen-4x256",
+            vec![
+                0, 0, 20, 2, 0, 31, 7, 3, 0, 6, 0, 5, 2, 3, 1, 6, 2, 9, 2, 3, 0, 3, 0, 6,
+            ],
+        ),
+        (
+            "cut-in-push-4x256",
+            vec![
+                0, 0, 30, 2, 0, 30, 3, 7, 0, 3, 0, 12, 2, 3, 0, 0, 7, 3, 7, 0, 1, 3, 0, 0, 20, 2, 6,
+            ],
+        ),
+        (
+            "compaction-cuts-8x512",
+            vec![
+                2, 0, 60, 2, 0, 60, 3, 3, 0, 0, 61, 2, 3, 0, 7, 2, 1, 0, 62, 2, 3, 0, 0, 63, 2, 7,
+                0, 3, 0, 64, 2, 3, 0, 0, 64, 2, 6, 7, 5, 2, 0, 64, 2, 3, 0, 0, 40, 2,
+            ],
+        ),
+        (
+            "batches-record-8x512",
+            vec![
+                4, 2, 40, 2, 10, 60, 3, 5, 0, 1, 7, 1, 3, 2, 30, 3, 6, 3, 0, 3, 0, 3, 0, 6,
+            ],
+        ),
+        (
+            "inplace-acks-8x256-w1",
+            vec![
+                7, 0, 40, 2, 0, 39, 3, 0, 38, 2, 3, 1, 7, 0, 2, 3, 0, 0, 10, 3, 6, 3, 0xF1, 3,
+                0xE5, 6,
+            ],
+        ),
     ];
     for (name, input) in ops {
-        check_ops(&input);
+        let report = check_ops(&input);
+        println!("  {name}: {report:?}");
         write(&dir, "ops_with_power_cuts", name, &input);
     }
 }

@@ -15,10 +15,12 @@
 //! A failed check panics; under libFuzzer that is a crash.
 
 use monitor_events::journal::{
-    AckError, AckMode, AckOutcome, Config, Journal, OpenError, PushError, ReadError,
+    AckError, AckMode, AckOutcome, Auth, Config, Journal, OpenError, PushError, ReadError,
 };
-use monitor_events::{EventId, EventStore, Geometry, Medium, MonitorEvent, StoreError};
 use monitor_events::MAX_ENCODED_LEN;
+use monitor_events::{
+    DecodeError, EventId, EventStore, Geometry, Medium, MonitorEvent, StoreError,
+};
 use monitor_events_flash::sim::{SimError, SimFlash, Torn};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,7 +40,12 @@ pub struct Shape {
     pub ack_mode: AckMode,
     /// The pending capacity `N` (3 or 4: the values `with_n!` dispatches).
     pub n: usize,
+    /// Whether records are authenticated (with [`AUTH`]; acks are records then).
+    pub auth: bool,
 }
+
+/// The device secret and region identity of the authenticated shapes.
+pub const AUTH: Auth = Auth::new([0x42; 32], *b"fuzz-region-0001");
 
 const fn geo(sector_count: u32, sector_size: u32, write_size: u32, multiwrite: bool) -> Geometry {
     Geometry {
@@ -55,13 +62,21 @@ const fn shape(geometry: Geometry, max_body: usize, ack_mode: AckMode, n: usize)
         max_body,
         ack_mode,
         n,
+        auth: false,
+    }
+}
+
+const fn authenticated(geometry: Geometry, max_body: usize, n: usize) -> Shape {
+    Shape {
+        auth: true,
+        ..shape(geometry, max_body, AckMode::Record, n)
     }
 }
 
 /// The shapes, chosen by the first input byte modulo their number. Small regions,
 /// so that rollover and compaction come every few operations; 4 sectors keep a
-/// reserve of 1, 6 and 8 sectors a reserve of 3.
-pub const SHAPES: [Shape; 8] = [
+/// reserve of 1, 6 and 8 sectors a reserve of 3. The last two authenticate.
+pub const SHAPES: [Shape; 10] = [
     shape(geo(4, 256, 4, true), 32, AckMode::InPlace, 3),
     shape(geo(4, 256, 4, false), 32, AckMode::Record, 3),
     shape(geo(8, 512, 4, true), 64, AckMode::InPlace, 4),
@@ -70,6 +85,8 @@ pub const SHAPES: [Shape; 8] = [
     shape(geo(8, 512, 16, false), 64, AckMode::Record, 4),
     shape(geo(6, 256, 8, true), 24, AckMode::InPlace, 3),
     shape(geo(8, 256, 1, true), 40, AckMode::InPlace, 3),
+    authenticated(geo(4, 256, 4, false), 16, 3),
+    authenticated(geo(8, 512, 4, true), 64, 3),
 ];
 
 impl Shape {
@@ -81,9 +98,14 @@ impl Shape {
     /// The journal configuration; every shape passes the capacity rule.
     pub fn config<const N: usize>(&self) -> Config<N> {
         assert_eq!(N, self.n, "harness: shape dispatched with the wrong N");
-        Config::<N>::try_new(self.geometry, self.max_body)
-            .and_then(|c| c.with_ack_mode(self.ack_mode))
-            .expect("harness: every shape is a valid configuration")
+        let c = Config::<N>::try_new(self.geometry, self.max_body)
+            .and_then(|c| c.with_ack_mode(self.ack_mode));
+        let c = if self.auth {
+            c.and_then(|c| c.with_auth(AUTH))
+        } else {
+            c
+        };
+        c.expect("harness: every shape is a valid configuration")
     }
 
     /// Bytes of the region.
@@ -111,7 +133,11 @@ pub fn check_decode(data: &[u8]) {
     let Ok(event) = MonitorEvent::decode(data) else {
         return;
     };
-    assert_eq!(event.validate(), Ok(()), "I9: decode accepted an invalid event");
+    assert_eq!(
+        event.validate(),
+        Ok(()),
+        "I9: decode accepted an invalid event"
+    );
     let mut buf = [0u8; MAX_ENCODED_LEN];
     let bytes = event
         .encode(&mut buf)
@@ -154,7 +180,10 @@ fn open_image<const N: usize>(shape: Shape, image: Vec<u8>) {
             Err(e)
         }
     };
-    assert!(flash.image() == &image[..], "I8: open or read wrote to the medium");
+    assert!(
+        flash.image() == &image[..],
+        "I8: open or read wrote to the medium"
+    );
     assert_eq!(flash.op_index(), 0, "I8: open or read programmed or erased");
     store_agrees::<N>(shape, &image, &journal);
     if let Ok(pending) = journal {
@@ -170,13 +199,26 @@ fn store_agrees<const N: usize>(
     journal: &Result<BTreeMap<u64, Vec<u8>>, OpenError>,
 ) {
     let mut flash = SimFlash::from_image(shape.geometry, image.to_vec()).expect("image size");
-    match (EventStore::<_, N>::open(&mut flash, shape.config::<N>()), journal) {
+    match (
+        EventStore::<_, N>::open(&mut flash, shape.config::<N>()),
+        journal,
+    ) {
         (Err(StoreError::Journal(s)), Err(j)) => assert_eq!(s, *j, "store and journal disagree"),
         (Err(e), Ok(pending)) => match e {
             StoreError::BadEvent { id, error } => {
                 let _ = error.to_string();
                 let body = pending.get(&id.0).expect("BadEvent names a pending event");
-                assert_eq!(MonitorEvent::decode(body).err(), Some(error));
+                let expected = match body.len().checked_sub(MAX_ENCODED_LEN) {
+                    Some(count) if count > 0 => DecodeError::TrailingBytes { count },
+                    _ => MonitorEvent::decode(body).expect_err("BadEvent names a good event"),
+                };
+                assert_eq!(error, expected, "BadEvent for {id}");
+                for (earlier, body) in pending.range(..id.0) {
+                    assert!(
+                        MonitorEvent::decode(body).is_ok(),
+                        "BadEvent names {id}, but {earlier} before it is bad too"
+                    );
+                }
             }
             e => panic!("store failed ({e}) where the journal opened"),
         },
@@ -194,19 +236,29 @@ fn store_agrees<const N: usize>(
         }
         (r, Err(j)) => panic!("journal failed ({j}), store gave {:?}", r.err()),
     }
-    assert!(flash.image() == image, "I8: the store's open wrote to the medium");
+    assert!(
+        flash.image() == image,
+        "I8: the store's open wrote to the medium"
+    );
 }
 
 /// Reads every pending event, checking what `pending` lists against `read`.
 fn read_pending<M: Medium, const N: usize>(j: &mut Journal<M, N>) -> BTreeMap<u64, Vec<u8>> {
     let listed: Vec<(EventId, usize)> = j.pending().collect();
     let next = j.next_id();
-    assert!(listed.len() <= N, "I6: {} pending, capacity {N}", listed.len());
+    assert!(
+        listed.len() <= N,
+        "I6: {} pending, capacity {N}",
+        listed.len()
+    );
     assert_eq!(j.pending_count(), listed.len());
     let mut out = BTreeMap::new();
     let mut prev: Option<EventId> = None;
     for (id, len) in listed {
-        assert!(prev.is_none_or(|p| id > p), "pending ids not increasing at {id}");
+        assert!(
+            prev.is_none_or(|p| id > p),
+            "pending ids not increasing at {id}"
+        );
         assert!(id < next, "pending id {id} not below the next id {next}");
         assert!(j.is_pending(id));
         prev = Some(id);
@@ -253,7 +305,11 @@ fn write_after_open<const N: usize>(
     drop(j);
     let mut j = Journal::open(&mut flash, cfg)
         .unwrap_or_else(|e| panic!("I8: reopen after clean writes failed: {e}"));
-    assert_eq!(read_pending(&mut j), pending, "I1/I2: reopen after a push and an ack");
+    assert_eq!(
+        read_pending(&mut j),
+        pending,
+        "I1/I2: reopen after a push and an ack"
+    );
     assert!(j.next_id() >= next, "I3: the next id went back");
 }
 
@@ -343,7 +399,10 @@ impl Model {
     /// I3: the next id is above every id returned or acked.
     fn check_next(&self, next: EventId) {
         let top = self.max_id.max(self.acked.last().copied());
-        assert!(top.is_none_or(|t| next.0 > t), "I3: next id {next} not above {top:?}");
+        assert!(
+            top.is_none_or(|t| next.0 > t),
+            "I3: next id {next} not above {top:?}"
+        );
     }
 
     /// Checks what a journal recovered after a power cut during `in_flight` and
@@ -366,8 +425,10 @@ impl Model {
         }
         // New events: only from the push in flight, in its order, above every id.
         let mut from = 0;
-        let new: Vec<(&u64, &Vec<u8>)> =
-            got.iter().filter(|(id, _)| !self.durable.contains_key(id)).collect();
+        let new: Vec<(&u64, &Vec<u8>)> = got
+            .iter()
+            .filter(|(id, _)| !self.durable.contains_key(id))
+            .collect();
         for (id, body) in new {
             assert!(!self.acked.contains(id), "I2: acked event {id} is back");
             match pushing[from..].iter().position(|b| b == body) {
@@ -378,6 +439,21 @@ impl Model {
         }
         self.check_next(next);
     }
+}
+
+/// Whether `FUZZ_TRACE` is set: [`check_ops`] then prints every operation, its
+/// outcome and the journal's status to stderr (for reading a finding).
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if tracing() {
+            eprintln!($($arg)*);
+        }
+    };
 }
 
 /// The input of `ops_with_power_cuts`, byte by byte; zeros once it is used up.
@@ -414,14 +490,34 @@ pub const MAX_STEPS: usize = 256;
 /// is there with its bytes (I1, I4), no returned ack comes back (I2), the next id
 /// is above every id seen (I3); only the operation in flight may go either way.
 /// Cuts are skipped once as many in a row as the configured reserve have fired
-/// without a completed write between them (the documented limit).
-pub fn check_ops(data: &[u8]) {
+/// (the documented limit: each reserve sector survives one more consecutive cut
+/// during compaction); the count restarts when an operation completes with
+/// `1 + reserve` free sectors, the steady state.
+pub fn check_ops(data: &[u8]) -> OpsReport {
     let Some((&selector, rest)) = data.split_first() else {
-        return;
+        return OpsReport::default();
     };
     let shape = Shape::select(selector);
     quiet_power_cuts();
-    with_n!(shape, run_ops(shape, Input(rest)));
+    with_n!(shape, run_ops(shape, Input(rest)))
+}
+
+/// What one [`check_ops`] run did, so that tests can tell a seed still reaches
+/// what it was written for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpsReport {
+    /// Pushes that returned an id (a batch counts once).
+    pub pushes: u32,
+    /// Acks that returned `Ok` (a batch counts once).
+    pub acks: u32,
+    /// Pushes and acks refused with a typed error.
+    pub refused: u32,
+    /// Power cuts that fired inside an operation and were recovered from.
+    pub cuts: u32,
+    /// Cuts skipped because the reserve allows no more in a row.
+    pub cuts_skipped: u32,
+    /// Clean reopens (the final one included).
+    pub reopens: u32,
 }
 
 struct Run<const N: usize> {
@@ -433,9 +529,10 @@ struct Run<const N: usize> {
     cut_armed: bool,
     cuts_in_a_row: u32,
     serial: u64,
+    report: OpsReport,
 }
 
-fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) {
+fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) -> OpsReport {
     let cfg = shape.config::<N>();
     let flash = Rc::new(RefCell::new(SimFlash::new(shape.geometry)));
     let journal = Journal::open(SharedFlash(flash.clone()), cfg).expect("a blank medium opens");
@@ -448,6 +545,7 @@ fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) {
         cut_armed: false,
         cuts_in_a_row: 0,
         serial: 0,
+        report: OpsReport::default(),
     };
     for _ in 0..MAX_STEPS {
         let Some(op) = input.next() else { break };
@@ -461,7 +559,12 @@ fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) {
                 let count = 2 + usize::from(op / 8 % 2);
                 let (len, pattern) = (input.byte(), input.byte());
                 let bodies = (0..count)
-                    .map(|i| run.body(len.wrapping_add(i as u8 * 13), pattern.wrapping_add(i as u8)))
+                    .map(|i| {
+                        run.body(
+                            len.wrapping_add(i as u8 * 13),
+                            pattern.wrapping_add(i as u8),
+                        )
+                    })
                     .collect();
                 run.push(bodies);
             }
@@ -487,11 +590,14 @@ fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) {
         }
     }
     run.reopen();
+    run.report
 }
 
 impl<const N: usize> Run<N> {
     fn journal(&mut self) -> &mut Journal<SharedFlash, N> {
-        self.journal.as_mut().expect("a journal is open between operations")
+        self.journal
+            .as_mut()
+            .expect("a journal is open between operations")
     }
 
     fn op_index(&self) -> u64 {
@@ -525,9 +631,18 @@ impl<const N: usize> Run<N> {
     }
 
     fn arm_cut(&mut self, k: u64, torn: Torn) {
-        if self.cuts_in_a_row < self.cfg.reserve() {
+        // FUZZ_NO_CUT_LIMIT: explore past the documented limit too.
+        static NO_LIMIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let no_limit = *NO_LIMIT.get_or_init(|| std::env::var_os("FUZZ_NO_CUT_LIMIT").is_some());
+        trace!(
+            "arm cut at medium op +{k} ({torn:?}), {} in a row so far",
+            self.cuts_in_a_row
+        );
+        if no_limit || self.cuts_in_a_row < self.cfg.reserve() {
             self.flash.borrow_mut().cut_after(k, torn);
             self.cut_armed = true;
+        } else {
+            self.report.cuts_skipped += 1;
         }
     }
 
@@ -538,7 +653,6 @@ impl<const N: usize> Run<N> {
         in_flight: InFlight,
         f: impl FnOnce(&mut Journal<SharedFlash, N>) -> R,
     ) -> Option<R> {
-        let before = self.op_index();
         let journal = self.journal.as_mut().expect("a journal is open");
         let result = if self.cut_armed {
             EXPECT_CUT.with(|c| c.set(true));
@@ -552,7 +666,10 @@ impl<const N: usize> Run<N> {
         match result {
             Ok(r) => {
                 assert!(!dead, "I7: an operation returned after a power cut");
-                if self.op_index() > before {
+                // Back in the steady state (1 + reserve free sectors): whatever
+                // compaction the cuts interrupted has completed.
+                let free = self.journal().status().free_sectors;
+                if free > self.cfg.reserve() {
                     self.cuts_in_a_row = 0;
                 }
                 Some(r)
@@ -569,19 +686,34 @@ impl<const N: usize> Run<N> {
         self.journal = None;
         self.cut_armed = false;
         self.cuts_in_a_row += 1;
+        self.report.cuts += 1;
+        trace!(
+            "  power cut fired at medium op {}; recovering",
+            self.op_index() - 1
+        );
         self.flash.borrow_mut().power_on();
         let mut j = Journal::open(SharedFlash(self.flash.clone()), self.cfg)
             .unwrap_or_else(|e| panic!("I8: open after a power cut failed: {e}"));
         let got = read_pending(&mut j);
         self.model.recovered(&got, in_flight, j.next_id());
+        trace!("  recovered: {:?}", j.status());
         self.journal = Some(j);
     }
 
     /// The journal lists exactly the model's pending events.
     fn check_listing(&mut self) {
+        trace!("  -> {:?}", self.journal().status());
         let listed: Vec<(u64, usize)> = self.journal().pending().map(|(id, n)| (id.0, n)).collect();
-        let model: Vec<(u64, usize)> = self.model.durable.iter().map(|(id, b)| (*id, b.len())).collect();
-        assert_eq!(listed, model, "the journal's pending list differs from the model");
+        let model: Vec<(u64, usize)> = self
+            .model
+            .durable
+            .iter()
+            .map(|(id, b)| (*id, b.len()))
+            .collect();
+        assert_eq!(
+            listed, model,
+            "the journal's pending list differs from the model"
+        );
         let next = self.journal().next_id();
         self.model.check_next(next);
     }
@@ -594,6 +726,8 @@ impl<const N: usize> Run<N> {
         let before = self.op_index();
         let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
         let mut ids = vec![EventId(0); bodies.len()];
+        let lens: Vec<usize> = bodies.iter().map(Vec::len).collect();
+        trace!("push {lens:?} (pending {})", self.model.durable.len());
         let in_flight = InFlight::Push(bodies.clone());
         let Some(result) = self.mutate(in_flight, |j| {
             if refs.len() == 1 {
@@ -611,13 +745,18 @@ impl<const N: usize> Run<N> {
                     None => assert!(e == PushError::Full && full, "push refused: {e}"),
                 }
                 assert_eq!(self.op_index(), before, "a refused push wrote");
+                self.report.refused += 1;
             }
             (Ok(()), _) => {
-                assert!(too_large.is_none() && !full, "I6: push beyond the bound or capacity");
+                assert!(
+                    too_large.is_none() && !full,
+                    "I6: push beyond the bound or capacity"
+                );
                 for (k, (id, body)) in ids.into_iter().zip(bodies).enumerate() {
                     assert_eq!(id.0, next.0 + k as u64, "I3: ids follow next_id");
                     self.model.pushed(id, body);
                 }
+                self.report.pushes += 1;
             }
         }
         self.check_listing();
@@ -637,6 +776,7 @@ impl<const N: usize> Run<N> {
         }
         let before = self.op_index();
         let mut out = vec![AckOutcome::Acked; ids.len()];
+        trace!("ack {ids:?} (pending {:?})", self.model.durable.keys());
         let in_flight = InFlight::Ack(ids.iter().map(|id| id.0).collect());
         let Some(result) = self.mutate(in_flight, |j| {
             if ids.len() == 1 {
@@ -651,6 +791,7 @@ impl<const N: usize> Run<N> {
             Err(e) => {
                 assert!(unknown && e == AckError::Unknown, "ack refused: {e}");
                 assert_eq!(self.op_index(), before, "a refused ack wrote");
+                self.report.refused += 1;
             }
             Ok(()) => {
                 assert!(!unknown, "an ack of an id never pushed was accepted");
@@ -658,18 +799,24 @@ impl<const N: usize> Run<N> {
                 for id in ids {
                     self.model.acked(id.0);
                 }
+                self.report.acks += 1;
             }
         }
         self.check_listing();
     }
 
     fn reopen(&mut self) {
+        trace!("reopen");
         self.journal = None;
         let mut j = Journal::open(SharedFlash(self.flash.clone()), self.cfg)
             .unwrap_or_else(|e| panic!("I8: a clean reopen failed: {e}"));
         let got = read_pending(&mut j);
-        assert!(got == self.model.durable, "I1/I2/I4: a clean reopen differs from the model");
+        assert!(
+            got == self.model.durable,
+            "I1/I2/I4: a clean reopen differs from the model"
+        );
         self.model.check_next(j.next_id());
         self.journal = Some(j);
+        self.report.reopens += 1;
     }
 }

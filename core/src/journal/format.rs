@@ -21,7 +21,7 @@
 //!
 //! | offset | size | field | meaning |
 //! |---|---|---|---|
-//! | 0 | 4 | word0 | bits 0..12 `len` (body bytes), 12..16 `kind`, 16..24 ack byte, 24..32 `aux` |
+//! | 0 | 4 | word0 | bits 0..12 `len` (body bytes), 12..16 `kind`, 16..24 ack byte, 24..32 `aux` (`0xFF` for kinds with a body) |
 //! | 4 | 4 | crc | CRC-32C of `seq` (u32 LE) ‖ offset in sector (u32 LE) ‖ word0 with the ack byte set to `0xFF` ‖ body |
 //! | 8 | len | body | |
 //!

@@ -986,7 +986,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// The CRC of the record at `p` in sector `seq` read with header `w`, if the
     /// header describes a record that fits.
     fn record_crc(&mut self, seq: u32, p: u32, w: Word0) -> Option<u32> {
-        Kind::from_bits(w.kind_bits())?;
+        let kind = Kind::from_bits(w.kind_bits())?;
+        // A record with a body always has `aux` = 0xFF: anything else was never
+        // written by a journal (and reading it back would rebuild another word0).
+        if kind.has_body() && w.0 >> 24 != 0xFF {
+            return None;
+        }
         let body = w.body_len();
         if p + self.cfg.extent(body) > self.sector_size() {
             return None;
