@@ -5,6 +5,7 @@
 
 mod nor;
 mod ram;
+pub mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]
