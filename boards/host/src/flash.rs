@@ -1,57 +1,11 @@
-//! The emulated device's flash: a [`SimFlash`] shared between the store (through
-//! the [`Medium`] port) and the emulator (which arms power cuts, restores power and
-//! reads the counters), and the panic hook that keeps power cuts quiet.
+//! The emulated device's flash: a [`SharedFlash`] (the store owns one handle as its
+//! medium, the emulator keeps another to arm power cuts, restore power and read the
+//! counters), and the panic hook that keeps power cuts quiet.
 
-use std::cell::{Ref, RefCell, RefMut};
 use std::panic::PanicHookInfo;
-use std::rc::Rc;
 use std::sync::Once;
 
-use monitor_events::{Geometry, Medium};
-use monitor_events_flash::sim::SimFlash;
-use monitor_events_flash::SimError;
-
-/// A [`SimFlash`] behind a shared handle: the store owns one clone as its medium,
-/// the emulator keeps another.
-#[derive(Clone, Debug)]
-pub struct SharedFlash(Rc<RefCell<SimFlash>>);
-
-impl SharedFlash {
-    /// Shares `flash`.
-    pub fn new(flash: SimFlash) -> Self {
-        SharedFlash(Rc::new(RefCell::new(flash)))
-    }
-
-    /// The flash, to read.
-    pub fn get(&self) -> Ref<'_, SimFlash> {
-        self.0.borrow()
-    }
-
-    /// The flash, to arm a cut or restore power.
-    pub fn get_mut(&self) -> RefMut<'_, SimFlash> {
-        self.0.borrow_mut()
-    }
-}
-
-impl Medium for SharedFlash {
-    type Error = SimError;
-
-    fn geometry(&self) -> Geometry {
-        self.0.borrow().geometry()
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
-        self.0.borrow_mut().read(offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
-        self.0.borrow_mut().program(offset, data)
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
-        self.0.borrow_mut().erase(sector)
-    }
-    fn sync(&mut self) -> Result<(), SimError> {
-        self.0.borrow_mut().sync()
-    }
-}
+pub use monitor_events_flash::sim::SharedFlash;
 
 /// The message of a panic payload, if it is a string.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -21,11 +21,10 @@ use monitor_events::MAX_ENCODED_LEN;
 use monitor_events::{
     DecodeError, EventId, EventStore, Geometry, Medium, MonitorEvent, StoreError,
 };
-use monitor_events_flash::sim::{SimError, SimFlash, Torn};
-use std::cell::{Cell, RefCell};
+use monitor_events_flash::sim::{SharedFlash, SimFlash, Torn};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
 
 // ------------------------------------------------------------------ shapes
 
@@ -341,29 +340,6 @@ fn quiet_power_cuts() {
     });
 }
 
-/// A [`SimFlash`] the harness keeps a handle on while a journal owns it, to arm
-/// power cuts between operations.
-struct SharedFlash(Rc<RefCell<SimFlash>>);
-
-impl Medium for SharedFlash {
-    type Error = SimError;
-    fn geometry(&self) -> Geometry {
-        self.0.borrow().geometry()
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
-        self.0.borrow_mut().read(offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
-        self.0.borrow_mut().program(offset, data)
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
-        self.0.borrow_mut().erase(sector)
-    }
-    fn sync(&mut self) -> Result<(), SimError> {
-        self.0.borrow_mut().sync()
-    }
-}
-
 /// The operation whose call had not returned when power was cut.
 enum InFlight {
     /// These bodies, in order.
@@ -523,7 +499,7 @@ pub struct OpsReport {
 struct Run<const N: usize> {
     shape: Shape,
     cfg: Config<N>,
-    flash: Rc<RefCell<SimFlash>>,
+    flash: SharedFlash,
     journal: Option<Journal<SharedFlash, N>>,
     model: Model,
     cut_armed: bool,
@@ -534,8 +510,8 @@ struct Run<const N: usize> {
 
 fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) -> OpsReport {
     let cfg = shape.config::<N>();
-    let flash = Rc::new(RefCell::new(SimFlash::new(shape.geometry)));
-    let journal = Journal::open(SharedFlash(flash.clone()), cfg).expect("a blank medium opens");
+    let flash = SharedFlash::new(SimFlash::new(shape.geometry));
+    let journal = Journal::open(flash.clone(), cfg).expect("a blank medium opens");
     let mut run = Run {
         shape,
         cfg,
@@ -601,7 +577,7 @@ impl<const N: usize> Run<N> {
     }
 
     fn op_index(&self) -> u64 {
-        self.flash.borrow().op_index()
+        self.flash.get().op_index()
     }
 
     /// A body: `len % (max_body + 3)` bytes, erased-looking, zero or mixed.
@@ -639,7 +615,7 @@ impl<const N: usize> Run<N> {
             self.cuts_in_a_row
         );
         if no_limit || self.cuts_in_a_row < self.cfg.reserve() {
-            self.flash.borrow_mut().cut_after(k, torn);
+            self.flash.get_mut().cut_after(k, torn);
             self.cut_armed = true;
         } else {
             self.report.cuts_skipped += 1;
@@ -662,7 +638,7 @@ impl<const N: usize> Run<N> {
         } else {
             Ok(f(journal))
         };
-        let dead = self.flash.borrow().is_dead();
+        let dead = self.flash.get().is_dead();
         match result {
             Ok(r) => {
                 assert!(!dead, "I7: an operation returned after a power cut");
@@ -691,8 +667,8 @@ impl<const N: usize> Run<N> {
             "  power cut fired at medium op {}; recovering",
             self.op_index() - 1
         );
-        self.flash.borrow_mut().power_on();
-        let mut j = Journal::open(SharedFlash(self.flash.clone()), self.cfg)
+        self.flash.get_mut().power_on();
+        let mut j = Journal::open(self.flash.clone(), self.cfg)
             .unwrap_or_else(|e| panic!("I8: open after a power cut failed: {e}"));
         let got = read_pending(&mut j);
         self.model.recovered(&got, in_flight, j.next_id());
@@ -808,7 +784,7 @@ impl<const N: usize> Run<N> {
     fn reopen(&mut self) {
         trace!("reopen");
         self.journal = None;
-        let mut j = Journal::open(SharedFlash(self.flash.clone()), self.cfg)
+        let mut j = Journal::open(self.flash.clone(), self.cfg)
             .unwrap_or_else(|e| panic!("I8: a clean reopen failed: {e}"));
         let got = read_pending(&mut j);
         assert!(

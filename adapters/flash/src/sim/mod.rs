@@ -67,8 +67,10 @@
 //! [`op_index`]: SimFlash::op_index
 
 mod profile;
+mod shared;
 
 pub use profile::{Costs, Profile, Stats};
+pub use shared::SharedFlash;
 
 use crate::workload::Pcg32;
 use monitor_events::{Geometry, Medium};
