@@ -2,15 +2,28 @@
 //!
 //! A monitor update that is not yet durably applied is *in flight*. While any update
 //! of a channel is in flight, that channel's HTLC events are not released, so
-//! nothing is failed or claimed upstream from state a crash could still lose. The
-//! set lives in RAM only: after a restart nothing is in flight.
+//! nothing is failed or claimed upstream from state a crash could still lose. Both
+//! sets live in RAM only: after a restart the integrator declares again what is in
+//! flight (see [`EventStore::restore_in_flight`](crate::EventStore::restore_in_flight)).
+//!
+//! Two tables:
+//!
+//! | type | keyed by | completion | `K` counts | RAM per entry |
+//! |---|---|---|---|---|
+//! | [`ChannelGates`] (used by [`EventStore`](crate::EventStore)) | channel | cumulative: completing update `u` completes every update `<= u` of the channel (LDK's monotonic update ids) | channels with an update in flight | 48 B |
+//! | [`InFlight`] | (channel, update) | exact: only that update | updates in flight | 40 B |
+//!
+//! Sizing `K` of [`ChannelGates`]: the most channels that can have a monitor update
+//! in flight at the same time, which is at most the number of channel monitors the
+//! device keeps. Any number of updates of one channel share its one entry.
 
 use core::fmt;
 
 use crate::event::ChannelId;
 
 /// The set of in-flight monitor updates, at most `K` at a time, keyed by channel
-/// and update id.
+/// and update id, with exact completion. [`EventStore`](crate::EventStore) uses
+/// [`ChannelGates`] (cumulative completion, `K` channels) instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct InFlight<const K: usize> {
@@ -103,6 +116,173 @@ impl fmt::Display for InFlightError {
 
 impl core::error::Error for InFlightError {}
 
+/// The in-flight monitor updates of one channel, as [`ChannelGates`] keeps them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UpdateRange {
+    /// The channel.
+    pub channel: ChannelId,
+    /// No update below this one is in flight (updates up to it completed, or it is
+    /// the first one begun).
+    pub lowest: u64,
+    /// The highest update id begun or declared: the gate lifts when an update
+    /// `>= highest` completes.
+    pub highest: u64,
+}
+
+/// Per channel, the monitor updates in flight, with LDK's cumulative completion:
+/// update ids are monotonic per channel and the completion of update `u` covers
+/// every update `<= u` of that channel. A channel is gated (its HTLC events held
+/// back, invariant I5) from the first [`begin`](Self::begin) until an update at
+/// least as high as every one begun completes.
+///
+/// Holds at most `K` channels at a time, whatever the number of updates each has in
+/// flight; see the [module docs](self) for sizing `K`. RAM: `K` times
+/// `size_of::<UpdateRange>()` (48 B) plus a length. A full table refuses with
+/// [`InFlightError::Full`] and changes nothing: it never drops a gate to make room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChannelGates<const K: usize> {
+    channels: heapless::Vec<UpdateRange, K>,
+}
+
+impl<const K: usize> ChannelGates<K> {
+    /// No channel gated.
+    pub const fn new() -> Self {
+        ChannelGates {
+            channels: heapless::Vec::new(),
+        }
+    }
+
+    fn position(&self, channel: &ChannelId) -> Option<usize> {
+        self.channels.iter().position(|r| r.channel == *channel)
+    }
+
+    /// Update `update_id` of `channel` is in flight: the channel's HTLC events are
+    /// held back until an update `>= update_id` (and `>=` every other one begun)
+    /// completes.
+    ///
+    /// `Err(Duplicate)` when the channel already has an update `>= update_id` in
+    /// flight (the gate already covers it); `Err(Full)` when `K` other channels are
+    /// gated. Either changes nothing.
+    pub fn begin(&mut self, channel: ChannelId, update_id: u64) -> Result<(), InFlightError> {
+        match self.position(&channel) {
+            Some(i) => {
+                let r = &mut self.channels[i];
+                if update_id <= r.highest {
+                    return Err(InFlightError::Duplicate);
+                }
+                r.highest = update_id;
+                Ok(())
+            }
+            None => self
+                .channels
+                .push(UpdateRange {
+                    channel,
+                    lowest: update_id,
+                    highest: update_id,
+                })
+                .map_err(|_| InFlightError::Full),
+        }
+    }
+
+    /// Update `update_id` of `channel` completed, and with it every update `<=
+    /// update_id` of the channel. Returns whether that covered an update still in
+    /// flight (`false`: the channel had nothing in flight at or below `update_id`;
+    /// nothing changed). The gate lifts when `update_id >= highest`.
+    pub fn complete(&mut self, channel: ChannelId, update_id: u64) -> bool {
+        let Some(i) = self.position(&channel) else {
+            return false;
+        };
+        let r = &mut self.channels[i];
+        if update_id < r.lowest {
+            return false;
+        }
+        if update_id >= r.highest {
+            self.channels.swap_remove(i);
+        } else {
+            r.lowest = update_id + 1;
+        }
+        true
+    }
+
+    /// Declares several updates in flight at once (after a restart): each is merged
+    /// into its channel's range, never narrowing it. All or nothing: `Err(Full)`
+    /// when the channels not yet gated do not all fit; nothing changes then.
+    pub fn declare(&mut self, updates: &[(ChannelId, u64)]) -> Result<(), InFlightError> {
+        let mut new = 0;
+        for (i, (c, _)) in updates.iter().enumerate() {
+            let seen = updates[..i].iter().any(|(d, _)| d == c);
+            if !seen && self.position(c).is_none() {
+                new += 1;
+            }
+        }
+        if self.channels.len() + new > K {
+            return Err(InFlightError::Full);
+        }
+        for &(channel, u) in updates {
+            match self.position(&channel) {
+                Some(i) => {
+                    let r = &mut self.channels[i];
+                    r.lowest = r.lowest.min(u);
+                    r.highest = r.highest.max(u);
+                }
+                None => {
+                    // Cannot fail: room was counted above.
+                    let _ = self.channels.push(UpdateRange {
+                        channel,
+                        lowest: u,
+                        highest: u,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `channel` has an update in flight: its HTLC events are held back.
+    pub fn is_gated(&self, channel: &ChannelId) -> bool {
+        self.position(channel).is_some()
+    }
+
+    /// The in-flight range of `channel`, if it is gated.
+    pub fn range(&self, channel: &ChannelId) -> Option<UpdateRange> {
+        self.position(channel).map(|i| self.channels[i])
+    }
+
+    /// The gated channels and their in-flight ranges, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &UpdateRange> + '_ {
+        self.channels.iter()
+    }
+
+    /// Number of gated channels.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no channel is gated.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Whether `K` channels are gated: a [`begin`](Self::begin) on another channel
+    /// fails.
+    pub fn is_full(&self) -> bool {
+        self.channels.is_full()
+    }
+
+    /// The most channels that can be gated at once: `K`.
+    pub const fn capacity(&self) -> usize {
+        K
+    }
+}
+
+impl<const K: usize> Default for ChannelGates<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +327,91 @@ mod tests {
         assert_eq!(f.begin(A, 1), Err(InFlightError::Duplicate));
         assert_eq!(f, before);
         assert_eq!(f.len(), f.capacity());
+    }
+
+    /// I5: LDK's cumulative completion: completing 7 completes 6 and 7.
+    #[test]
+    fn i5_cumulative_completion() {
+        let mut g = ChannelGates::<2>::new();
+        g.begin(A, 6).unwrap();
+        g.begin(A, 7).unwrap();
+        assert!(g.complete(A, 7), "7 covers 6 and 7");
+        assert!(!g.is_gated(&A), "I5: nothing of A is in flight any more");
+        assert!(!g.complete(A, 6), "6 was completed by 7");
+        assert!(g.is_empty());
+    }
+
+    /// I5: a completion below the highest update narrows the range but keeps the
+    /// gate; a completion below the range changes nothing.
+    #[test]
+    fn i5_partial_completion_keeps_the_gate() {
+        let mut g = ChannelGates::<2>::new();
+        g.begin(A, 6).unwrap();
+        g.begin(A, 8).unwrap();
+        g.begin(B, 1).unwrap();
+        assert!(g.complete(A, 7));
+        assert!(g.is_gated(&A), "I5: update 8 is still in flight");
+        let r = g.range(&A).unwrap();
+        assert_eq!((r.lowest, r.highest), (8, 8));
+        let before = g.clone();
+        assert!(!g.complete(A, 7), "nothing at or below 7 is in flight");
+        assert!(!g.complete(ChannelId([0xcc; 32]), 9));
+        assert_eq!(g, before);
+        assert_eq!(g.begin(A, 8), Err(InFlightError::Duplicate));
+        assert_eq!(g.begin(A, 5), Err(InFlightError::Duplicate));
+        assert_eq!(g, before, "a refused begin changes nothing");
+        assert!(g.complete(A, 100));
+        assert!(!g.is_gated(&A));
+        assert!(g.is_gated(&B), "I5: other channels keep their gates");
+    }
+
+    /// I6: updates of one channel share one entry; a full table refuses another
+    /// channel and keeps every gate it has.
+    #[test]
+    fn i6_full_gates_refuse_and_drop_nothing() {
+        let mut g = ChannelGates::<2>::new();
+        for u in 1..=50 {
+            g.begin(A, u).unwrap();
+        }
+        g.begin(B, 1).unwrap();
+        assert!(g.is_full());
+        let before = g.clone();
+        let c = ChannelId([0xcc; 32]);
+        assert_eq!(g.begin(c, 1), Err(InFlightError::Full));
+        assert_eq!(g.declare(&[(A, 51), (c, 1)]), Err(InFlightError::Full));
+        assert_eq!(g, before, "I6: nothing changed, no gate dropped");
+        assert_eq!(g.capacity(), 2);
+        assert_eq!(g.iter().count(), 2);
+    }
+
+    /// I5: declaring after a restart merges into the ranges, never narrows them,
+    /// and counts a channel named twice once.
+    #[test]
+    fn i5_declare_merges_all_or_nothing() {
+        let mut g = ChannelGates::<2>::new();
+        g.begin(A, 5).unwrap();
+        g.declare(&[(A, 3), (B, 9), (B, 4), (A, 4)]).unwrap();
+        assert_eq!(g.range(&A).map(|r| (r.lowest, r.highest)), Some((3, 5)));
+        assert_eq!(g.range(&B).map(|r| (r.lowest, r.highest)), Some((4, 9)));
+        g.declare(&[]).unwrap();
+        assert_eq!(g.len(), 2);
+        assert!(g.complete(B, 8));
+        assert!(g.is_gated(&B));
+        assert!(g.complete(B, 9));
+        assert!(!g.is_gated(&B));
+    }
+
+    /// I6: the RAM per gated channel quoted in the docs.
+    #[test]
+    fn i6_ram_per_gated_channel() {
+        let per = core::mem::size_of::<ChannelGates<9>>() - core::mem::size_of::<ChannelGates<1>>();
+        assert_eq!(per % 8, 0);
+        std::println!(
+            "ChannelGates: {} B per gated channel (UpdateRange), ChannelGates<8>: {} B",
+            per / 8,
+            core::mem::size_of::<ChannelGates<8>>()
+        );
+        assert_eq!(per / 8, core::mem::size_of::<UpdateRange>());
+        assert_eq!(per / 8, 48, "the figure in the module docs");
     }
 }

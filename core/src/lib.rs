@@ -21,8 +21,8 @@ pub use event::{FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, InvalidE
 pub use event::{MonitorEvent, MonitorEventSource, PaymentHash, PaymentPreimage};
 pub use event::{MAX_ENCODED_LEN, MAX_FAILURE_DATA};
 pub use id::EventId;
-pub use inflight::{InFlight, InFlightError};
+pub use inflight::{ChannelGates, InFlight, InFlightError, UpdateRange};
 pub use journal::{AckMode, Config};
 pub use medium::{Geometry, Medium};
 pub use pending::{AckError, AckOutcome, InsertError, Leak, PendingEvent, PendingIndex};
-pub use store::{EventStore, PushError, StoreError};
+pub use store::{EventStore, InFlightState, PendingInfo, PushError, StoreError};

@@ -14,7 +14,7 @@
 
 use core::fmt;
 
-use crate::event::{ChannelId, MonitorEventSource};
+use crate::event::{ChannelId, EventKind, MonitorEventSource};
 use crate::inflight::InFlight;
 use crate::EventId;
 
@@ -31,6 +31,10 @@ pub struct PendingEvent {
     pub is_htlc: bool,
     /// Whether it was released in this run (invariant I4).
     pub released: bool,
+    /// The event's kind, when it was inserted with one
+    /// ([`insert_kind`](PendingIndex::insert_kind), as the store does); `None` when
+    /// only the HTLC flag was given.
+    pub kind: Option<EventKind>,
 }
 
 /// An event that stayed pending while many later events were pushed: probably an
@@ -134,6 +138,7 @@ impl<const N: usize> PendingIndex<N> {
                 channel,
                 is_htlc,
                 released: false,
+                kind: None,
             })
             .map_err(|_| Full)?;
         self.next_id = id.next();
@@ -165,9 +170,25 @@ impl<const N: usize> PendingIndex<N> {
                 channel,
                 is_htlc,
                 released: false,
+                kind: None,
             })
             .map_err(|_| InsertError::Full)?;
         self.next_id = id.next();
+        Ok(())
+    }
+
+    /// As [`insert`](Self::insert), recording the event's kind too (the HTLC flag
+    /// follows from it).
+    pub fn insert_kind(
+        &mut self,
+        id: EventId,
+        channel: ChannelId,
+        kind: EventKind,
+    ) -> Result<(), InsertError> {
+        self.insert(id, channel, kind == EventKind::HtlcResolved)?;
+        if let Some(last) = self.events.last_mut() {
+            last.kind = Some(kind);
+        }
         Ok(())
     }
 
@@ -179,12 +200,28 @@ impl<const N: usize> PendingIndex<N> {
         &mut self,
         gates: &InFlight<K>,
     ) -> Option<(EventId, ChannelId)> {
-        let e = self.events.iter_mut().find(|e| {
-            let gated = e.is_htlc && gates.is_gated(&e.channel);
-            !e.released && !gated
-        })?;
+        self.next_release_by(|e| e.is_htlc && gates.is_gated(&e.channel))
+    }
+
+    /// Releases the lowest-id pending event not yet released in this run for which
+    /// `held` is false, and marks it released (invariant I4). The caller's `held`
+    /// decides gating (invariant I5).
+    pub fn next_release_by(
+        &mut self,
+        mut held: impl FnMut(&PendingEvent) -> bool,
+    ) -> Option<(EventId, ChannelId)> {
+        let e = self.events.iter_mut().find(|e| !e.released && !held(e))?;
         e.released = true;
         Some((e.id, e.channel))
+    }
+
+    /// Forgets which events were released in this run: each pending event will be
+    /// released once more, as after a restart (invariant I4). For a consumer that
+    /// restarted while the producer did not. RAM only.
+    pub fn rewind(&mut self) {
+        for e in self.events.iter_mut() {
+            e.released = false;
+        }
     }
 
     /// What [`ack`](Self::ack) would answer for `source`, changing nothing.
@@ -522,5 +559,29 @@ mod tests {
         );
         assert_eq!(p.leak_report(5).count(), 0);
         assert_eq!(p.leak_report(0).count(), 4);
+    }
+
+    /// I4: a rewind releases every pending event once more, in id order, and keeps
+    /// the kinds recorded with `insert_kind`.
+    #[test]
+    fn i4_rewind_releases_again_in_id_order() {
+        let mut p = PendingIndex::<4>::new();
+        p.insert_kind(EventId(3), A, EventKind::HtlcResolved)
+            .unwrap();
+        p.insert_kind(EventId(5), B, EventKind::UpdateCompleted)
+            .unwrap();
+        assert_eq!(
+            p.get(EventId(3)).map(|e| (e.is_htlc, e.kind)),
+            Some((true, Some(EventKind::HtlcResolved)))
+        );
+        assert_eq!(p.get(EventId(5)).map(|e| e.is_htlc), Some(false));
+        assert_eq!(p.next_release_by(|e| e.is_htlc), Some((EventId(5), B)));
+        assert_eq!(p.next_release_by(|_| false), Some((EventId(3), A)));
+        assert_eq!(p.next_release_by(|_| false), None);
+        p.rewind();
+        assert!(p.iter().all(|e| !e.released));
+        assert_eq!(p.next_release_by(|_| false), Some((EventId(3), A)));
+        assert_eq!(p.next_release_by(|_| false), Some((EventId(5), B)));
+        assert_eq!(p.next_release_by(|_| false), None, "I4: once per rewind");
     }
 }

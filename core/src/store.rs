@@ -2,13 +2,13 @@
 //! in-flight gating.
 
 use crate::event::{
-    ChannelId, DecodeError, EncodeError, InvalidEvent, MonitorEvent, MonitorEventSource,
+    ChannelId, DecodeError, EncodeError, EventKind, InvalidEvent, MonitorEvent, MonitorEventSource,
 };
 use crate::id::EventId;
-use crate::inflight::{InFlight, InFlightError};
-use crate::journal::{self, Config, Journal, MonotonicCounter, NoCounter, OpenError};
+use crate::inflight::{ChannelGates, InFlightError};
+use crate::journal::{self, Config, Journal, MonotonicCounter, NoCounter, OpenError, ReadError};
 use crate::medium::Medium;
-use crate::pending::{AckError, AckOutcome, Leak, PendingIndex};
+use crate::pending::{AckError, AckOutcome, Leak, PendingEvent, PendingIndex};
 use crate::MAX_ENCODED_LEN;
 
 /// Why [`EventStore::open`] failed. Nothing was written.
@@ -62,6 +62,12 @@ pub enum PushError {
         /// The bound.
         max: usize,
     },
+    /// [`EventStore::push_batch`]: the scratch buffer is shorter than the batch's
+    /// encodings.
+    ScratchTooSmall {
+        /// Bytes the encodings take.
+        needed: usize,
+    },
 }
 
 impl core::fmt::Display for PushError {
@@ -72,21 +78,94 @@ impl core::fmt::Display for PushError {
             PushError::TooLarge { len, max } => {
                 write!(f, "encoded event of {len} B exceeds the bound of {max} B")
             }
+            PushError::ScratchTooSmall { needed } => {
+                write!(f, "the batch needs {needed} B of scratch")
+            }
         }
     }
 }
 
 impl core::error::Error for PushError {}
 
-/// Monitor events kept durable until acked, with room for `N` pending events and
-/// `K` in-flight monitor updates.
+/// Whether the store knows which monitor updates are in flight (invariant I5).
 ///
-/// | call | durable on return | RAM only |
+/// In-flight updates live in RAM, so after [`open`](EventStore::open) the store
+/// cannot know them: until the integrator declares them
+/// ([`restore_in_flight`](EventStore::restore_in_flight)) or that there are none
+/// ([`no_updates_in_flight`](EventStore::no_updates_in_flight)), every HTLC event is
+/// held back. The unsafe order (release before the declaration) cannot release an
+/// HTLC event: it fails closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InFlightState {
+    /// Just opened: nothing declared yet. Every HTLC event is held back; other
+    /// events flow.
+    Undeclared,
+    /// Declared: HTLC events of channels with an update in flight are held back.
+    Declared,
+    /// A [`begin_update`](EventStore::begin_update) (or a declaration) was refused
+    /// because `K` channels were gated: every HTLC event is held back until the
+    /// in-flight updates are declared again. Nothing was dropped.
+    Overflowed,
+}
+
+/// One pending event as [`EventStore::pending`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PendingInfo {
+    /// Its id.
+    pub id: EventId,
+    /// Its channel.
+    pub channel: ChannelId,
+    /// Its kind.
+    pub kind: EventKind,
+    /// Whether it was released in this run (since the open or the last
+    /// [`rewind`](EventStore::rewind)).
+    pub released: bool,
+    /// Whether [`release_next`](EventStore::release_next) holds it back now (an HTLC
+    /// event of a gated channel, or any HTLC event while the in-flight updates are
+    /// undeclared).
+    pub held: bool,
+}
+
+/// Monitor events kept durable until acked, with room for `N` pending events and
+/// in-flight monitor updates on up to `K` channels.
+///
+/// # Durability
+///
+/// | call | durable on return | RAM only (gone after a restart) |
 /// |---|---|---|
-/// | [`push`](Self::push) | the event (I1) | |
+/// | [`push`](Self::push) | the event (I1) | an `UpdateCompleted` also completes its channel's updates `<=` its id (I5) |
+/// | [`push_batch`](Self::push_batch) | every event of the batch, one sync; refused whole (`Full`, `Invalid`, ...) before anything is written | as `push`, for each event |
 /// | [`ack`](Self::ack) | the ack (I2) | |
+/// | [`ack_batch`](Self::ack_batch) | every ack of the batch, one sync; refused whole (`Unknown`, `WrongChannel`) before anything is written | |
 /// | [`release_next`](Self::release_next) | | each event at most once per run, in id order (I4) |
-/// | [`begin_update`](Self::begin_update) / [`complete_update`](Self::complete_update) | | HTLC events of the channel are held back meanwhile (I5) |
+/// | [`rewind`](Self::rewind) | | every un-acked event is released once more, as after a restart (I4) |
+/// | [`peek`](Self::peek), [`pending`](Self::pending), [`has_room`](Self::has_room), [`free_slots`](Self::free_slots) | | read only: nothing is released, nothing written |
+/// | [`restore_in_flight`](Self::restore_in_flight) / [`no_updates_in_flight`](Self::no_updates_in_flight) | | after every open, HTLC events wait for one of them (I5) |
+/// | [`begin_update`](Self::begin_update) / [`complete_update`](Self::complete_update) | | HTLC events of the channel are held back meanwhile; completion is cumulative (I5) |
+///
+/// A push, batch or ack that a power cut interrupts before it returns promised
+/// nothing: after the restart any of its events (or acks) may or may not be there.
+///
+/// # In-flight updates and restarts (I5)
+///
+/// After [`open`](Self::open) every HTLC event is held back until the integrator
+/// says what is in flight: [`restore_in_flight`](Self::restore_in_flight) with the
+/// `(channel, update_id)` of every monitor update not yet durably applied (LDK's
+/// ChannelManager knows them from its own state), or
+/// [`no_updates_in_flight`](Self::no_updates_in_flight). Non-HTLC events
+/// (`UpdateCompleted`, force-closes, confirmed commitments) are not held back: they
+/// carry nothing a lost update could take back.
+///
+/// Sizing `K`: the most channels that can have an update in flight at once (at most
+/// the number of channel monitors the device keeps); any number of updates of one
+/// channel share its entry (48 B, see [`ChannelGates`]). If `K` is too small anyway,
+/// [`begin_update`](Self::begin_update) answers `Err(Full)` and the store fails
+/// closed ([`InFlightState::Overflowed`]): it holds back every HTLC event and drops
+/// no gate. Keep the refused update in your own list; once completions made room
+/// (`!self.gates().is_full()`), call `restore_in_flight` with every update still in
+/// flight, which re-arms per-channel gating.
 pub struct EventStore<
     M: Medium,
     const N: usize,
@@ -95,12 +174,16 @@ pub struct EventStore<
 > {
     journal: Journal<M, N, C>,
     index: PendingIndex<N>,
-    gates: InFlight<K>,
+    gates: ChannelGates<K>,
+    state: InFlightState,
 }
 
 impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
     /// Opens the store, replaying every un-acked event (each will be released once
     /// more in this run, I4). A blank medium opens empty. Writes nothing.
+    ///
+    /// HTLC events are held back until [`restore_in_flight`](Self::restore_in_flight)
+    /// or [`no_updates_in_flight`](Self::no_updates_in_flight) (I5).
     ///
     /// # Panics
     /// If the medium fails a read (I7).
@@ -136,10 +219,13 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
                         error: DecodeError::TrailingBytes { count },
                     });
                 }
-                Err(journal::ReadError::NotPending) => unreachable!("listed as pending"),
+                Err(_) => unreachable!("listed as pending"),
             };
             // Ids come in increasing order and N bounds both indexes alike.
-            if index.insert(id, event.channel(), event.is_htlc()).is_err() {
+            if index
+                .insert_kind(id, event.channel(), event.kind())
+                .is_err()
+            {
                 return Err(StoreError::Journal(OpenError::TooManyPending {
                     capacity: N,
                 }));
@@ -150,39 +236,93 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
         Ok(EventStore {
             journal,
             index,
-            gates: InFlight::new(),
+            gates: ChannelGates::new(),
+            state: InFlightState::Undeclared,
         })
     }
 
-    /// Validates `event`, makes it durable and returns its id (I1, I3).
+    /// Validates `event`, makes it durable and returns its id (I1, I3). An
+    /// `UpdateCompleted { channel, update_id }` also completes every in-flight
+    /// update `<= update_id` of `channel`, as
+    /// [`complete_update`](Self::complete_update) does (I5).
+    ///
+    /// On `Err(Full)` keep the event and push it again after acks made room (see
+    /// the crate docs, "Back-pressure"): never drop it.
     ///
     /// # Panics
     /// If the medium fails (I7).
     pub fn push(&mut self, event: &MonitorEvent) -> Result<EventId, PushError> {
         let mut buf = [0u8; MAX_ENCODED_LEN];
-        let bytes = match event.encode(&mut buf) {
-            Ok(b) => b,
-            Err(EncodeError::Invalid(e)) => return Err(PushError::Invalid(e)),
-            Err(_) => {
-                return Err(PushError::TooLarge {
-                    len: event.encoded_len(),
-                    max: MAX_ENCODED_LEN,
-                })
-            }
-        };
+        let bytes = encode(event, &mut buf)?;
         if self.index.is_full() {
             return Err(PushError::Full);
         }
         let id = match self.journal.push(bytes) {
             Ok(id) => id,
-            Err(journal::PushError::Full) => return Err(PushError::Full),
-            Err(journal::PushError::TooLarge { len, max }) => {
-                return Err(PushError::TooLarge { len, max })
-            }
+            Err(e) => return Err(journal_push_error(e)),
         };
+        self.pushed(id, event);
+        Ok(id)
+    }
+
+    /// Pushes several events with one sync (group commit), writing their ids into
+    /// `ids`. `scratch` takes their encodings: the sum of their
+    /// [`encoded_len`](MonitorEvent::encoded_len), at most `events.len() *`
+    /// [`MAX_ENCODED_LEN`] bytes. All or nothing: if any event is invalid or too
+    /// large, if they do not all fit (`Full`) or if `scratch` is too short, nothing
+    /// is written. An empty batch writes nothing. Stack: one slice reference per
+    /// event.
+    ///
+    /// # Panics
+    /// If the medium fails (I7), or if `ids` is shorter than `events` (before
+    /// anything changes).
+    pub fn push_batch(
+        &mut self,
+        events: &[MonitorEvent],
+        scratch: &mut [u8],
+        ids: &mut [EventId],
+    ) -> Result<(), PushError> {
+        assert!(
+            ids.len() >= events.len(),
+            "push_batch: ids shorter than events"
+        );
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut needed = 0;
+        for e in events {
+            e.validate().map_err(PushError::Invalid)?;
+            needed += e.encoded_len();
+        }
+        if !self.has_room(events.len()) {
+            return Err(PushError::Full);
+        }
+        if scratch.len() < needed {
+            return Err(PushError::ScratchTooSmall { needed });
+        }
+        let mut bodies: heapless::Vec<&[u8], N> = heapless::Vec::new();
+        let mut rest: &mut [u8] = scratch;
+        for e in events {
+            let (head, tail) = core::mem::take(&mut rest).split_at_mut(e.encoded_len());
+            rest = tail;
+            let bytes = encode(e, head)?;
+            // Cannot fail: has_room checked events.len() <= N - pending.
+            let _ = bodies.push(bytes);
+        }
+        if let Err(e) = self.journal.push_batch(&bodies, ids) {
+            return Err(journal_push_error(e));
+        }
+        for (e, id) in events.iter().zip(ids.iter()) {
+            self.pushed(*id, e);
+        }
+        Ok(())
+    }
+
+    /// Bookkeeping after `event` became durable as `id`.
+    fn pushed(&mut self, id: EventId, event: &MonitorEvent) {
         if self
             .index
-            .insert(id, event.channel(), event.is_htlc())
+            .insert_kind(id, event.channel(), event.kind())
             .is_err()
         {
             // The journal and the index agree on capacity and ids by construction.
@@ -191,40 +331,153 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
                 id.0
             );
         }
-        Ok(id)
+        if let MonitorEvent::UpdateCompleted { channel, update_id } = event {
+            self.gates.complete(*channel, *update_id);
+        }
     }
 
-    /// Marks a monitor update of `channel` as in flight: its HTLC events are held
-    /// back until [`complete_update`](Self::complete_update) (I5). RAM only.
+    /// Whether `n` more events fit now: a push of `n` events (one by one or as a
+    /// batch) will not answer `Full`.
+    pub fn has_room(&self, n: usize) -> bool {
+        n <= self.free_slots()
+    }
+
+    /// How many more events fit now: `N` minus the pending ones.
+    pub fn free_slots(&self) -> usize {
+        N - self.index.len()
+    }
+
+    /// Declares the monitor updates in flight after [`open`](Self::open): each
+    /// `(channel, update_id)` gates its channel's HTLC events until an update `>=`
+    /// it completes. Merged with updates already begun in this run (no gate is
+    /// dropped). Then HTLC events of ungated channels flow (I5).
+    ///
+    /// Also the way out of [`InFlightState::Overflowed`]: pass every update still in
+    /// flight, the refused ones included.
+    ///
+    /// `Err(Full)` when the channels do not all fit in `K`: nothing is declared and
+    /// every HTLC event stays held back (fail closed).
+    pub fn restore_in_flight(&mut self, updates: &[(ChannelId, u64)]) -> Result<(), InFlightError> {
+        match self.gates.declare(updates) {
+            Ok(()) => {
+                self.state = InFlightState::Declared;
+                Ok(())
+            }
+            Err(e) => {
+                if self.state == InFlightState::Declared {
+                    self.state = InFlightState::Overflowed;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Declares that no monitor update is in flight besides those begun in this
+    /// run: HTLC events of ungated channels flow (I5). For a device whose monitor
+    /// updates are applied synchronously, or a fresh store.
+    pub fn no_updates_in_flight(&mut self) {
+        self.state = InFlightState::Declared;
+    }
+
+    /// Whether in-flight updates are declared (see [`InFlightState`]).
+    pub fn in_flight_state(&self) -> InFlightState {
+        self.state
+    }
+
+    /// Marks monitor update `update_id` of `channel` as in flight: the channel's
+    /// HTLC events are held back until an update `>= update_id` completes (I5).
+    /// RAM only.
+    ///
+    /// `Err(Duplicate)`: an update `>= update_id` of the channel is already in
+    /// flight; nothing changes. `Err(Full)`: `K` other channels are gated; the
+    /// store fails closed ([`InFlightState::Overflowed`]: every HTLC event held
+    /// back) until the in-flight updates are declared again with
+    /// [`restore_in_flight`](Self::restore_in_flight). Nothing is dropped.
     pub fn begin_update(
         &mut self,
         channel: ChannelId,
         update_id: u64,
     ) -> Result<(), InFlightError> {
-        self.gates.begin(channel, update_id)
+        let r = self.gates.begin(channel, update_id);
+        if r == Err(InFlightError::Full) {
+            self.state = InFlightState::Overflowed;
+        }
+        r
     }
 
-    /// The update is durably applied; returns whether it was in flight.
+    /// Update `update_id` of `channel` is durably applied, and with it every update
+    /// `<= update_id` of the channel (LDK's update ids are monotonic per channel).
+    /// Returns whether that covered an update in flight. The channel's gate lifts
+    /// once an update `>=` every one begun completes.
     pub fn complete_update(&mut self, channel: ChannelId, update_id: u64) -> bool {
         self.gates.complete(channel, update_id)
     }
 
+    /// The in-flight updates per channel.
+    pub fn gates(&self) -> &ChannelGates<K> {
+        &self.gates
+    }
+
+    fn held(gates: &ChannelGates<K>, state: InFlightState, e: &PendingEvent) -> bool {
+        e.is_htlc && (state != InFlightState::Declared || gates.is_gated(&e.channel))
+    }
+
     /// The next event to hand to the consumer: the lowest id not yet released in
-    /// this run whose channel is not gated (I4, I5).
+    /// this run that is not held back (I4, I5). HTLC events are held back while
+    /// their channel has an update in flight, and all of them until the in-flight
+    /// updates are declared ([`InFlightState`]).
     ///
     /// # Panics
     /// If the medium fails or the record changed on it since it was written (I7).
     pub fn release_next(&mut self) -> Option<(EventId, MonitorEvent)> {
-        let (id, _) = self.index.next_release(&self.gates)?;
+        let (gates, state) = (&self.gates, self.state);
+        let (id, _) = self
+            .index
+            .next_release_by(|e| Self::held(gates, state, e))?;
         let mut buf = [0u8; MAX_ENCODED_LEN];
-        let event = match self.journal.read(id, &mut buf) {
-            Ok(n) => MonitorEvent::decode(&buf[..n]).ok(),
-            Err(_) => None,
-        };
-        match event {
-            Some(e) => Some((id, e)),
-            None => fatal!("monitor-events: pending event {} no longer decodes", id.0),
+        match self.peek(id, &mut buf) {
+            Ok(e) => Some((id, e)),
+            Err(_) => fatal!("monitor-events: pending event {} no longer reads", id.0),
         }
+    }
+
+    /// Reads pending event `id` without releasing it; its encoding is left in the
+    /// front of `buf` ([`MAX_ENCODED_LEN`] bytes always suffice). Read only. An
+    /// event read this way is not released: act only on what
+    /// [`release_next`](Self::release_next) hands out (a peeked HTLC event may
+    /// still be held back, I5).
+    ///
+    /// # Panics
+    /// If the medium fails or the record changed on it since it was written (I7).
+    pub fn peek(&mut self, id: EventId, buf: &mut [u8]) -> Result<MonitorEvent, ReadError> {
+        if self.index.get(id).is_none() {
+            return Err(ReadError::NotPending);
+        }
+        let n = self.journal.read(id, buf)?;
+        match MonitorEvent::decode(&buf[..n]) {
+            Ok(e) => Ok(e),
+            Err(_) => fatal!("monitor-events: pending event {} no longer decodes", id.0),
+        }
+    }
+
+    /// The pending events in id order, with whether each was released in this run
+    /// and whether it is held back now. RAM only.
+    pub fn pending(&self) -> impl Iterator<Item = PendingInfo> + '_ {
+        self.index.iter().map(|e| PendingInfo {
+            id: e.id,
+            channel: e.channel,
+            // The store records every event with its kind.
+            kind: e.kind.unwrap_or(EventKind::HtlcResolved),
+            released: e.released,
+            held: Self::held(&self.gates, self.state, e),
+        })
+    }
+
+    /// Releases every un-acked event once more, in id order, as after a restart but
+    /// without reopening: for a consumer that restarted while the device did not
+    /// (I4). Gating is unchanged (I5). RAM only.
+    pub fn rewind(&mut self) {
+        self.index.rewind();
     }
 
     /// Acks an event: durable on return (I2). Acks come in any order;
@@ -246,6 +499,53 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
             self.index.remove(source.id);
         }
         Ok(outcome)
+    }
+
+    /// Acks several events with one sync, writing each outcome into `out`: `Acked`
+    /// for the first mention of a pending event, `AlreadyAcked` for an event acked
+    /// before or named twice. Refused whole, before anything is written, if any
+    /// source is `Unknown` or names the `WrongChannel`. A batch with nothing to ack
+    /// writes nothing. Stack: 9 B per pending slot.
+    ///
+    /// # Panics
+    /// If the medium fails (I7), or if `out` is shorter than `sources` (before
+    /// anything changes).
+    pub fn ack_batch(
+        &mut self,
+        sources: &[MonitorEventSource],
+        out: &mut [AckOutcome],
+    ) -> Result<(), AckError> {
+        assert!(
+            out.len() >= sources.len(),
+            "ack_batch: out shorter than sources"
+        );
+        for s in sources {
+            self.index.check_ack(s)?;
+        }
+        // Distinct pending ids, sorted: at most N.
+        let mut ids: heapless::Vec<EventId, N> = heapless::Vec::new();
+        for (s, o) in sources.iter().zip(out.iter_mut()) {
+            *o = AckOutcome::AlreadyAcked;
+            if self.index.get(s.id).is_some() {
+                if let Err(at) = ids.binary_search(&s.id) {
+                    // Cannot fail: distinct pending ids number at most N.
+                    let _ = ids.insert(at, s.id);
+                    *o = AckOutcome::Acked;
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut done: heapless::Vec<AckOutcome, N> = heapless::Vec::new();
+        let _ = done.resize(ids.len(), AckOutcome::Acked);
+        if self.journal.ack_batch(&ids, &mut done).is_err() {
+            fatal!("monitor-events: journal refused an ack batch of pending events");
+        }
+        for id in &ids {
+            self.index.remove(*id);
+        }
+        Ok(())
     }
 
     /// Number of pending events.
@@ -276,6 +576,25 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
     /// Gives the medium back.
     pub fn into_medium(self) -> M {
         self.journal.into_medium()
+    }
+}
+
+/// Validates and encodes `event` into the front of `buf`.
+fn encode<'a>(event: &MonitorEvent, buf: &'a mut [u8]) -> Result<&'a [u8], PushError> {
+    match event.encode(buf) {
+        Ok(b) => Ok(b),
+        Err(EncodeError::Invalid(e)) => Err(PushError::Invalid(e)),
+        Err(_) => Err(PushError::TooLarge {
+            len: event.encoded_len(),
+            max: MAX_ENCODED_LEN,
+        }),
+    }
+}
+
+fn journal_push_error(e: journal::PushError) -> PushError {
+    match e {
+        journal::PushError::TooLarge { len, max } => PushError::TooLarge { len, max },
+        _ => PushError::Full,
     }
 }
 
@@ -326,6 +645,7 @@ mod tests {
     fn i4_i5_gating_and_replay() {
         let mut flash = TestFlash::new(GEO);
         let mut s = open(&mut flash);
+        s.no_updates_in_flight();
         let a = s.push(&claim(1, 1)).unwrap();
         let b = s
             .push(&MonitorEvent::CommitmentTxConfirmed { channel: ch(1) })
@@ -377,6 +697,7 @@ mod tests {
         );
         drop(s);
         let mut s = open(&mut flash);
+        s.no_updates_in_flight();
         let replay: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
         assert_eq!(
             replay,
@@ -437,5 +758,391 @@ mod tests {
             r,
             Err(StoreError::BadEvent { id: EventId(0), .. })
         ));
+    }
+
+    /// A medium that counts what reaches it, to show which calls write and sync.
+    struct Counting<'a> {
+        inner: &'a mut TestFlash,
+        writes: u32,
+        syncs: u32,
+    }
+
+    impl Medium for Counting<'_> {
+        type Error = <TestFlash as Medium>::Error;
+        fn geometry(&self) -> Geometry {
+            self.inner.geometry()
+        }
+        fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+            self.inner.read(offset, buf)
+        }
+        fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+            self.writes += 1;
+            self.inner.program(offset, data)
+        }
+        fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+            self.writes += 1;
+            self.inner.erase(sector)
+        }
+        fn sync(&mut self) -> Result<(), Self::Error> {
+            self.syncs += 1;
+            self.inner.sync()
+        }
+    }
+
+    type Counted<'a> = EventStore<Counting<'a>, 16, 2>;
+
+    fn open_counted(flash: &mut TestFlash) -> Counted<'_> {
+        let m = Counting {
+            inner: flash,
+            writes: 0,
+            syncs: 0,
+        };
+        EventStore::open(m, Config::new(GEO, MAX_ENCODED_LEN)).unwrap()
+    }
+
+    /// (writes, syncs) so far.
+    fn io(s: &Counted<'_>) -> (u32, u32) {
+        let m = s.journal().medium();
+        (m.writes, m.syncs)
+    }
+
+    fn confirmed(channel: u8) -> MonitorEvent {
+        MonitorEvent::CommitmentTxConfirmed {
+            channel: ch(channel),
+        }
+    }
+
+    fn done(channel: u8, update_id: u64) -> MonitorEvent {
+        MonitorEvent::UpdateCompleted {
+            channel: ch(channel),
+            update_id,
+        }
+    }
+
+    fn src(channel: u8, id: EventId) -> MonitorEventSource {
+        MonitorEventSource {
+            channel: ch(channel),
+            id,
+        }
+    }
+
+    fn drain<M: Medium, const N: usize, const K: usize>(
+        s: &mut EventStore<M, N, K>,
+    ) -> std::vec::Vec<EventId> {
+        core::iter::from_fn(|| s.release_next().map(|r| r.0)).collect()
+    }
+
+    /// I5: the device restarts while an update of channel 1 is in flight. After the
+    /// open nothing is declared: no HTLC event of any channel comes out (the unsafe
+    /// order cannot release), other events do; the declaration gates exactly the
+    /// declared channel until its update completes.
+    #[test]
+    fn i5_restart_while_gated_holds_htlc_events() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open(&mut flash);
+        assert_eq!(s.in_flight_state(), InFlightState::Undeclared);
+        s.no_updates_in_flight();
+        let a = s.push(&claim(1, 1)).unwrap();
+        let b = s.push(&confirmed(1)).unwrap();
+        let c = s.push(&claim(2, 2)).unwrap();
+        s.begin_update(ch(1), 7).unwrap();
+        assert_eq!(drain(&mut s), [b, c]);
+        drop(s); // power lost with update 7 of channel 1 still in flight
+
+        let mut s = open(&mut flash);
+        assert_eq!(s.in_flight_state(), InFlightState::Undeclared);
+        assert_eq!(
+            drain(&mut s),
+            [b],
+            "I5: before the declaration only non-HTLC events flow"
+        );
+        let held: std::vec::Vec<_> = s.pending().filter(|p| p.held).map(|p| p.id).collect();
+        assert_eq!(held, [a, c], "I5: every HTLC event is held back");
+        s.restore_in_flight(&[(ch(1), 7)]).unwrap();
+        assert_eq!(s.in_flight_state(), InFlightState::Declared);
+        assert_eq!(drain(&mut s), [c], "I5: channel 2 has nothing in flight");
+        assert!(s.complete_update(ch(1), 7));
+        assert_eq!(drain(&mut s), [a], "I5: released once its update completed");
+        assert_eq!(drain(&mut s), [], "I4: once per run");
+    }
+
+    /// I5: completing update u completes every update <= u of the channel, by call
+    /// or by pushing `UpdateCompleted`; a lower completion keeps the gate.
+    #[test]
+    fn i5_cumulative_completion() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open(&mut flash);
+        s.no_updates_in_flight();
+        let a = s.push(&claim(1, 1)).unwrap();
+        s.begin_update(ch(1), 6).unwrap();
+        s.begin_update(ch(1), 7).unwrap();
+        assert_eq!(drain(&mut s), []);
+        assert!(s.complete_update(ch(1), 7), "7 covers 6 and 7");
+        assert!(!s.complete_update(ch(1), 6), "6 completed with 7");
+        assert_eq!(drain(&mut s), [a], "I5: nothing of channel 1 in flight");
+
+        let b = s.push(&claim(1, 2)).unwrap();
+        s.begin_update(ch(1), 8).unwrap();
+        s.begin_update(ch(1), 9).unwrap();
+        let d8 = s.push(&done(1, 8)).unwrap();
+        assert_eq!(drain(&mut s), [d8], "I5: update 9 still holds the claim");
+        let mut ids = [EventId(0); 2];
+        let mut scratch = [0u8; 2 * MAX_ENCODED_LEN];
+        s.push_batch(&[confirmed(3), done(1, 9)], &mut scratch, &mut ids)
+            .unwrap();
+        assert!(
+            s.gates().is_empty(),
+            "I5: the pushed completion lifted the gate"
+        );
+        assert_eq!(drain(&mut s), [b, ids[0], ids[1]]);
+    }
+
+    /// I5, I6: a full in-flight table refuses, drops no gate and fails closed
+    /// until the in-flight updates are declared again.
+    #[test]
+    fn i5_full_in_flight_fails_closed() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let on3 = s.push(&claim(3, 3)).unwrap();
+        let on4 = s.push(&claim(4, 4)).unwrap();
+        let other = s.push(&confirmed(4)).unwrap();
+        s.begin_update(ch(1), 1).unwrap();
+        s.begin_update(ch(2), 1).unwrap();
+        s.begin_update(ch(1), 2).unwrap(); // same channel: same entry
+        assert_eq!(s.begin_update(ch(3), 1), Err(InFlightError::Full));
+        assert_eq!(s.in_flight_state(), InFlightState::Overflowed);
+        assert_eq!(s.gates().len(), 2, "I6: no gate dropped");
+        assert_eq!(
+            drain(&mut s),
+            [other],
+            "I5: fail closed: no HTLC event, not even of ungated channel 4"
+        );
+        assert_eq!(
+            s.restore_in_flight(&[(ch(3), 1)]),
+            Err(InFlightError::Full),
+            "still no room"
+        );
+        assert_eq!(s.in_flight_state(), InFlightState::Overflowed);
+        assert_eq!(drain(&mut s), []);
+        assert!(s.complete_update(ch(1), 2));
+        s.restore_in_flight(&[(ch(3), 1), (ch(2), 1)]).unwrap();
+        assert_eq!(s.in_flight_state(), InFlightState::Declared);
+        assert_eq!(drain(&mut s), [on4], "I5: channel 3 stays gated");
+        assert!(s.complete_update(ch(3), 1));
+        assert_eq!(drain(&mut s), [on3]);
+    }
+
+    /// I4: peek and the pending list read without releasing or writing; rewind
+    /// releases every un-acked event once more, in id order, gating unchanged.
+    #[test]
+    fn i4_peek_and_rewind() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let events = [claim(1, 1), confirmed(2), claim(2, 3), done(1, 4)];
+        let ids: std::vec::Vec<_> = events.iter().map(|e| s.push(e).unwrap()).collect();
+        let before = io(&s);
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        for (id, e) in ids.iter().zip(&events) {
+            assert_eq!(s.peek(*id, &mut buf).as_ref(), Ok(e), "I4: byte-identical");
+            let mut enc = [0u8; MAX_ENCODED_LEN];
+            assert_eq!(&buf[..e.encoded_len()], e.encode(&mut enc).unwrap());
+        }
+        let mut small = [0u8; 8];
+        assert!(matches!(
+            s.peek(ids[0], &mut small),
+            Err(ReadError::BufferTooSmall { .. })
+        ));
+        assert_eq!(s.peek(EventId(99), &mut buf), Err(ReadError::NotPending));
+        let listed: std::vec::Vec<_> = s
+            .pending()
+            .map(|p| (p.id, p.channel, p.kind, p.released))
+            .collect();
+        let want: std::vec::Vec<_> = ids
+            .iter()
+            .zip(&events)
+            .map(|(id, e)| (*id, e.channel(), e.kind(), false))
+            .collect();
+        assert_eq!(listed, want, "peek released nothing");
+        assert_eq!(io(&s), before, "peek and pending write nothing");
+
+        s.begin_update(ch(2), 1).unwrap();
+        assert_eq!(drain(&mut s), [ids[0], ids[1], ids[3]]);
+        s.ack(src(2, ids[1])).unwrap();
+        let io_before_rewind = io(&s);
+        s.rewind();
+        assert_eq!(io(&s), io_before_rewind, "rewind is RAM only");
+        assert!(s.pending().all(|p| !p.released));
+        assert_eq!(
+            drain(&mut s),
+            [ids[0], ids[3]],
+            "I4: un-acked once more, I5: gate kept"
+        );
+        assert!(s.pending().any(|p| p.id == ids[2] && p.held && !p.released));
+        assert!(s.complete_update(ch(2), 1));
+        assert_eq!(drain(&mut s), [ids[2]]);
+        assert_eq!(drain(&mut s), [], "I4: once per rewind");
+    }
+
+    /// I1: a batch is refused whole (invalid event, no room, short scratch) with
+    /// nothing written, or made durable whole with one sync.
+    #[test]
+    fn i1_push_batch_all_or_nothing() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let mut bad = claim(1, 9);
+        if let MonitorEvent::HtlcResolved(h) = &mut bad {
+            h.payment_hash = PaymentHash([0; 32]);
+        }
+        let mut scratch = [0u8; 4 * MAX_ENCODED_LEN];
+        let mut ids = [EventId(0); 4];
+        let before = (io(&s), s.next_id());
+        let batch = [claim(1, 1), bad, confirmed(2)];
+        assert!(matches!(
+            s.push_batch(&batch, &mut scratch, &mut ids),
+            Err(PushError::Invalid(_))
+        ));
+        let good = [claim(1, 1), claim(1, 2), confirmed(2)];
+        let needed: usize = good.iter().map(MonitorEvent::encoded_len).sum();
+        assert_eq!(
+            s.push_batch(&good, &mut scratch[..needed - 1], &mut ids),
+            Err(PushError::ScratchTooSmall { needed })
+        );
+        assert_eq!(
+            (io(&s), s.next_id()),
+            before,
+            "refused batches wrote nothing"
+        );
+        for i in 0..14 {
+            s.push(&claim(2, i)).unwrap();
+        }
+        let before_full = (io(&s), s.next_id());
+        assert!(s.has_room(2) && !s.has_room(3));
+        assert_eq!(
+            s.push_batch(&good, &mut scratch, &mut ids),
+            Err(PushError::Full)
+        );
+        assert_eq!((io(&s), s.next_id()), before_full, "I6: Full wrote nothing");
+        assert_eq!(s.pending_count(), 14);
+        drop(s);
+
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let first = s.next_id();
+        assert_eq!(first, EventId(14), "I3: the refused batches took no ids");
+        let sources: std::vec::Vec<_> = (0..14).map(|i| src(2, EventId(i))).collect();
+        let mut out = [AckOutcome::Acked; 14];
+        s.ack_batch(&sources, &mut out).unwrap();
+        let before = io(&s);
+        s.push_batch(&good, &mut scratch, &mut ids).unwrap();
+        assert_eq!(io(&s).1, before.1 + 1, "one sync for the batch");
+        assert_eq!(&ids[..3], [first, first.next(), first.next().next()]);
+        drop(s);
+
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let replay: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
+        let want: std::vec::Vec<_> = ids[..3].iter().copied().zip(good).collect();
+        assert_eq!(replay, want, "I1: the whole batch survives the restart");
+    }
+
+    /// I2: an ack batch is refused whole (unknown id, wrong channel) with nothing
+    /// written, or made durable whole with one sync; duplicates and acked ids
+    /// answer AlreadyAcked.
+    #[test]
+    fn i2_ack_batch_all_or_nothing() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        let ids: std::vec::Vec<_> = (0..5).map(|i| s.push(&claim(1, i)).unwrap()).collect();
+        let mut out = [AckOutcome::Acked; 8];
+        let before = io(&s);
+        assert_eq!(
+            s.ack_batch(&[src(1, ids[0]), src(1, EventId(77))], &mut out),
+            Err(AckError::Unknown)
+        );
+        assert_eq!(
+            s.ack_batch(&[src(1, ids[0]), src(2, ids[1])], &mut out),
+            Err(AckError::WrongChannel)
+        );
+        assert_eq!(io(&s), before, "refused batches write nothing");
+        assert_eq!(s.pending_count(), 5);
+        s.ack(src(1, ids[4])).unwrap();
+        let before = io(&s);
+        let batch = [
+            src(1, ids[3]),
+            src(1, ids[0]),
+            src(1, ids[3]),
+            src(1, ids[4]),
+        ];
+        s.ack_batch(&batch, &mut out).unwrap();
+        assert_eq!(
+            out[..4],
+            [
+                AckOutcome::Acked,
+                AckOutcome::Acked,
+                AckOutcome::AlreadyAcked,
+                AckOutcome::AlreadyAcked
+            ]
+        );
+        assert_eq!(io(&s).1, before.1 + 1, "one sync for the batch");
+        let before = io(&s);
+        s.ack_batch(&[src(1, ids[0])], &mut out).unwrap();
+        assert_eq!(io(&s), before, "nothing left to ack: nothing written");
+        drop(s);
+        let mut s = open_counted(&mut flash);
+        s.no_updates_in_flight();
+        assert_eq!(
+            drain(&mut s),
+            [ids[1], ids[2]],
+            "I2: acked ids never come back"
+        );
+    }
+
+    /// I6: the producer pattern for Full: keep the event, retry after acks; never
+    /// drop. Every event the monitor made ends up pushed, in its order.
+    #[test]
+    fn i6_full_drops_nothing() {
+        let mut flash = TestFlash::new(GEO);
+        let mut s = open(&mut flash);
+        s.no_updates_in_flight();
+        let made: std::vec::Vec<_> = (0..40).map(|i| claim(1 + i % 3, i)).collect();
+        let mut queue: std::collections::VecDeque<_> = made.iter().cloned().collect();
+        let mut pushed = std::vec::Vec::new();
+        let mut refused = 0;
+        while !queue.is_empty() {
+            // The monitor makes events faster than the consumer acks them.
+            while let Some(e) = queue.front() {
+                let free = s.free_slots();
+                match s.push(e) {
+                    Ok(id) => {
+                        pushed.push((id, queue.pop_front().unwrap()));
+                        assert_eq!(s.free_slots(), free - 1);
+                    }
+                    Err(PushError::Full) => {
+                        assert_eq!(free, 0);
+                        assert!(!s.has_room(1));
+                        refused += 1;
+                        break;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            // The consumer handles two events and acks them.
+            for _ in 0..2 {
+                if let Some((id, e)) = s.release_next() {
+                    s.ack(MonitorEventSource {
+                        channel: e.channel(),
+                        id,
+                    })
+                    .unwrap();
+                }
+            }
+        }
+        assert!(refused > 0, "the store was full at times");
+        let order: std::vec::Vec<_> = pushed.iter().map(|(_, e)| e.clone()).collect();
+        assert_eq!(order, made, "I6: nothing dropped, order kept");
     }
 }
