@@ -1,4 +1,4 @@
-//! F1 of BENCH.md: durable 128 B appends and acks on a file system, one run, one
+//! F1 of docs/BENCH.md: durable 128 B appends and acks on a file system, one run, one
 //! directory, every store side by side.
 //!
 //! `cargo bench -p monitor-events-file --bench f1 -- [--ops N | --short] [--json] [--dir PATH]`

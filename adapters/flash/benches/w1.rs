@@ -1,4 +1,4 @@
-//! BENCH.md's W1 on the simulated NOR flash: every store in one run, on the same
+//! docs/BENCH.md's W1 on the simulated NOR flash: every store in one run, on the same
 //! `SimFlash` geometry, driven by the same operation stream (the fingerprint
 //! proves it), with figures for both device profiles.
 //!
@@ -68,7 +68,7 @@ struct Label {
     mode: &'static str,
     /// `size_of` the store with its cache (and a reference to the flash).
     ram_bytes: usize,
-    /// The cache alone, where the store has one (BENCH.md's "cache RAM B").
+    /// The cache alone, where the store has one (docs/BENCH.md's "cache RAM B").
     cache_ram_bytes: Option<usize>,
 }
 
@@ -150,7 +150,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// `SimFlash` as an embedded-storage-async NOR flash of BENCH.md's geometry, so
+/// `SimFlash` as an embedded-storage-async NOR flash of docs/BENCH.md's geometry, so
 /// the peer's every read, write and erase goes through `SimFlash`'s rules and
 /// counters.
 struct AsyncSim(SimFlash);

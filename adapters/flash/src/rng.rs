@@ -1,4 +1,4 @@
-//! BENCH.md's random numbers and fingerprint, `no_std`: [`Pcg32`] (the workloads'
+//! docs/BENCH.md's random numbers and fingerprint, `no_std`: [`Pcg32`] (the workloads'
 //! generator) and [`Fnv1a64`] (the fingerprint). The host-side workload driver
 //! ([`workload`](crate::workload), feature `sim`) and firmware self-tests share them.
 
@@ -8,7 +8,7 @@ pub struct Pcg32 {
     state: u64,
 }
 
-/// The stream increment (`inc`) of BENCH.md's PCG32.
+/// The stream increment (`inc`) of docs/BENCH.md's PCG32.
 pub const PCG32_INCREMENT: u64 = 1442695040888963407;
 const PCG32_MULTIPLIER: u64 = 6364136223846793005;
 

@@ -1,4 +1,4 @@
-//! The benchmark workloads of BENCH.md, reproducible to the byte: [`Pcg32`],
+//! The benchmark workloads of docs/BENCH.md, reproducible to the byte: [`Pcg32`],
 //! the W1 operation stream ([`W1`]) and a driver for any store ([`run_w1`]).
 //!
 //! W1 (steady monitor traffic), for id = 0, 1, … `events - 1`:

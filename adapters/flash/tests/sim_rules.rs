@@ -1,4 +1,4 @@
-//! `SimFlash` against DESIGN.md's fault model and BENCH.md's counters.
+//! `SimFlash` against the fault model of docs/INVARIANTS.md and the counters of docs/BENCH.md.
 //!
 //! These tests check the simulator itself: the crash-point tests of I1, I2 and I8
 //! are only as good as its rules and torn operations.

@@ -6,7 +6,7 @@
 //! | `log` | `events.log` | run, verify: the report log |
 //! | `out` | `verify.txt` | verify: the verdict file |
 //! | `carry` | none | verify: on a pass, write the carried-over log here |
-//! | `events` | `100000` | selftest: W1 events (100 000 checks BENCH.md's fingerprint) |
+//! | `events` | `100000` | selftest: W1 events (100 000 checks docs/BENCH.md's fingerprint) |
 //! | `ops` | `0` (forever) | run: stop after this many operations |
 //! | `acks` | `inplace` | run, verify: `record` for a medium without multiwrite |
 //! | `fail_at` | none | run: the n-th program or erase fails (the journal must panic, I7) |

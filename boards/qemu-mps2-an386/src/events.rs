@@ -1,6 +1,6 @@
 //! A simulated channel monitor: the event with id `id` is a pure function of the
 //! id, so `verify` can rebuild the exact bytes `run` pushed without keeping them.
-//! Also BENCH.md's PCG32 and FNV-1a, for the W1 self-test.
+//! Also docs/BENCH.md's PCG32 and FNV-1a, for the W1 self-test.
 
 use monitor_events::{
     ChannelId, CloseReason, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent,

@@ -3,7 +3,7 @@
 //!
 //! | phase | what | invariants |
 //! |---|---|---|
-//! | 1 | BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
+//! | 1 | docs/BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
 //! | 2 | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
 //! | 3 | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
 
@@ -17,7 +17,7 @@ use monitor_events::{
     MonitorEvent, MonitorEventSource, PaymentHash, PaymentPreimage, MAX_ENCODED_LEN,
 };
 
-/// W1's fingerprint for 100 000 events (BENCH.md).
+/// W1's fingerprint for 100 000 events (docs/BENCH.md).
 const W1_FINGERPRINT: u64 = 0xe7dc_8c94_652e_8476;
 /// Events W1 keeps pending.
 const W1_WINDOW: usize = 16;
@@ -42,7 +42,7 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
     let fp = w1(&mut m, events);
     if events == 100_000 {
         defmt::assert_eq!(fp, W1_FINGERPRINT, "W1 fingerprint");
-        defmt::info!("selftest: W1 fingerprint {=u64:#x} = BENCH.md's", fp);
+        defmt::info!("selftest: W1 fingerprint {=u64:#x} = docs/BENCH.md's", fp);
     } else {
         defmt::info!("selftest: W1 fingerprint {=u64:#x} ({} events)", fp, events);
     }
@@ -120,7 +120,7 @@ fn check(j: &mut Store<'_>, model: &[(u64, Payload)], next: u64, last_acked: Opt
     }
 }
 
-/// BENCH.md's W1 with `events` pushes and a reboot every `events / 10`; returns
+/// docs/BENCH.md's W1 with `events` pushes and a reboot every `events / 10`; returns
 /// the fingerprint.
 fn w1(m: &mut MirrorFlash, events: u64) -> u64 {
     let reopen_every = events / 10;

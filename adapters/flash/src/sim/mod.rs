@@ -249,7 +249,7 @@ impl Default for SimFlash {
 }
 
 impl SimFlash {
-    /// BENCH.md's flash: 16 sectors of 4096 B, 4 B program unit, multiwrite (the
+    /// docs/BENCH.md's flash: 16 sectors of 4096 B, 4 B program unit, multiwrite (the
     /// peer's queue needs it).
     pub const BENCH_GEOMETRY: Geometry = Geometry {
         sector_size: 4096,

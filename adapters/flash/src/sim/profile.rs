@@ -1,6 +1,6 @@
 //! Device-time profiles and the counters [`SimFlash`](super::SimFlash) keeps.
 
-/// A device-time profile of BENCH.md (approximate datasheet figures).
+/// A device-time profile of docs/BENCH.md (approximate datasheet figures).
 ///
 /// | profile | read_cmd_us | read_byte_us | prog_cmd_us | prog_byte_us | prog_page | erase_us |
 /// |---|---|---|---|---|---|---|
@@ -43,12 +43,12 @@ impl Profile {
     /// Number of profiles.
     pub const COUNT: usize = 2;
 
-    /// Every profile, in BENCH.md's order.
+    /// Every profile, in docs/BENCH.md's order.
     pub const fn all() -> [Profile; Self::COUNT] {
         [Profile::Nrf52840, Profile::W25qSpi]
     }
 
-    /// BENCH.md's name: `nrf52840`, `w25q-spi`.
+    /// docs/BENCH.md's name: `nrf52840`, `w25q-spi`.
     pub const fn name(self) -> &'static str {
         match self {
             Profile::Nrf52840 => "nrf52840",
@@ -104,7 +104,7 @@ impl Profile {
         self.costs().erase_us
     }
 
-    /// BENCH.md's physical limit per event, in microseconds, for events of
+    /// docs/BENCH.md's physical limit per event, in microseconds, for events of
     /// `payload` bytes on sectors of `sector_size` bytes: program only the payload
     /// (one program command) and erase only the share of a sector it fills. No
     /// header, no ack, no copy. For `nrf52840` and W1's 86.3 B: ≈ 2.68 ms.

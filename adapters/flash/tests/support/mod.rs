@@ -12,7 +12,7 @@ pub const N: usize = 16;
 /// W1's largest payload.
 pub const MAX_BODY: usize = 120;
 
-/// BENCH.md's geometry, multiwrite or not.
+/// docs/BENCH.md's geometry, multiwrite or not.
 pub fn geometry(mode: AckMode) -> Geometry {
     Geometry {
         multiwrite: mode == AckMode::InPlace,
