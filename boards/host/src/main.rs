@@ -11,9 +11,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monitor_events::AckMode;
 use monitor_events_flash::sim::Profile;
 use monitor_events_host::error::{CliError, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_USAGE};
-use monitor_events_host::image::GeometryFlags;
-use monitor_events_host::inspect::{inspect, verify};
-use monitor_events_host::simulate::{run, SimConfig, SimFailure};
+use monitor_events_host::image::inspect::{inspect, verify};
+use monitor_events_host::image::load::GeometryFlags;
+use monitor_events_host::sim::config::{
+    SimConfig, AUTH_SECTOR_SIZE, BROWNOUT_MAX_BURST, DEFAULT_MAX_CUTS_IN_A_ROW,
+};
+use monitor_events_host::sim::run::{run, SimFailure};
 
 /// Lightning channel-monitor events kept durable on the device until acked: an
 /// emulator of a monitor device with power cuts, and tools for store images.
@@ -62,19 +65,39 @@ struct SimulateArgs {
     /// Events to push.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
-    /// Random power cuts to inject.
+    /// Random power cuts to inject, brown-out bursts included.
     #[arg(long, default_value_t = 200)]
     cuts: u64,
-    /// Most power cuts in a row before the store completes a push or an ack (the
-    /// journal's spare sectors cover 3).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    max_cuts_in_a_row: u32,
+    /// Brown-outs: the chance in percent that a power cut is followed by another
+    /// within the first 1 to 6 program or erase operations after the restart
+    /// (bursts of up to 20 cuts in a row).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    brownout: u32,
+    /// Most power cuts in a row before the store completes a push or an ack
+    /// (default 3, the journal's spare sectors; 20 with --brownout).
+    #[arg(long, value_name = "N")]
+    max_cuts_in_a_row: Option<u32>,
     /// Clean restarts (reboots with power intact).
     #[arg(long, default_value_t = 50)]
     restarts: u64,
-    /// How acks are made durable.
-    #[arg(long, value_enum, default_value_t = AckModeArg::InPlace)]
-    ack_mode: AckModeArg,
+    /// How acks are made durable (default in-place; record with --auth).
+    #[arg(long, value_enum)]
+    ack_mode: Option<AckModeArg>,
+    /// Authenticated journal: every record and sector header carries an HMAC tag
+    /// under a device key derived from the seed; acks are records.
+    #[arg(long)]
+    auth: bool,
+    /// Number of sectors.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    sectors: u32,
+    /// Sector size in bytes (default 4096; 8192 with --auth, whose tags make 16
+    /// events of the largest size too many for 4 KiB).
+    #[arg(long, value_name = "BYTES")]
+    sector_size: Option<u32>,
+    /// Program unit in bytes (a power of two up to 32).
+    #[arg(long, value_name = "BYTES", default_value_t = 4)]
+    write_size: u32,
     /// Write the final flash image to this file (for `inspect` and `verify`).
     #[arg(long, value_name = "PATH")]
     image: Option<PathBuf>,
@@ -139,6 +162,15 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
 }
 
 fn simulate(a: &SimulateArgs) -> ExitCode {
+    let ack_mode =
+        match (a.ack_mode, a.auth) {
+            (Some(AckModeArg::InPlace), true) => return fail(&CliError::usage(
+                "an authenticated journal acks with records: drop --ack-mode in-place or --auth"
+                    .into(),
+            )),
+            (Some(AckModeArg::InPlace), false) | (None, false) => AckMode::InPlace,
+            (Some(AckModeArg::Record), _) | (None, true) => AckMode::Record,
+        };
     let cfg = SimConfig {
         profile: match a.profile {
             ProfileArg::Nrf52840 => Profile::Nrf52840,
@@ -148,12 +180,22 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
         events: a.events,
         cuts: a.cuts,
         restarts: a.restarts,
-        max_cuts_in_a_row: a.max_cuts_in_a_row,
+        max_cuts_in_a_row: a.max_cuts_in_a_row.unwrap_or(if a.brownout > 0 {
+            BROWNOUT_MAX_BURST
+        } else {
+            DEFAULT_MAX_CUTS_IN_A_ROW
+        }),
+        brownout: a.brownout,
+        auth: a.auth,
+        sectors: a.sectors,
+        sector_size: a.sector_size.unwrap_or(if a.auth {
+            AUTH_SECTOR_SIZE
+        } else {
+            SimConfig::default().sector_size
+        }),
+        write_size: a.write_size,
         trace: a.trace,
-        ack_mode: match a.ack_mode {
-            AckModeArg::InPlace => AckMode::InPlace,
-            AckModeArg::Record => AckMode::Record,
-        },
+        ack_mode,
     };
     // Find out now, not after the run, that the image cannot be written.
     if let Some(path) = &a.image {
@@ -229,21 +271,21 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
             ));
         }
     }
-    if s.violations == 0 {
-        if !a.json {
-            out(&format!(
-                "result: ok, 0 violations ({} events, {} power cuts, {:.1} s)\n",
-                s.events_pushed, s.cuts, s.elapsed_s
-            ));
-        }
+    if !a.json {
+        out(&format!("{}\n", s.verdict()));
+    }
+    if s.ok() {
         ExitCode::SUCCESS
     } else {
         for d in &s.violation_counts.details {
             eprintln!("violation: {d}");
         }
+        if let Some(h) = &s.halted {
+            eprintln!("monitor-events: simulate (seed {}): {h}", a.seed);
+        }
         eprintln!(
-            "monitor-events: simulate (seed {}): {} invariant violations; rerun with --seed {} to reproduce",
-            a.seed, s.violations, a.seed
+            "monitor-events: simulate (seed {}): {} invariant violations, {} bricked, {} open failures; rerun with --seed {} to reproduce",
+            a.seed, s.violations, s.bricked, s.open_failures, a.seed
         );
         ExitCode::from(EXIT_INTEGRITY)
     }

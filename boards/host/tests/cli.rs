@@ -167,6 +167,85 @@ fn simulate_record_acks_then_inspect_and_verify_its_image() {
     assert_eq!(i["geometry"]["sector_count"], 16);
 }
 
+/// I10 liveness under brown-outs: bursts of cuts, each within the first 1 to 6
+/// program or erase operations after the restart, never brick the store (a push
+/// or an ack that panics with anything but the cut) nor make `open` fail, and
+/// I1–I3 still hold. The bursts really happen: more cuts in a row than the three
+/// of the independent schedule.
+#[test]
+fn i10_simulate_brownout_bursts_brick_nothing_and_every_open_succeeds() {
+    for extra in [&[][..], &["--ack-mode", "record"][..], &["--auth"][..]] {
+        let mut args = vec![
+            "simulate",
+            "--seed",
+            "5",
+            "--events",
+            "4000",
+            "--cuts",
+            "800",
+            "--brownout",
+            "60",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {err}");
+        let s = json(&o);
+        for zero in [
+            "bricked",
+            "open_failures",
+            "lost_ids",
+            "resurrected_ids",
+            "reused_ids",
+            "violations",
+        ] {
+            assert_eq!(s[zero], 0, "{extra:?} {zero}: {s}");
+        }
+        assert_eq!(s["result"], "ok", "{s}");
+        assert_eq!(s["halted"], Value::Null, "{s}");
+        assert_eq!(s["brownout_percent"], 60);
+        assert_eq!(s["events_pushed"], 4000, "the run went to its end");
+        assert!(s["cuts"].as_u64().unwrap() > 400, "{extra:?}: {s}");
+        assert!(s["brownout_cuts"].as_u64().unwrap() > 150, "{extra:?}: {s}");
+        assert!(
+            s["max_cuts_in_a_row"].as_u64().unwrap() > 3,
+            "{extra:?}: bursts beyond the spare sectors: {s}"
+        );
+        assert_eq!(s["auth"], extra.contains(&"--auth"));
+        assert!(!err.contains("PowerCut"), "power cuts are quiet: {err}");
+    }
+}
+
+/// The table names the liveness counts, and `--auth` with in-place acks is a
+/// usage error (an authenticated journal acks with records).
+#[test]
+fn simulate_table_reports_liveness_and_auth_refuses_in_place_acks() {
+    let o = run(&[
+        "simulate",
+        "--events",
+        "800",
+        "--cuts",
+        "60",
+        "--brownout",
+        "50",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "brown-outs 50 %",
+        "in brown-out bursts",
+        "bricked (I10)",
+        "open failures (I10)",
+        "result: ok, 0 violations",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in\n{out}");
+    }
+    let o = run(&["simulate", "--auth", "--ack-mode", "in-place"]);
+    assert_clear_error(&o, 1, "acks with records");
+}
+
 #[test]
 fn inspect_clean_golden_image() {
     let path = golden("clean.img");

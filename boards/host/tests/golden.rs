@@ -19,10 +19,11 @@ use monitor_events::journal::{Corruption, Journal, OpenError, Seen};
 use monitor_events::{
     Config, EventStore, Geometry, MonitorEvent, MonitorEventSource, MAX_ENCODED_LEN,
 };
+use monitor_events_flash::sim::SharedFlash;
 use monitor_events_flash::sim::{SimFlash, Torn};
-use monitor_events_host::flash::{install_panic_hook, SharedFlash};
-use monitor_events_host::rng::Rng;
-use monitor_events_host::workload::Monitor;
+use monitor_events_host::panic::install_panic_hook;
+use monitor_events_host::sim::rng::Rng;
+use monitor_events_host::sim::workload::Monitor;
 
 /// The golden images' geometry.
 const GEOMETRY: Geometry = Geometry {

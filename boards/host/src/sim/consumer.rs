@@ -22,7 +22,7 @@ use monitor_events::{
     MonitorEventSource, PaymentHash,
 };
 
-use crate::rng::Rng;
+use crate::sim::rng::Rng;
 
 /// Counters of the consumer.
 #[derive(Clone, Debug, Default)]

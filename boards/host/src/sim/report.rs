@@ -6,9 +6,9 @@ use monitor_events::{AckMode, HtlcOutcome, MonitorEvent};
 use monitor_events_flash::sim::Stats;
 use serde::Serialize;
 
-use crate::consumer::ConsumerStats;
-use crate::model::{Model, Violations};
-use crate::simulate::{SimConfig, PENDING};
+use crate::sim::config::{SimConfig, PENDING};
+use crate::sim::consumer::ConsumerStats;
+use crate::sim::model::{Model, Violations};
 
 /// Counters of one run.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +45,8 @@ pub struct Counts {
     pub cuts: u64,
     /// Cuts armed right after a recovery.
     pub consecutive_cuts: u64,
+    /// Brown-out cuts that fired (each the next of a burst).
+    pub brownout_cuts: u64,
     /// Most cuts in a row before a push or ack completed.
     pub max_cuts_in_a_row: u32,
     /// Reopens after a cut.
@@ -59,6 +61,14 @@ pub struct Counts {
     pub in_doubt_acks_kept: u64,
     /// Acks cut in flight that did not happen.
     pub in_doubt_acks_dropped: u64,
+    /// Pushes or acks that panicked with something other than a power cut: the
+    /// store is bricked (I10). The run stops at the first.
+    pub bricked: u64,
+    /// Opens that returned an error after a cut or a restart (I10). The run stops
+    /// at the first.
+    pub open_failures: u64,
+    /// Why the run stopped early, in words.
+    pub halt: Option<String>,
 }
 
 impl Counts {
@@ -143,6 +153,11 @@ pub struct Summary {
     pub seed: u64,
     /// `in-place` or `record`.
     pub ack_mode: String,
+    /// Whether records carry HMAC tags (an authenticated journal).
+    pub auth: bool,
+    /// Percent chance that a cut is followed by another within a few operations of
+    /// the restart (0: no brown-outs).
+    pub brownout_percent: u32,
     /// The flash.
     pub flash: FlashInfo,
     /// Pending events the store holds at most.
@@ -175,6 +190,8 @@ pub struct Summary {
     pub cuts: u64,
     /// Of which armed right after a recovery.
     pub consecutive_cuts: u64,
+    /// Of which brown-out cuts (the next of a burst) that fired.
+    pub brownout_cuts: u64,
     /// Most cuts in a row before a push or ack completed.
     pub max_cuts_in_a_row: u32,
     /// Reopens after a cut.
@@ -189,6 +206,13 @@ pub struct Summary {
     pub resurrected_ids: u64,
     /// I3 violations.
     pub reused_ids: u64,
+    /// I10: pushes or acks that panicked with something other than a power cut
+    /// (the run stops at the first).
+    pub bricked: u64,
+    /// I10: opens that returned an error (the run stops at the first).
+    pub open_failures: u64,
+    /// Why the run stopped before its last event, if it did.
+    pub halted: Option<String>,
     /// All violations.
     pub violations: u64,
     /// All violations, by kind.
@@ -221,6 +245,9 @@ pub struct Summary {
     pub wear_mean: f64,
     /// Host time of the run in seconds.
     pub elapsed_s: f64,
+    /// `ok`, or `FAILED` if a violation, a bricked store or an open failure was
+    /// found.
+    pub result: String,
 }
 
 /// `x` rounded to `digits` decimals (for stable JSON).
@@ -251,6 +278,8 @@ impl Summary {
                 AckMode::Record => "record",
             }
             .to_owned(),
+            auth: cfg.auth,
+            brownout_percent: cfg.brownout,
             flash: FlashInfo {
                 sector_size: g.sector_size,
                 sector_count: g.sector_count,
@@ -279,6 +308,7 @@ impl Summary {
             full_refusals: c.full,
             cuts: c.cuts,
             consecutive_cuts: c.consecutive_cuts,
+            brownout_cuts: c.brownout_cuts,
             max_cuts_in_a_row: c.max_cuts_in_a_row,
             recoveries: c.recoveries,
             restarts: c.restarts + 1,
@@ -291,6 +321,9 @@ impl Summary {
             lost_ids: v.lost,
             resurrected_ids: v.resurrected,
             reused_ids: v.reused,
+            bricked: c.bricked,
+            open_failures: c.open_failures,
+            halted: c.halt.clone(),
             violations: v.total(),
             violation_counts: v.clone(),
             pending_at_end: end.pending,
@@ -307,6 +340,33 @@ impl Summary {
             wear_max: stats.max_sector_erases(),
             wear_mean: round(stats.mean_sector_erases(), 2),
             elapsed_s: round(end.elapsed_s, 2),
+            result: if v.total() + c.bricked + c.open_failures == 0 {
+                "ok"
+            } else {
+                "FAILED"
+            }
+            .to_owned(),
+        }
+    }
+
+    /// Whether the run passed: no violation, no bricked store, no open failure.
+    pub fn ok(&self) -> bool {
+        self.violations == 0 && self.bricked == 0 && self.open_failures == 0
+    }
+
+    /// The verdict line that ends the table.
+    pub fn verdict(&self) -> String {
+        let what = format!(
+            "{} events, {} power cuts, {:.1} s",
+            self.events_pushed, self.cuts, self.elapsed_s
+        );
+        if self.ok() {
+            format!("result: ok, 0 violations ({what})")
+        } else {
+            format!(
+                "result: FAILED, {} violations, {} bricked, {} open failures ({what})",
+                self.violations, self.bricked, self.open_failures
+            )
         }
     }
 
@@ -326,8 +386,16 @@ impl Summary {
         };
         let _ = writeln!(
             o,
-            "monitor-events simulate: seed {}, profile {}, {} acks",
-            self.seed, self.profile, self.ack_mode
+            "monitor-events simulate: seed {}, profile {}, {} acks{}{}",
+            self.seed,
+            self.profile,
+            self.ack_mode,
+            if self.auth { ", authenticated" } else { "" },
+            if self.brownout_percent > 0 {
+                format!(", brown-outs {} %", self.brownout_percent)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             o,
@@ -397,13 +465,22 @@ impl Summary {
             ),
         );
         let _ = writeln!(o, "faults");
+        let burst = if self.brownout_percent > 0 {
+            format!(
+                "{} of them in brown-out bursts (within {} operations of the restart)",
+                self.brownout_cuts,
+                crate::sim::config::BROWNOUT_WINDOW
+            )
+        } else {
+            format!("{} right after a recovery", self.consecutive_cuts)
+        };
         row(
             &mut o,
             "power cuts",
             self.cuts.to_string(),
             format!(
-                "{} right after a recovery; up to {} in a row before a write completed",
-                self.consecutive_cuts, self.max_cuts_in_a_row
+                "{burst}; up to {} in a row before a write completed",
+                self.max_cuts_in_a_row
             ),
         );
         row(
@@ -467,6 +544,27 @@ impl Summary {
             (v.phantom + v.ack_outcome).to_string(),
             String::new(),
         );
+        let halted = self.halted.clone().unwrap_or_default();
+        row(
+            &mut o,
+            "bricked (I10)",
+            self.bricked.to_string(),
+            if self.bricked > 0 {
+                halted.clone()
+            } else {
+                String::new()
+            },
+        );
+        row(
+            &mut o,
+            "open failures (I10)",
+            self.open_failures.to_string(),
+            if self.open_failures > 0 {
+                halted
+            } else {
+                String::new()
+            },
+        );
         let _ = writeln!(o, "flash cost ({})", self.profile);
         row(
             &mut o,
@@ -513,6 +611,37 @@ pub fn wear_chart(wear: &[u64], width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::config::SimConfig;
+    use crate::sim::run::run;
+
+    /// I10 is part of the verdict: a bricked store or an open failure fails the
+    /// run even without an invariant violation.
+    #[test]
+    fn i10_bricked_or_open_failure_fails_the_verdict() {
+        let cfg = SimConfig {
+            events: 200,
+            cuts: 10,
+            restarts: 2,
+            ..SimConfig::default()
+        };
+        let clean = run(&cfg, |_| {}).expect("a small run").summary;
+        assert!(clean.ok());
+        assert_eq!(clean.result, "ok");
+        assert!(clean
+            .verdict()
+            .starts_with("result: ok, 0 violations (200 events"));
+        assert!(clean.render().contains("bricked (I10)"));
+        let mut bricked = clean.clone();
+        bricked.bricked = 1;
+        assert!(!bricked.ok());
+        assert!(bricked
+            .verdict()
+            .starts_with("result: FAILED, 0 violations, 1 bricked"));
+        let mut open_failed = clean;
+        open_failed.open_failures = 1;
+        assert!(!open_failed.ok());
+        assert!(open_failed.verdict().contains("1 open failures"));
+    }
 
     #[test]
     fn wear_chart_scales_to_the_most_erased_sector() {

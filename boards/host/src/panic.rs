@@ -1,11 +1,9 @@
-//! The emulated device's flash: a [`SharedFlash`] (the store owns one handle as its
-//! medium, the emulator keeps another to arm power cuts, restore power and read the
-//! counters), and the panic hook that keeps power cuts quiet.
+//! The panic hook of the CLI: the store panics on a dead medium (invariant I7), so
+//! every simulated power cut is a panic; [`install_panic_hook`] keeps those quiet,
+//! and [`quietly`] turns any panic into its message for the caller to report.
 
 use std::panic::PanicHookInfo;
 use std::sync::Once;
-
-pub use monitor_events_flash::sim::SharedFlash;
 
 /// The message of a panic payload, if it is a string.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -52,4 +50,32 @@ pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET.with(|q| q.set(false));
     r.map_err(|p| panic_message(p.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quietly_returns_the_panic_message_or_the_value() {
+        assert_eq!(quietly(|| 7), Ok(7));
+        assert_eq!(
+            quietly(|| -> u8 { panic!("no free sector left") }),
+            Err("no free sector left".to_owned())
+        );
+        let n = 3;
+        assert_eq!(
+            quietly(|| -> u8 { panic!("program at {n} failed: PowerCut") }),
+            Err("program at 3 failed: PowerCut".to_owned())
+        );
+    }
+
+    #[test]
+    fn panic_message_of_a_non_string_payload_says_so() {
+        let payload: Box<dyn std::any::Any + Send> = Box::new(42u32);
+        assert_eq!(
+            panic_message(payload.as_ref()),
+            "(a panic without a message)"
+        );
+    }
 }

@@ -19,83 +19,47 @@
 //! there), I2 (no acked event is), I3 (the next id is above every returned one),
 //! then in-flight updates are registered again and everything pending is replayed
 //! (I4: once each, in id order among the ungated; I5: gated HTLC events wait).
+//!
+//! Brown-outs (`SimConfig::brownout`): after a cut, with the given chance, the
+//! next cut is armed before the restart, at one of the first
+//! [`BROWNOUT_WINDOW`] program or erase operations from then on (in `open`'s own
+//! repairs, or in the first writes after it), up to `max_cuts_in_a_row` cuts
+//! before a push or an ack completes. A cut inside `open` is recovered like any
+//! other: power back, open again.
+//!
+//! Liveness (I10) is counted, not assumed: a push or an ack that panics with
+//! anything but the power cut leaves the store **bricked**, an `open` that returns
+//! an error is an **open failure**. Either ends the run early, and the summary
+//! reports it.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use monitor_events::journal::ConfigError;
 use monitor_events::{
-    AckMode, ChannelId, Config, EventId, EventStore, Geometry, MonitorEvent, MonitorEventSource,
-    PushError, StoreError,
+    ChannelId, Config, EventId, EventStore, MonitorEvent, MonitorEventSource, PushError, StoreError,
 };
-use monitor_events_flash::sim::{Profile, SimFlash, Torn};
+use monitor_events_flash::sim::{SharedFlash, SimFlash, Torn};
 
-use crate::consumer::Consumer;
-use crate::flash::{install_panic_hook, quietly, SharedFlash};
-use crate::model::{InDoubt, Model, Resolved};
-use crate::report::{Counts, EndState, Summary};
-use crate::rng::Rng;
-use crate::workload::Monitor;
-
-/// Pending events the device can hold: the most that fit the capacity check for
-/// 4 KiB sectors and events of up to `MAX_ENCODED_LEN` bytes.
-pub const PENDING: usize = 16;
-/// Monitor updates that can be in flight at once.
-pub const IN_FLIGHT: usize = 8;
-/// Channels of the monitor.
-pub const CHANNELS: usize = 8;
+use crate::panic::{install_panic_hook, quietly};
+use crate::sim::config::{SimConfig, BROWNOUT_WINDOW, CHANNELS, IN_FLIGHT, PENDING};
+use crate::sim::consumer::Consumer;
+use crate::sim::model::{InDoubt, Model, Resolved};
+use crate::sim::report::{Counts, EndState, Summary};
+use crate::sim::rng::Rng;
+use crate::sim::workload::Monitor;
 
 type Store = EventStore<SharedFlash, PENDING, IN_FLIGHT>;
 
-/// What to run.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Device-time profile to report.
-    pub profile: Profile,
-    /// Seed of everything random.
-    pub seed: u64,
-    /// Events to push (returned pushes).
-    pub events: u64,
-    /// Power cuts to inject.
-    pub cuts: u64,
-    /// Clean restarts to do.
-    pub restarts: u64,
-    /// In-place acks (multiwrite NOR) or ack records (one program per word).
-    pub ack_mode: AckMode,
-    /// Most power cuts in a row before the store completes a push or an ack. The
-    /// journal keeps three spare sectors so that it survives three (DESIGN.md);
-    /// more may leave it without a free sector.
-    pub max_cuts_in_a_row: u32,
-    /// Print every power cut and recovery to stderr.
-    pub trace: bool,
-}
-
-impl SimConfig {
-    /// The flash: 16 sectors of 4 KiB, 4 B program unit; multiwrite for in-place
-    /// acks, one program per word (as ECC flash) for ack records.
-    pub fn geometry(&self) -> Geometry {
-        Geometry {
-            multiwrite: self.ack_mode == AckMode::InPlace,
-            ..SimFlash::BENCH_GEOMETRY
-        }
-    }
-}
-
-/// Why a run stopped before its end.
+/// Why a run stopped before its end without a summary (liveness failures, I10,
+/// end the run with one: see [`Outcome`]).
 #[derive(Debug)]
 pub enum SimFailure {
     /// The configuration does not fit the flash.
     Config(ConfigError),
-    /// The store did not open after a power cut or restart.
-    Reopen {
-        /// The error.
-        error: StoreError,
-        /// Events pushed so far.
-        pushed: u64,
-        /// The flash image at that point.
-        image: Vec<u8>,
-    },
-    /// A panic that was not a power cut: a bug.
+    /// The store did not open on the blank flash.
+    Open(StoreError),
+    /// A panic that was not a power cut, outside a push or an ack: a bug.
     Panic {
         /// Its message.
         message: String,
@@ -117,10 +81,7 @@ impl std::fmt::Display for SimFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SimFailure::Config(e) => write!(f, "the configuration does not fit the flash: {e}"),
-            SimFailure::Reopen { error, pushed, .. } => write!(
-                f,
-                "the store did not reopen after {pushed} events: {error}"
-            ),
+            SimFailure::Open(e) => write!(f, "the store did not open on blank flash: {e}"),
             SimFailure::Panic {
                 message, pushed, ..
             } => write!(f, "unexpected panic after {pushed} events: {message}"),
@@ -137,7 +98,7 @@ impl SimFailure {
     /// The flash image when the run stopped, if there is one.
     pub fn image(&self) -> Option<&[u8]> {
         match self {
-            SimFailure::Reopen { image, .. } | SimFailure::Panic { image, .. } => Some(image),
+            SimFailure::Panic { image, .. } => Some(image),
             _ => None,
         }
     }
@@ -157,6 +118,23 @@ struct Queued {
     event: MonitorEvent,
     /// The tick before which it is not produced (a delayed confirmation).
     not_before: u64,
+}
+
+/// Why the device stopped before its last event.
+#[derive(Debug)]
+enum Halt {
+    /// A push or an ack panicked with something other than the power cut.
+    Bricked(String),
+    /// `open` returned an error after a power cut or a restart.
+    OpenFailed(StoreError),
+    /// Anything else.
+    Failure(SimFailure),
+}
+
+impl From<SimFailure> for Halt {
+    fn from(f: SimFailure) -> Self {
+        Halt::Failure(f)
+    }
 }
 
 /// Outcome of one guarded store call.
@@ -184,13 +162,17 @@ struct Device {
     cuts_armed: u64,
     /// Power cuts since the last push or ack that returned.
     cuts_in_a_row: u32,
+    /// Whether the cut armed now is the next of a brown-out (it does not move the
+    /// schedule of the independent cuts).
+    burst_armed: bool,
     next_cut_at: u64,
     next_restart_at: u64,
     replaying: bool,
     last_push_tick: u64,
 }
 
-/// A finished run.
+/// A finished run: all its events, or fewer when the store stopped making
+/// progress (the summary's `bricked` or `open_failures` is then 1).
 #[derive(Debug)]
 pub struct Outcome {
     /// What happened.
@@ -204,11 +186,14 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
     install_panic_hook();
     let started = Instant::now();
     let geometry = cfg.geometry();
-    let config = Config::<PENDING>::try_new(geometry, monitor_events::MAX_ENCODED_LEN)
-        .and_then(|c| c.with_ack_mode(cfg.ack_mode))
-        .map_err(SimFailure::Config)?;
+    let config = cfg.config().map_err(SimFailure::Config)?;
     let flash = SharedFlash::new(SimFlash::new(geometry));
-    let store = open(&flash, config, 0)?;
+    let mut store = match open(&flash, config, 0)? {
+        Ok(store) => store,
+        Err(e) => return Err(SimFailure::Open(e)),
+    };
+    // A new device: no monitor update is in flight yet.
+    store.no_updates_in_flight();
     let mut rng = Rng::new(cfg.seed);
     let monitor = Monitor::new(&mut rng, CHANNELS);
     let mut d = Device {
@@ -228,6 +213,7 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
         cut_armed: false,
         cuts_armed: 0,
         cuts_in_a_row: 0,
+        burst_armed: false,
         next_cut_at: 0,
         next_restart_at: 0,
         replaying: false,
@@ -236,51 +222,77 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
     d.next_cut_at = d.cut_spacing() / 2;
     d.next_restart_at = d.restart_spacing();
     let mut reported = 0;
-    while d.counts.pushed < cfg.events {
-        d.tick()?;
-        if d.counts.pushed >= reported + 256 {
-            reported = d.counts.pushed;
-            progress(reported);
+    let ended = (|| {
+        while d.counts.pushed < cfg.events {
+            d.tick()?;
+            if d.counts.pushed >= reported + 256 {
+                reported = d.counts.pushed;
+                progress(reported);
+            }
+            if d.now - d.last_push_tick > 100_000 {
+                return Err(Halt::Failure(SimFailure::Stuck {
+                    pushed: d.counts.pushed,
+                }));
+            }
         }
-        if d.now - d.last_push_tick > 100_000 {
-            return Err(SimFailure::Stuck {
-                pushed: d.counts.pushed,
-            });
+        progress(d.counts.pushed);
+        // A last clean restart checks the final state; then every update completes
+        // and the events it held back are released and compared too.
+        d.restart()?;
+        for u in std::mem::take(&mut d.in_flight) {
+            d.store.complete_update(u.channel, u.update_id);
         }
+        while d.release_one()? {}
+        Ok(())
+    })();
+    match ended {
+        Ok(()) => {}
+        Err(Halt::Bricked(message)) => {
+            d.counts.bricked += 1;
+            d.counts.halt = Some(format!(
+                "bricked after {} events and {} power cuts: {message}",
+                d.counts.pushed, d.counts.cuts
+            ));
+        }
+        Err(Halt::OpenFailed(e)) => {
+            d.counts.open_failures += 1;
+            d.counts.halt = Some(format!(
+                "open failed after {} events and {} power cuts: {e}",
+                d.counts.pushed, d.counts.cuts
+            ));
+        }
+        Err(Halt::Failure(f)) => return Err(f),
     }
-    progress(d.counts.pushed);
-    // A last clean restart checks the final state; then every update completes
-    // and the events it held back are released and compared too.
-    d.restart()?;
-    for u in std::mem::take(&mut d.in_flight) {
-        d.store.complete_update(u.channel, u.update_id);
-    }
-    while d.release_one()? {}
     let summary = d.summary(started.elapsed().as_secs_f64());
     let image = d.flash.get().image().to_vec();
     Ok(Outcome { summary, image })
 }
 
-fn open(flash: &SharedFlash, config: Config<PENDING>, pushed: u64) -> Result<Store, SimFailure> {
-    let image = || flash.get().image().to_vec();
-    match quietly(|| Store::open(flash.clone(), config)) {
-        Ok(Ok(store)) => Ok(store),
-        Ok(Err(error)) => Err(SimFailure::Reopen {
-            error,
-            pushed,
-            image: image(),
-        }),
-        Err(message) => Err(SimFailure::Panic {
-            message,
-            pushed,
-            image: image(),
-        }),
-    }
+/// Opens the store on `flash`: its error, or a failure if it panicked.
+fn open(
+    flash: &SharedFlash,
+    config: Config<PENDING>,
+    pushed: u64,
+) -> Result<Result<Store, StoreError>, SimFailure> {
+    quietly(|| Store::open(flash.clone(), config)).map_err(|message| SimFailure::Panic {
+        message,
+        pushed,
+        image: flash.get().image().to_vec(),
+    })
 }
 
 impl Device {
+    /// Pushes between two independent cuts. Brown-outs spend part of the budget
+    /// on their bursts (a cut starts `1 / (1 - p)` cuts on average), so the
+    /// independent cuts are spaced to spread the whole budget over the run.
     fn cut_spacing(&self) -> u64 {
-        (self.cfg.events / (self.cfg.cuts + 1)).max(1)
+        let p = f64::from(self.cfg.brownout.min(95)) / 100.0;
+        let independent = if self.cfg.brownout == 0 {
+            self.cfg.cuts
+        } else {
+            (self.cfg.cuts as f64 * (1.0 - p)).ceil() as u64
+        };
+        (self.cfg.events / (independent + 1)).max(1)
     }
 
     fn restart_spacing(&self) -> u64 {
@@ -292,17 +304,18 @@ impl Device {
     }
 
     /// Runs `f` on the store; a panic on a dead medium is a power cut, any other
-    /// panic a failure.
-    fn guard<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> Result<Call<T>, SimFailure> {
+    /// panic a failure: of liveness (bricked) if `f` writes, a bug if it only reads.
+    fn guard<T>(&mut self, writes: bool, f: impl FnOnce(&mut Store) -> T) -> Result<Call<T>, Halt> {
         let store = &mut self.store;
         match quietly(move || f(store)) {
             Ok(v) => Ok(Call::Done(v)),
             Err(_) if self.flash.get().is_dead() => Ok(Call::Cut),
-            Err(message) => Err(SimFailure::Panic {
+            Err(message) if writes => Err(Halt::Bricked(message)),
+            Err(message) => Err(Halt::Failure(SimFailure::Panic {
                 message,
                 pushed: self.counts.pushed,
                 image: self.flash.get().image().to_vec(),
-            }),
+            })),
         }
     }
 
@@ -310,13 +323,22 @@ impl Device {
         self.in_flight.iter().map(|u| u.channel).collect()
     }
 
-    fn tick(&mut self) -> Result<(), SimFailure> {
+    fn tick(&mut self) -> Result<(), Halt> {
         self.now += 1;
         // 1. A monitor update begins.
         if self.in_flight.len() < IN_FLIGHT && self.rng.chance(1, 3) {
             let (channel, update_id) = self.monitor.next_update(&mut self.rng);
             if self.store.begin_update(channel, update_id).is_ok() {
-                let due = self.now + self.rng.range(1, 12);
+                // A channel's updates complete in order (LDK's update ids are
+                // monotonic, and completing one completes every earlier one).
+                let earlier = self
+                    .in_flight
+                    .iter()
+                    .filter(|u| u.channel == channel)
+                    .map(|u| u.due)
+                    .max()
+                    .unwrap_or(0);
+                let due = (self.now + self.rng.range(1, 12)).max(earlier);
                 self.in_flight.push(Update {
                     channel,
                     update_id,
@@ -327,6 +349,7 @@ impl Device {
         }
         // 2. Updates that are due complete.
         let now = self.now;
+        // In begin order: a channel's updates complete in id order.
         let (done, still): (Vec<Update>, Vec<Update>) =
             self.in_flight.iter().partition(|u| u.due <= now);
         self.in_flight = still;
@@ -378,6 +401,7 @@ impl Device {
         if self.may_cut() && self.counts.pushed >= self.next_cut_at {
             let k = self.rng.below(48);
             self.arm_cut(k);
+            self.burst_armed = false;
             let spacing = self.cut_spacing();
             self.next_cut_at += self.rng.range(spacing / 2, spacing + spacing / 2).max(1);
         }
@@ -440,10 +464,10 @@ impl Device {
         }
     }
 
-    fn push(&mut self, event: MonitorEvent) -> Result<Pushed, SimFailure> {
+    fn push(&mut self, event: MonitorEvent) -> Result<Pushed, Halt> {
         let id = self.store.journal().next_id();
         let len = event.encoded_len() as u64;
-        match self.guard(|s| s.push(&event))? {
+        match self.guard(true, |s| s.push(&event))? {
             Call::Done(Ok(id)) => {
                 self.counts.count_event(&event, len);
                 self.cuts_in_a_row = 0;
@@ -452,7 +476,7 @@ impl Device {
                 Ok(Pushed::Yes)
             }
             Call::Done(Err(PushError::Full)) => Ok(Pushed::Full),
-            Call::Done(Err(e)) => Err(SimFailure::Refused(e)),
+            Call::Done(Err(e)) => Err(SimFailure::Refused(e).into()),
             Call::Cut => {
                 self.recover(Some(InDoubt::Push {
                     id,
@@ -464,9 +488,9 @@ impl Device {
     }
 
     /// Sends one ack; false if power was cut meanwhile.
-    fn ack(&mut self, source: MonitorEventSource) -> Result<bool, SimFailure> {
+    fn ack(&mut self, source: MonitorEventSource) -> Result<bool, Halt> {
         let event = self.model.event(source.id).cloned();
-        match self.guard(|s| s.ack(source))? {
+        match self.guard(true, |s| s.ack(source))? {
             Call::Done(Ok(outcome)) => {
                 self.model.on_ack(source, outcome);
                 self.consumer.forget(source.id, event.as_ref());
@@ -475,7 +499,7 @@ impl Device {
                 // Now and then the consumer repeats an ack (after its own restart, say):
                 // acks are idempotent.
                 if self.rng.chance(1, 50) {
-                    if let Call::Done(r) = self.guard(|s| s.ack(source))? {
+                    if let Call::Done(r) = self.guard(true, |s| s.ack(source))? {
                         match r {
                             Ok(outcome) => self.model.on_ack(source, outcome),
                             Err(e) => self.model.on_ack_error(source, e),
@@ -497,9 +521,9 @@ impl Device {
     }
 
     /// Releases one event to the consumer; false if there was none.
-    fn release_one(&mut self) -> Result<bool, SimFailure> {
+    fn release_one(&mut self) -> Result<bool, Halt> {
         let gated = self.gated();
-        match self.guard(|s| s.release_next())? {
+        match self.guard(false, |s| s.release_next())? {
             Call::Done(Some((id, event))) => {
                 self.model.on_release(id, &event, &gated);
                 self.counts.releases += 1;
@@ -549,23 +573,13 @@ impl Device {
     }
 
     /// Power was cut during `in_doubt`: restore it, reopen and check.
-    fn recover(&mut self, in_doubt: Option<InDoubt>) -> Result<(), SimFailure> {
-        self.counts.cuts += 1;
-        self.cuts_in_a_row += 1;
-        self.counts.max_cuts_in_a_row = self.counts.max_cuts_in_a_row.max(self.cuts_in_a_row);
-        self.cut_armed = false;
-        self.flash.get_mut().power_on();
-        if self.cfg.trace {
-            let during = match &in_doubt {
-                Some(InDoubt::Push { id, .. }) => format!("the push of {id}"),
-                Some(InDoubt::Ack(s)) => format!("the ack of {}", s.id),
-                None => "a read".into(),
-            };
-            eprintln!(
-                "trace: power cut at medium op {} during {during}",
-                self.flash.get().op_index()
-            );
-        }
+    fn recover(&mut self, in_doubt: Option<InDoubt>) -> Result<(), Halt> {
+        let during = match &in_doubt {
+            Some(InDoubt::Push { id, .. }) => format!("the push of {id}"),
+            Some(InDoubt::Ack(s)) => format!("the ack of {}", s.id),
+            None => "a read".into(),
+        };
+        self.cut_fired(&during);
         let resolved = self.reopen(in_doubt)?;
         if self.cfg.trace {
             eprintln!(
@@ -581,9 +595,10 @@ impl Device {
             Resolved::Nothing => {}
         }
         self.counts.recoveries += 1;
-        // Sometimes power fails again right away: during the repair erase, the
-        // next sector's header or the first record after the restart.
-        if self.may_cut() && self.rng.chance(1, 5) {
+        // Without brown-outs, sometimes power fails again right away: during the
+        // repair erase, the next sector's header or the first record after the
+        // restart.
+        if self.cfg.brownout == 0 && self.may_cut() && self.rng.chance(1, 5) {
             let k = self.rng.below(3);
             self.arm_cut(k);
             self.counts.consecutive_cuts += 1;
@@ -591,20 +606,62 @@ impl Device {
         Ok(())
     }
 
+    /// Counts a power cut that fired `during` something, restores power and, in a
+    /// brown-out, arms the next cut before the restart.
+    fn cut_fired(&mut self, during: &str) {
+        self.counts.cuts += 1;
+        self.cuts_in_a_row += 1;
+        self.counts.max_cuts_in_a_row = self.counts.max_cuts_in_a_row.max(self.cuts_in_a_row);
+        if self.burst_armed {
+            self.counts.brownout_cuts += 1;
+        }
+        self.cut_armed = false;
+        self.burst_armed = false;
+        self.flash.get_mut().power_on();
+        if self.cfg.trace {
+            eprintln!(
+                "trace: power cut at medium op {} during {during}",
+                self.flash.get().op_index()
+            );
+        }
+        if self.cfg.brownout > 0
+            && self.may_cut()
+            && self.rng.chance(u64::from(self.cfg.brownout), 100)
+        {
+            let k = self.rng.below(BROWNOUT_WINDOW);
+            self.arm_cut(k);
+            self.burst_armed = true;
+            self.counts.consecutive_cuts += 1;
+        }
+    }
+
+    /// Opens the store after a restart. A power cut inside `open` (its repairs
+    /// write) is one more cut: power comes back and the device opens again.
+    fn open_after_restart(&mut self) -> Result<Store, Halt> {
+        loop {
+            match open(&self.flash, self.config, self.counts.pushed) {
+                Ok(Ok(store)) => return Ok(store),
+                Ok(Err(e)) => return Err(Halt::OpenFailed(e)),
+                Err(_) if self.flash.get().is_dead() => self.cut_fired("open"),
+                Err(f) => return Err(f.into()),
+            }
+        }
+    }
+
     /// A clean restart: the device reboots with power intact.
-    fn restart(&mut self) -> Result<(), SimFailure> {
+    fn restart(&mut self) -> Result<(), Halt> {
         self.reopen(None).map(|_| ())
     }
 
     /// Reopens the store, checks I1–I3, registers in-flight updates again and
     /// replays everything releasable (I4, I5).
-    fn reopen(&mut self, in_doubt: Option<InDoubt>) -> Result<Resolved, SimFailure> {
+    fn reopen(&mut self, in_doubt: Option<InDoubt>) -> Result<Resolved, Halt> {
         let doubted_ack = match &in_doubt {
             Some(InDoubt::Ack(source)) => Some((source.id, self.model.event(source.id).cloned())),
             _ => None,
         };
         // The old store is gone with the device's RAM.
-        self.store = open(&self.flash, self.config, self.counts.pushed)?;
+        self.store = self.open_after_restart()?;
         let ids: Vec<EventId> = self.store.journal().pending().map(|(id, _)| id).collect();
         let next = self.store.next_id();
         let resolved = self.model.on_reopen(&ids, next, in_doubt);
@@ -612,12 +669,15 @@ impl Device {
             self.consumer.forget(id, event.as_ref());
             self.counts.acks += 1;
         }
-        // The channel manager applies its in-flight updates again before anything
-        // is released.
-        for u in self.in_flight.clone() {
-            if self.store.begin_update(u.channel, u.update_id).is_err() {
-                self.model.violations.gating += 1;
-            }
+        // The channel manager declares its in-flight updates again before anything
+        // is released (until then every HTLC event is held back).
+        let updates: Vec<(ChannelId, u64)> = self
+            .in_flight
+            .iter()
+            .map(|u| (u.channel, u.update_id))
+            .collect();
+        if self.store.restore_in_flight(&updates).is_err() {
+            self.model.violations.gating += 1;
         }
         self.replaying = true;
         let replay = loop {

@@ -11,10 +11,10 @@ use monitor_events::journal::{Corruption, Journal, OpenError, Seen, Status};
 use monitor_events::{Config, EventId, Geometry, Medium, MonitorEvent};
 use serde::Serialize;
 
-use crate::describe::{hex, summary};
 use crate::error::CliError;
-use crate::flash::quietly;
-use crate::image::{load, GeometryFlags, GeometrySource, ImageMedium, Loaded};
+use crate::image::describe::{hex, summary};
+use crate::image::load::{load, GeometryFlags, GeometrySource, ImageMedium, Loaded};
+use crate::panic::quietly;
 
 /// One sector as the table shows it.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -1,5 +1,5 @@
 //! The model the emulator checks the store against: what `push` and `ack` returned,
-//! kept in plain `BTreeMap`s, and the invariants I1–I5 of DESIGN.md checked at
+//! kept in plain `BTreeMap`s, and the invariants I1–I5 of docs/INVARIANTS.md checked at
 //! every release and after every reopen.
 //!
 //! Only the operation in flight when power was cut may go either way: a push whose

@@ -17,8 +17,8 @@ use monitor_events::{
     PaymentHash, PaymentPreimage, MAX_FAILURE_DATA,
 };
 
-use crate::describe::FAILURE_CODES;
-use crate::rng::Rng;
+use crate::bolt4::FAILURE_CODES;
+use crate::sim::rng::Rng;
 
 /// One channel of the monitor.
 #[derive(Clone, Debug)]
