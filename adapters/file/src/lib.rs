@@ -17,7 +17,7 @@ pub use error::{FileError, MediumError, MediumOp};
 #[doc(hidden)]
 pub use fault::FaultPlan;
 pub use medium::FileMedium;
-pub use shared::SharedJournal;
+pub use shared::{SharedEventStore, SharedJournal};
 pub use store::FileStore;
 
 /// The core crate, re-exported so that hosts need only this one.

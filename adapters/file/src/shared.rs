@@ -1,8 +1,12 @@
-//! [`SharedJournal`]: one journal, many threads.
+//! [`SharedJournal`]: one journal, many threads; [`SharedEventStore`]: the same for
+//! the typed event store.
 
 use crate::medium::FileMedium;
 use monitor_events::journal::{AckError, AckOutcome, Journal, PushError, ReadError, Status};
-use monitor_events::EventId;
+use monitor_events::{
+    ChannelId, EventId, EventStore, InFlightError, MonitorEvent, MonitorEventSource,
+    MAX_ENCODED_LEN,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A thread-safe handle on a [`Journal`] in a file: `Clone + Send + Sync`; every
@@ -164,3 +168,183 @@ const _: fn() = || {
     fn check<T: Clone + Send + Sync>() {}
     check::<SharedJournal<1>>();
 };
+
+/// A thread-safe handle on an [`EventStore`] in a file: `Clone + Send + Sync`; every
+/// clone is the same store. Costs and the "stop" behavior are those of
+/// [`SharedJournal`]: one mutex acquisition per call, held across its sync; a
+/// panic while persisting (invariant I7) poisons it and every later call panics.
+///
+/// Batches ([`push_batch`](Self::push_batch), [`ack_batch`](Self::ack_batch)) cost
+/// one sync each and are all or nothing, as on [`EventStore`]. For anything else
+/// (in-flight updates, peeks, the pending list) use [`with`](Self::with).
+pub struct SharedEventStore<const N: usize, const K: usize = 8> {
+    inner: Arc<Mutex<EventStore<FileMedium, N, K>>>,
+}
+
+impl<const N: usize, const K: usize> Clone for SharedEventStore<N, K> {
+    fn clone(&self) -> Self {
+        SharedEventStore {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<const N: usize, const K: usize> core::fmt::Debug for SharedEventStore<N, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SharedEventStore")
+            .field("capacity", &N)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize, const K: usize> SharedEventStore<N, K> {
+    /// Wraps an open store.
+    pub fn new(store: EventStore<FileMedium, N, K>) -> Self {
+        SharedEventStore {
+            inner: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EventStore<FileMedium, N, K>> {
+        match self.inner.lock() {
+            Ok(guard) => guard,
+            Err(_) => panic!(
+                "monitor-events-file: an earlier call panicked while it held the store \
+                 (a failed write or fsync: invariant I7); refusing to continue"
+            ),
+        }
+    }
+
+    /// Runs `f` on the store under one acquisition of the lock.
+    pub fn with<R>(&self, f: impl FnOnce(&mut EventStore<FileMedium, N, K>) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// [`EventStore::push`]: durable on return.
+    pub fn push(&self, event: &MonitorEvent) -> Result<EventId, monitor_events::PushError> {
+        self.lock().push(event)
+    }
+
+    /// [`EventStore::push_batch`]: one sync for all of them, all or nothing; the
+    /// ids in push order.
+    pub fn push_batch(
+        &self,
+        events: &[MonitorEvent],
+    ) -> Result<Vec<EventId>, monitor_events::PushError> {
+        let mut scratch = vec![0u8; events.len() * MAX_ENCODED_LEN];
+        let mut ids = vec![EventId(0); events.len()];
+        self.lock().push_batch(events, &mut scratch, &mut ids)?;
+        Ok(ids)
+    }
+
+    /// [`EventStore::ack`]: durable on return.
+    pub fn ack(&self, source: MonitorEventSource) -> Result<AckOutcome, AckError> {
+        self.lock().ack(source)
+    }
+
+    /// [`EventStore::ack_batch`]: one sync for all of them, all or nothing; the
+    /// outcomes in the order of `sources`.
+    pub fn ack_batch(&self, sources: &[MonitorEventSource]) -> Result<Vec<AckOutcome>, AckError> {
+        let mut out = vec![AckOutcome::Acked; sources.len()];
+        self.lock().ack_batch(sources, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`EventStore::release_next`].
+    pub fn release_next(&self) -> Option<(EventId, MonitorEvent)> {
+        self.lock().release_next()
+    }
+
+    /// [`EventStore::restore_in_flight`]: after open, HTLC events wait for it or
+    /// [`no_updates_in_flight`](Self::no_updates_in_flight).
+    pub fn restore_in_flight(&self, updates: &[(ChannelId, u64)]) -> Result<(), InFlightError> {
+        self.lock().restore_in_flight(updates)
+    }
+
+    /// [`EventStore::no_updates_in_flight`].
+    pub fn no_updates_in_flight(&self) {
+        self.lock().no_updates_in_flight()
+    }
+
+    /// [`EventStore::free_slots`].
+    pub fn free_slots(&self) -> usize {
+        self.lock().free_slots()
+    }
+}
+
+/// `SharedEventStore` is `Clone + Send + Sync`.
+const _: fn() = || {
+    fn check<T: Clone + Send + Sync>() {}
+    check::<SharedEventStore<1>>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_events::{Config, Geometry};
+
+    const GEOMETRY: Geometry = Geometry {
+        sector_size: 4096,
+        sector_count: 8,
+        write_size: 8,
+        multiwrite: true,
+    };
+    const CONFIG: Config<16> = Config::new(GEOMETRY, MAX_ENCODED_LEN);
+
+    fn confirmed(c: u8) -> MonitorEvent {
+        MonitorEvent::CommitmentTxConfirmed {
+            channel: ChannelId([c; 32]),
+        }
+    }
+
+    /// I1, I2: batches through the shared handle from two threads are durable whole
+    /// and survive reopening the file; acked ones never come back.
+    #[test]
+    fn i1_i2_batches_through_the_shared_handle() {
+        let path = std::env::temp_dir().join(format!(
+            "monitor-events-shared-store-{}.img",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let medium = FileMedium::create(&path, GEOMETRY).unwrap();
+        let store = SharedEventStore::<16>::new(EventStore::open(medium, CONFIG).unwrap());
+        store.no_updates_in_flight();
+        let other = store.clone();
+        let ids = std::thread::spawn(move || {
+            other
+                .push_batch(&[confirmed(1), confirmed(2), confirmed(3)])
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(ids, [EventId(0), EventId(1), EventId(2)]);
+        let too_many: Vec<_> = (0..14).map(confirmed).collect();
+        assert_eq!(
+            store.push_batch(&too_many),
+            Err(monitor_events::PushError::Full)
+        );
+        assert_eq!(store.free_slots(), 13, "I6: the refused batch took nothing");
+        let sources: Vec<_> = [0u64, 2, 0]
+            .iter()
+            .map(|&i| MonitorEventSource {
+                channel: ChannelId([i as u8 + 1; 32]),
+                id: EventId(i),
+            })
+            .collect();
+        assert_eq!(
+            store.ack_batch(&sources),
+            Ok(vec![
+                AckOutcome::Acked,
+                AckOutcome::Acked,
+                AckOutcome::AlreadyAcked
+            ])
+        );
+        drop(store);
+        let medium = FileMedium::open(&path, GEOMETRY).unwrap();
+        let store = SharedEventStore::<16>::new(EventStore::open(medium, CONFIG).unwrap());
+        assert_eq!(store.release_next(), Some((EventId(1), confirmed(2))));
+        assert_eq!(store.release_next(), None, "I2: acked events stay acked");
+        drop(store);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
