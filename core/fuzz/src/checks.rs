@@ -555,11 +555,12 @@ fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) -> OpsReport {
             6 => run.reopen(),
             _ => {
                 let (j, v) = (input.byte(), input.byte());
-                let torn = match v % 4 {
+                let torn = match v % 5 {
                     0 => Torn::NotStarted,
                     1 => Torn::Completed,
                     2 => Torn::NoBits,
-                    _ => Torn::RandomSubset(u64::from(v) << 32 | run.serial),
+                    3 => Torn::RandomSubset(u64::from(v) << 32 | run.serial),
+                    _ => Torn::Prefix(u64::from(v) << 32 | run.serial),
                 };
                 run.arm_cut(u64::from(j % 48), torn);
             }

@@ -279,6 +279,40 @@ impl<const N: usize> Config<N> {
     }
 }
 
+/// The largest pending capacity `N` that [`Config::try_new`] accepts for
+/// `geometry` and events of up to `max_body` bytes, with or without
+/// authentication ([`Config::with_auth`]); 0 if none. Use it to size `N` in a
+/// `const`:
+///
+/// ```
+/// use monitor_events::journal::{max_pending, Config};
+/// use monitor_events::Geometry;
+/// const G: Geometry =
+///     Geometry { sector_size: 4096, sector_count: 16, write_size: 4, multiwrite: true };
+/// const N: usize = max_pending(G, 120, false);
+/// const CONFIG: Config<N> = Config::new(G, 120);
+/// # assert!(Config::<{ N + 1 }>::try_new(G, 120).is_err());
+/// ```
+pub const fn max_pending(geometry: Geometry, max_body: usize, authenticated: bool) -> usize {
+    let c = Config::<1> {
+        geometry,
+        max_body: max_body as u32,
+        ack_mode: AckMode::Record,
+        reserve: 0,
+        auth: if authenticated {
+            Some(Auth::new([0; 32], [0; 16]))
+        } else {
+            None
+        },
+    };
+    let copy = c.extent(max_body as u32 + 8);
+    let fixed = c.header_len() + c.extent(0) + copy;
+    if fixed >= geometry.sector_size || copy == 0 {
+        return 0;
+    }
+    ((geometry.sector_size - fixed) / copy) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +358,46 @@ mod tests {
             Err(ConfigError::InPlaceNeedsMultiwrite)
         );
         const _C: Config<16> = Config::new(G, 120);
+    }
+
+    /// I6, I10: `max_pending` is exactly the edge `try_new` draws, for plain and
+    /// authenticated journals, small and large program units.
+    #[test]
+    fn i6_max_pending_is_the_edge() {
+        fn accepted<const N: usize>(g: Geometry, body: usize, auth: bool) -> bool {
+            let c = Config::<N>::try_new(g, body);
+            if auth {
+                c.and_then(|c| c.with_auth(Auth::new([7; 32], [1; 16])))
+                    .is_ok()
+            } else {
+                c.is_ok()
+            }
+        }
+        for ws in [1, 4, 8, 32] {
+            for (auth, body) in [(false, 214), (true, 214), (false, 40), (true, 100)] {
+                let g = Geometry {
+                    write_size: ws,
+                    multiwrite: false,
+                    ..G
+                };
+                let n = max_pending(g, body, auth);
+                assert!(n > 0, "{g:?} {body} {auth}");
+                // Config is generic over N: probe the edge through a table of N.
+                macro_rules! probe {
+                    ($($k:literal)*) => {$(
+                        if n == $k {
+                            assert!(accepted::<$k>(g, body, auth), "N = {} accepted", $k);
+                            assert!(!accepted::<{ $k + 1 }>(g, body, auth), "N = {} refused", $k + 1);
+                        }
+                    )*};
+                }
+                probe!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25
+                       26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48
+                       49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71
+                       72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94
+                       95 96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112);
+                assert!(n <= 112, "extend the probe table: {n}");
+            }
+        }
     }
 }

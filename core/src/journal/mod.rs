@@ -49,7 +49,7 @@ pub mod config;
 pub mod counter;
 pub mod format;
 
-pub use self::config::{AckMode, Auth, Config, ConfigError};
+pub use self::config::{max_pending, AckMode, Auth, Config, ConfigError};
 pub use self::counter::{MonotonicCounter, NoCounter, RamCounter};
 use self::format::{
     ack_byte_acked, crc_prefix, decode_sector_header, encode_sector_header, locate_single_bit,
@@ -354,6 +354,9 @@ struct SectorScan {
     max_retired: Option<u32>,
     /// Valid records.
     records: u32,
+    /// Valid records other than `Copy`: a sector without any is an abandoned
+    /// retirement (or empty) and is given back at open.
+    kept: u32,
 }
 
 /// How one failing record is explained.
@@ -394,6 +397,10 @@ pub struct Journal<M: Medium, const N: usize, C: MonotonicCounter = NoCounter> {
     cur: Option<Current>,
     oldest: u32,
     needs_repair: bool,
+    /// Free sectors, from the next one on, that the first write after `open`
+    /// erases even when they read clean: sectors given back at open and the one
+    /// after them (torn programs that changed no bit may have spent their units).
+    reclaim: u32,
     /// Set while compaction appends its copies, so that they do not compact again.
     retiring: bool,
     /// First sector (by seq) whose records may be acked in place: sectors opened in
@@ -455,6 +462,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             cur: None,
             oldest: 0,
             needs_repair: true,
+            reclaim: 1,
             retiring: false,
             in_place_from: 0,
         };
@@ -814,6 +822,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut t = Tagger::new(&auth, Tagged::SectorHeader, h.seq, 0);
                 t.update(&b[..SECTOR_HEADER_LEN as usize]);
                 if t.finalize()[..] != b[SECTOR_HEADER_LEN as usize..] {
+                    // The header and its tag are one program: a cut can land the
+                    // header and tear the tag. Before any record follows, that is a
+                    // torn header, as free as a torn plain one (invariant I10).
+                    // Behind a record it can only be forged.
+                    let hl = self.cfg.header_len();
+                    if self.is_erased(base + hl, self.sector_size() - hl) {
+                        return Ok(HeaderState::Garbage { magic: true });
+                    }
                     return Err(corrupted(base, Corruption::Forged));
                 }
             }
@@ -890,26 +906,31 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
             return Ok(());
         };
-        // Step 2: a damaged newest header would make its sector look free.
+        // Step 2: a damaged newest header would make its sector look free. Records
+        // behind a broken header are damage, unless they are only copies: an
+        // abandoned retirement whose erase was cut, which is free either way.
         let after = newest.seq.wrapping_add(1);
         if matches!(self.read_header(after % s), HeaderState::Garbage { .. })
             && self.probe_first_record(after)
+            && !self.only_copies(after, newest.authenticated)
         {
             return Err(corrupted((after % s) * size, Corruption::SectorHeader));
         }
         // Step 3: newest to oldest, until a retire record covers the next sector.
+        // The newest sectors that hold nothing but copies (a retirement that a cut
+        // stopped before its retire record) or nothing at all (a restart cut before
+        // the first record) are counted for step 4.
         let mut retired: Option<u32> = None;
         let mut seq = newest.seq;
-        let mut tail = SectorScan::default();
-        let mut before_tail = SectorScan::default();
+        let mut abandoned = 0u32;
+        let mut on_top = true;
         loop {
             let h = self.expect_header(seq)?;
             let scan = self.scan(h, false, &mut |_| {})?;
-            if seq == newest.seq {
-                tail = scan;
-            }
-            if seq + 1 == newest.seq {
-                before_tail = scan;
+            if on_top && scan.kept == 0 {
+                abandoned += 1;
+            } else {
+                on_top = false;
             }
             if let Some(r) = scan.max_retired {
                 if r >= seq {
@@ -926,17 +947,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
         }
         self.oldest = seq;
-        // A newest sector that holds no record yet (a restart cut its first writes)
-        // is given back to the free sectors: otherwise every such restart would use
-        // up one, and a device in a brown-out loop could run out of them for good.
-        // Its floor is kept for the next id.
-        let (last, tail) = if tail.records == 0 && newest.seq > self.oldest {
-            (newest.seq - 1, before_tail)
-        } else {
-            (newest.seq, tail)
-        };
-        // Step 4: oldest to newest, rebuilding the index.
+        // Give the abandoned sectors back to the free ones (never the oldest):
+        // their copies duplicate events still live in the oldest sector, and no ack
+        // or retire record follows them. Otherwise every restart that cut a
+        // retirement would use up a sector for good, and a device in a brown-out
+        // loop would run out of them (invariant I10). The first write erases them.
+        let given_back = abandoned.min(newest.seq - self.oldest);
+        let last = newest.seq - given_back;
+        self.reclaim = given_back + 1;
+        // Step 4: oldest to newest, rebuilding the index. The newest header's
+        // floor counts even when its sector was given back (invariant I3).
         let mut next = newest.floor;
+        let mut tail = SectorScan::default();
         for q in self.oldest..=last {
             let h = self.expect_header(q)?;
             visit(Seen::Sector {
@@ -944,8 +966,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 seq: q,
                 floor: h.floor,
             });
-            let scan = self.scan(h, true, visit)?;
-            next = next.max(h.floor + scan.events);
+            tail = self.scan(h, true, visit)?;
+            next = next.max(h.floor + tail.events);
         }
         if let Some(last) = self.entries.last() {
             next = next.max(last.id + 1);
@@ -953,7 +975,6 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.next_id = next;
         // Behind the tail, torn programs that changed no bit cannot be seen but may
         // have spent the units' programs: writing continues in a fresh sector.
-        let _ = tail.sealed;
         self.cur = Some(Current {
             seq: last,
             ptr: tail.end,
@@ -962,6 +983,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         });
         self.in_place_from = newest.seq + 1;
         Ok(())
+    }
+
+    /// Whether sector `seq` (by position, its header unreadable) holds nothing but
+    /// `Copy` records that check: what a cut during the erase of an abandoned
+    /// retirement leaves.
+    fn only_copies(&mut self, seq: u32, authenticated: bool) -> bool {
+        let h = SectorHeader {
+            seq,
+            floor: 0,
+            authenticated,
+        };
+        self.scan(h, false, &mut |_| {})
+            .is_ok_and(|scan| scan.kept == 0)
     }
 
     fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
@@ -1123,6 +1157,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
             self.apply_record(h, p, w, fix, crc, apply, &mut out, visit)?;
             out.records += 1;
+            if Kind::from_bits(w.kind_bits()) != Some(Kind::Copy) {
+                out.kept += 1;
+            }
             p += self.cfg.extent(w.body_len());
             out.end = p;
             if out.sealed {
@@ -1257,9 +1294,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let first = self.cur.map_or(0, |c| c.seq + 1);
         for k in 0..self.free_count() {
             let idx = (first.wrapping_add(k)) % s;
-            // The next sector may hold torn header programs that changed no bit: it
-            // is erased all the same.
-            let phantom = k == 0;
+            // The next sector may hold torn header programs that changed no bit, and
+            // sectors given back at open hold copies: they are erased all the same.
+            let phantom = k < self.reclaim;
             if phantom || !self.is_erased(idx * size, size) {
                 self.m_erase(idx);
             }

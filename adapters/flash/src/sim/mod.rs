@@ -28,6 +28,7 @@
 //! | `NoBits` | no bit changes (but the units count as programmed) | nothing changes |
 //! | `Completed` | fully applied | fully applied |
 //! | `RandomSubset(seed)` | a seeded random subset of the intended 1 → 0 transitions | the sector is filled with seeded random bytes |
+//! | `Prefix(seed)` | a seeded number of leading units fully programmed, the rest untouched | a seeded number of leading bytes erased, the rest unchanged |
 //!
 //! Write counts after a cut: a torn program counts as a program of its units
 //! (except `NotStarted`); after a random erase, and in an image given to
@@ -136,14 +137,35 @@ pub enum Torn {
     /// A program made a random subset of its 1 → 0 transitions; an erase left
     /// random bytes in the whole sector. The seed makes it reproducible.
     RandomSubset(u64),
+    /// A program completed a seeded number of its leading units (0 to all) and
+    /// left the rest untouched; an erase erased a seeded number of the sector's
+    /// leading bytes and left the rest as it was.
+    Prefix(u64),
 }
 
 impl Torn {
-    /// `NotStarted`, `Completed`, `NoBits` and `RandomSubset` for each of `seeds`.
+    /// `NotStarted`, `Completed`, `NoBits`, and `RandomSubset` and `Prefix` for
+    /// each of `seeds`.
     pub fn variants(seeds: impl IntoIterator<Item = u64>) -> Vec<Torn> {
         let mut all = vec![Torn::NotStarted, Torn::Completed, Torn::NoBits];
-        all.extend(seeds.into_iter().map(Torn::RandomSubset));
+        for seed in seeds {
+            all.push(Torn::RandomSubset(seed));
+            all.push(Torn::Prefix(seed));
+        }
         all
+    }
+
+    /// A seeded choice among every variant: what a test that cuts power at random
+    /// draws. `pick` is any random number (its low bits choose the variant, the
+    /// rest seeds it).
+    pub fn random(pick: u64) -> Torn {
+        match pick % 5 {
+            0 => Torn::NotStarted,
+            1 => Torn::Completed,
+            2 => Torn::NoBits,
+            3 => Torn::RandomSubset(pick / 5),
+            _ => Torn::Prefix(pick / 5),
+        }
     }
 }
 
@@ -472,15 +494,25 @@ impl SimFlash {
                             *cell &= !(*cell & !d & r);
                         }
                     }
+                    Torn::Prefix(seed) => {
+                        let units = data.len() / unit;
+                        let done = prefix_len(seed, units) * unit;
+                        for (cell, &d) in target[..done].iter_mut().zip(data) {
+                            *cell &= d;
+                        }
+                    }
                     Torn::NoBits | Torn::NotStarted => {}
                 }
             }
             (OpRef::Erase { sector }, _) => {
                 let range = self.sector_range(sector);
-                if let Torn::RandomSubset(seed) = torn {
-                    random_bytes(seed, &mut self.image[range.clone()]);
-                } else {
-                    self.image[range.clone()].fill(0xFF);
+                match torn {
+                    Torn::RandomSubset(seed) => random_bytes(seed, &mut self.image[range.clone()]),
+                    Torn::Prefix(seed) => {
+                        let done = prefix_len(seed, range.len());
+                        self.image[range.start..range.start + done].fill(0xFF);
+                    }
+                    _ => self.image[range.clone()].fill(0xFF),
                 }
                 self.recount(range);
             }
@@ -530,6 +562,12 @@ impl SimFlash {
             }
         }
     }
+}
+
+/// How many of `len` leading units or bytes a `Prefix(seed)` cut completes:
+/// 0 to `len`, seeded.
+fn prefix_len(seed: u64, len: usize) -> usize {
+    (Pcg32::new(seed).next_u32() as usize) % (len + 1)
 }
 
 /// Fills `out` with the PCG32 stream of `seed`, four little-endian bytes per step.
@@ -634,6 +672,41 @@ mod tests {
                 assert_eq!(b & 0b0011_1111, 0b0011_0000, "seed {seed}");
             }
             assert!(fork.image()[4..].iter().all(|&b| b == 0xFF));
+        }
+    }
+
+    #[test]
+    fn prefix_programs_leading_units_and_erases_leading_bytes() {
+        let mut f = small(true);
+        let op = Op::Program {
+            offset: 8,
+            data: vec![0; 16],
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..64 {
+            let mut fork = f.clone();
+            fork.apply_torn(&op, Torn::Prefix(seed)).unwrap();
+            let zeros = fork.image().iter().filter(|&&b| b == 0).count();
+            assert_eq!(zeros % 4, 0, "whole units only (seed {seed})");
+            assert!(fork.image()[8..8 + zeros].iter().all(|&b| b == 0));
+            assert!(fork.image()[8 + zeros..].iter().all(|&b| b == 0xFF));
+            assert!(fork.image()[..8].iter().all(|&b| b == 0xFF));
+            seen.insert(zeros);
+        }
+        assert_eq!(seen.len(), 5, "every prefix from none to all: {seen:?}");
+        f.program(0, &[0; 64]).unwrap();
+        let erase = Op::Erase { sector: 0 };
+        for seed in 0..16 {
+            let mut fork = f.clone();
+            fork.apply_torn(&erase, Torn::Prefix(seed)).unwrap();
+            let erased = fork.image()[..64]
+                .iter()
+                .take_while(|&&b| b == 0xFF)
+                .count();
+            assert!(
+                fork.image()[erased..64].iter().all(|&b| b == 0),
+                "seed {seed}"
+            );
         }
     }
 

@@ -1,0 +1,448 @@
+//! I10 liveness under brown-outs, with I1–I4 checked after every recovery.
+//!
+//! A brown-out is a burst of power cuts: after a cut, power comes back, and 4 times
+//! in 10 it fails again within the first 1..=6 programs or erases after the
+//! restart, up to 20 times in a row; otherwise the next cut lands anywhere in the
+//! next 120 operations of a random workload (pushes of random sizes up to the
+//! largest event, acks in any order, reopens). Every cut tears its operation in a
+//! random variant (not started, completed, no bit, a random subset of bits, a
+//! prefix of units; for erases random bytes or a prefix).
+//!
+//! The matrix: {3 sectors (the fewest `Config` accepts), 5, 8} × {in-place acks,
+//! record acks, record acks + authentication} × {4, 8, 32 B program units}, each at
+//! the largest `N` `Config` accepts for events of `MAX_ENCODED_LEN` bytes, plus the
+//! edges: 256 B sectors, 1 B program units, 8 KiB sectors.
+//!
+//! After each run of cuts, stable power: the store must open, give back every event
+//! it promised (I1, I4) and none it acked (I2), take `N` new events under fresh ids
+//! (I3, I10) and ack them. A store that cannot open is an open failure; a write that
+//! panics for any reason but the cut is a bricked store.
+//!
+//! `BROWNOUT_CUTS` sets the cuts per configuration (default 4000).
+
+mod support;
+
+use monitor_events::journal::{max_pending, AckMode, Auth, Config, Journal};
+use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
+use monitor_events_flash::sim::{SimFlash, Torn};
+use monitor_events_flash::workload::Pcg32;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use support::{check, quiet_power_cuts, Counts, InFlight, Model};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    InPlace,
+    Record,
+    RecordAuth,
+}
+
+/// What the runs found.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    configs: u64,
+    cuts: u64,
+    bricked: u64,
+    open_failures: u64,
+    counts: Counts,
+    /// The first failure seen, to reproduce it.
+    first: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.configs += o.configs;
+        self.cuts += o.cuts;
+        self.bricked += o.bricked;
+        self.open_failures += o.open_failures;
+        self.counts.add(o.counts);
+        if self.first.is_none() {
+            self.first = o.first;
+        }
+    }
+
+    fn fail(&mut self, what: String) {
+        eprintln!("{what}");
+        if self.first.is_none() {
+            self.first = Some(what);
+        }
+    }
+}
+
+fn cuts_per_config() -> u64 {
+    std::env::var("BROWNOUT_CUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000)
+}
+
+fn config<const K: usize>(g: Geometry, mode: Mode, max_body: usize) -> Config<K> {
+    let g = Geometry {
+        multiwrite: mode == Mode::InPlace,
+        ..g
+    };
+    let c = Config::<K>::try_new(g, max_body).unwrap_or_else(|e| panic!("{g:?}: {e}"));
+    match mode {
+        Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
+        Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
+        Mode::RecordAuth => c
+            .with_auth(Auth::new([0x5A; 32], *b"brown-out test  "))
+            .unwrap(),
+    }
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Whether a panic is the simulated cut itself (the medium's `PowerCut` error in
+/// the journal's I7 message), not a store that cannot go on.
+fn is_power_cut(msg: &str) -> bool {
+    msg.contains("failed: PowerCut")
+}
+
+/// Random operations until the armed cut fires (the closure then panics).
+fn operate<const K: usize>(
+    flash: &mut SimFlash,
+    cfg: Config<K>,
+    model: &mut Model,
+    rng: &mut Pcg32,
+    max_body: usize,
+) -> Result<(), String> {
+    let mut j = Journal::open(&mut *flash, cfg).map_err(|e| format!("open: {e}"))?;
+    for _ in 0..100_000 {
+        let r = rng.below(100);
+        if r < 50 && j.pending_count() < K {
+            let len = if rng.below(3) == 0 {
+                max_body
+            } else {
+                1 + rng.below(max_body as u32) as usize
+            };
+            let payload: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            model.in_flight = Some(InFlight::Push(payload.clone()));
+            match j.push(&payload) {
+                Ok(id) => model.pushed(id, payload),
+                Err(e) => {
+                    return Err(format!(
+                        "push refused with {} pending: {e}",
+                        j.pending_count()
+                    ))
+                }
+            }
+        } else if r < 95 && j.pending_count() > 0 {
+            let ids = j.pending_ids();
+            let id = ids[rng.below(ids.len() as u32) as usize];
+            model.in_flight = Some(InFlight::Ack(id.0));
+            j.ack(id)
+                .map_err(|e| format!("ack of a pending id refused: {e}"))?;
+            model.acked(id);
+        } else {
+            drop(j);
+            j = Journal::open(&mut *flash, cfg).map_err(|e| format!("reopen: {e}"))?;
+        }
+    }
+    Err("no cut fired in 100000 operations".into())
+}
+
+/// One run: `cuts` cuts in bursts from a blank flash, then stable power.
+fn run<const K: usize>(g: Geometry, mode: Mode, max_body: usize, cuts: u64, seed: u64) -> Tally {
+    let cfg = config::<K>(g, mode, max_body);
+    let name = format!(
+        "{}x{} B, unit {} B, {mode:?}, N {K}, seed {seed}",
+        g.sector_count, g.sector_size, g.write_size
+    );
+    let mut t = Tally {
+        configs: 1,
+        ..Tally::default()
+    };
+    let mut flash = SimFlash::new(cfg.geometry());
+    let mut model = Model::default();
+    let mut rng = Pcg32::new(seed);
+    let mut burst = 0;
+    for cut in 0..cuts {
+        let k = if burst > 0 {
+            burst -= 1;
+            rng.below(6)
+        } else {
+            if rng.below(10) < 4 {
+                burst = 1 + rng.below(20);
+            }
+            rng.below(120)
+        } as u64;
+        let torn = Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF));
+        flash.cut_after(k, torn);
+        let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            operate::<K>(&mut flash, cfg, &mut model, &mut rng, max_body)
+        }));
+        t.cuts += 1;
+        match r {
+            Ok(Err(e)) if e.starts_with("open") || e.starts_with("reopen") => {
+                t.open_failures += 1;
+                t.fail(format!("{what}: {e}"));
+                return t;
+            }
+            Ok(Err(e)) => {
+                t.bricked += 1;
+                t.fail(format!("{what}: {e}"));
+                return t;
+            }
+            Ok(Ok(())) => unreachable!(),
+            Err(p) => {
+                let msg = panic_text(&*p);
+                if !is_power_cut(&msg) {
+                    t.bricked += 1;
+                    t.fail(format!("{what}: panicked: {msg}"));
+                    return t;
+                }
+            }
+        }
+        flash.power_on();
+        let mut j = match Journal::open(&mut flash, cfg) {
+            Ok(j) => j,
+            Err(e) => {
+                t.open_failures += 1;
+                t.fail(format!("{what}: open after the cut: {e}"));
+                return t;
+            }
+        };
+        let (c, got) = check(&model, &mut j, &what);
+        if !c.clean() {
+            t.fail(format!("{what}: {c:?}"));
+        }
+        t.counts.add(c);
+        model.adopt(&got);
+    }
+    // Stable power: everything promised is there; N new events go in and come back.
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<Counts, String> {
+        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        let mut c = check(&model, &mut j, &name).0;
+        for id in j.pending_ids() {
+            j.ack(id).map_err(|e| format!("ack: {e}"))?;
+            model.acked(id);
+        }
+        let mut fresh = Vec::new();
+        for i in 0..K {
+            let payload: Vec<u8> = (0..max_body).map(|b| (i * 31 + b) as u8).collect();
+            let id = j
+                .push(&payload)
+                .map_err(|e| format!("push {i} of {K} on an empty store: {e}"))?;
+            if model.max_id.is_some_and(|m| id.0 <= m) {
+                c.reused += 1;
+            }
+            model.pushed(id, payload);
+            fresh.push(id);
+        }
+        drop(j);
+        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        c.add(check(&model, &mut j, &name).0);
+        for id in fresh {
+            j.ack(id).map_err(|e| format!("ack: {e}"))?;
+            model.acked(id);
+        }
+        drop(j);
+        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        c.add(check(&model, &mut j, &name).0);
+        if j.pending_count() != 0 {
+            c.resurrected += j.pending_count() as u64;
+        }
+        Ok(c)
+    }));
+    match r {
+        Ok(Ok(c)) => {
+            if !c.clean() {
+                t.fail(format!("{name}: stable power: {c:?}"));
+            }
+            t.counts.add(c);
+        }
+        Ok(Err(e)) if e.starts_with("open") => {
+            t.open_failures += 1;
+            t.fail(format!("{name}: stable power: {e}"));
+        }
+        Ok(Err(e)) => {
+            t.bricked += 1;
+            t.fail(format!("{name}: stable power: {e}"));
+        }
+        Err(p) => {
+            t.bricked += 1;
+            t.fail(format!(
+                "{name}: stable power: panicked: {}",
+                panic_text(&*p)
+            ));
+        }
+    }
+    t
+}
+
+/// Runs one configuration in runs of 1000 cuts (each from a blank flash, each
+/// ending in stable power), `N` the largest `Config` accepts.
+macro_rules! case {
+    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr) => {{
+        const G: Geometry = Geometry {
+            sector_size: $size,
+            sector_count: $sectors,
+            write_size: $unit,
+            multiwrite: false,
+        };
+        const K: usize = max_pending(G, $body, matches!($mode, Mode::RecordAuth));
+        let job: Box<dyn Fn(u64, u64) -> Tally + Send + Sync> =
+            Box::new(|cuts, seed| run::<K>(G, $mode, $body, cuts, seed));
+        $jobs.push(job);
+    }};
+}
+
+/// I10 (with I1–I4): the brown-out matrix. Prints the liveness line.
+#[test]
+fn i10_brownout_liveness() {
+    quiet_power_cuts();
+    type Job = Box<dyn Fn(u64, u64) -> Tally + Send + Sync>;
+    let mut jobs: Vec<Job> = Vec::new();
+    const MAX: usize = MAX_ENCODED_LEN;
+    for_matrix!(jobs);
+    // Edges of what Config accepts.
+    case!(jobs, 3, 256, 32, Mode::RecordAuth, 16);
+    case!(jobs, 8, 256, 32, Mode::InPlace, 24);
+    case!(jobs, 5, 4096, 1, Mode::Record, MAX);
+    case!(jobs, 6, 8192, 32, Mode::Record, MAX);
+    case!(jobs, 6, 8192, 32, Mode::RecordAuth, MAX);
+    case!(jobs, 4, 4096, 4, Mode::InPlace, MAX);
+
+    let per = cuts_per_config();
+    let runs = per.div_ceil(1000);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let total = std::sync::Mutex::new(Tally::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= jobs.len() {
+                    break;
+                }
+                let mut t = Tally::default();
+                for r in 0..runs {
+                    let cuts = (per - r * 1000).min(1000);
+                    let mut one = jobs[i](cuts, 1 + i as u64 * 1000 + r);
+                    one.configs = u64::from(r == 0);
+                    t.add(one);
+                }
+                total.lock().unwrap().add(t);
+            });
+        }
+    });
+    let t = total.into_inner().unwrap();
+    println!(
+        "brown-out liveness: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
+        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
+    );
+    assert!(
+        t.bricked + t.open_failures == 0 && t.counts.clean(),
+        "first failure: {}",
+        t.first.unwrap_or_default()
+    );
+    assert_eq!(t.configs, jobs.len() as u64);
+    assert!(t.cuts >= per * jobs.len() as u64);
+}
+
+/// The {3, 5, 8 sectors} × {in-place, record, record + auth} × {4, 8, 32 B} matrix.
+macro_rules! for_matrix {
+    ($jobs:ident) => {
+        for_matrix!(@s $jobs, 3);
+        for_matrix!(@s $jobs, 5);
+        for_matrix!(@s $jobs, 8);
+    };
+    (@s $jobs:ident, $s:literal) => {
+        for_matrix!(@m $jobs, $s, Mode::InPlace);
+        for_matrix!(@m $jobs, $s, Mode::Record);
+        for_matrix!(@m $jobs, $s, Mode::RecordAuth);
+    };
+    (@m $jobs:ident, $s:literal, $mode:expr) => {
+        case!($jobs, $s, 4096, 4, $mode, MAX_ENCODED_LEN);
+        case!($jobs, $s, 4096, 8, $mode, MAX_ENCODED_LEN);
+        case!($jobs, $s, 4096, 32, $mode, MAX_ENCODED_LEN);
+    };
+}
+use for_matrix;
+
+/// The regression the authenticated journal had: a sector header whose program
+/// was torn (the 24 B header landed, its 16 B tag partly or not at all) read as
+/// forged, and every later `open` failed. Every prefix of every header program of
+/// a run (with restarts between) must open, hold what was promised, and take
+/// more events.
+#[test]
+fn i10_torn_authenticated_sector_header_opens() {
+    use monitor_events_flash::sim::Op;
+    use std::{cell::RefCell, rc::Rc};
+    const G: Geometry = Geometry {
+        sector_size: 4096,
+        sector_count: 8,
+        write_size: 4,
+        multiwrite: false,
+    };
+    let cfg = config::<16>(G, Mode::RecordAuth, 120);
+    let model = Rc::new(RefCell::new(Model::default()));
+    /// The flash before a header program, the header's bytes, its offset, and
+    /// what the store had promised then.
+    type Fork = (SimFlash, Vec<u8>, u32, Model);
+    let forks: Rc<RefCell<Vec<Fork>>> = Rc::default();
+    let mut flash = SimFlash::new(cfg.geometry());
+    {
+        let (model, forks) = (model.clone(), forks.clone());
+        flash.set_fork_hook(move |before: &SimFlash, op: &Op| {
+            if let Op::Program { offset, data } = op {
+                if offset % 4096 == 0 {
+                    let m = model.borrow().clone();
+                    forks
+                        .borrow_mut()
+                        .push((before.clone(), data.clone(), *offset, m));
+                }
+            }
+        });
+    }
+    let mut rng = Pcg32::new(10);
+    for round in 0..12 {
+        let mut j = Journal::open(&mut flash, cfg).unwrap();
+        for _ in 0..(10 + rng.below(40)) {
+            if j.pending_count() == 16 || (j.pending_count() > 0 && rng.below(3) == 0) {
+                let ids = j.pending_ids();
+                let id = ids[rng.below(ids.len() as u32) as usize];
+                model.borrow_mut().in_flight = Some(InFlight::Ack(id.0));
+                j.ack(id).unwrap();
+                model.borrow_mut().acked(id);
+            } else {
+                let payload = vec![round as u8; 1 + rng.below(120) as usize];
+                model.borrow_mut().in_flight = Some(InFlight::Push(payload.clone()));
+                let id = j.push(&payload).unwrap();
+                model.borrow_mut().pushed(id, payload);
+            }
+        }
+    }
+    let forks = forks.borrow();
+    assert!(forks.len() >= 8, "header programs seen: {}", forks.len());
+    let mut checked = 0;
+    for (before, data, offset, model) in forks.iter() {
+        assert_eq!(data.len(), 40, "an authenticated header is 40 B");
+        for units in 0..=10 {
+            let mut fork = before.clone();
+            if units > 0 {
+                fork.program(*offset, &data[..units * 4]).unwrap();
+            }
+            let what = format!("header at {offset} torn after {units} of 10 units");
+            let mut j = Journal::open(&mut fork, cfg).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (c, _) = check(model, &mut j, &what);
+            assert!(c.clean(), "{what}: {c:?}");
+            if j.pending_count() == 16 {
+                let oldest = j.pending().next().unwrap().0;
+                j.ack(oldest).unwrap();
+            }
+            j.push(&[0xEE; 120])
+                .unwrap_or_else(|e| panic!("{what}: push: {e}"));
+            drop(j);
+            Journal::open(&mut fork, cfg).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+            checked += 1;
+        }
+    }
+    println!("torn authenticated sector headers checked: {checked}");
+}
