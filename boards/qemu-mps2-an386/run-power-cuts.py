@@ -3,7 +3,9 @@
 
 Builds the firmware (release), runs `selftest`, checks that an injected medium
 failure panics (I7: `run fail_at=K` must exit 1, naming the failed operation, and
-`verify` must pass on what it left), then N cycles of:
+`verify` must pass on what it left), then N cycles on the plain journal and
+AUTH_CYCLES (default 10) on the authenticated one (`auth=on`: HMAC tags, ack
+records, its own image and log) of:
 
   1. start `run` on the same flash image (QEMU's stdout to a file, never a pipe);
   2. SIGKILL QEMU after a random delay (seeded): a power cut, since every program
@@ -13,12 +15,14 @@ failure panics (I7: `run fail_at=K` must exit 1, naming the failed operation, an
      unless an ack was asked for, no returned ack resurrected, ids never reused);
      on a pass the log is replaced by the carried-over summary verify wrote.
 
-Prints exactly one line on stdout:
+Prints exactly two lines on stdout:
 
   qemu power cuts: N, lost: L, resurrected: R, reused ids: U
+  qemu power cuts (auth): M, lost: L, resurrected: R, reused ids: U
 
-and exits non-zero if L, R or U is not zero or any step failed (details on
-stderr). Usage: run-power-cuts.py [CYCLES] [--seed S] [--acks inplace|record]
+and exits non-zero if an L, R or U is not zero or any step failed (details on
+stderr). Usage: run-power-cuts.py [CYCLES] [--auth-cycles M] [--seed S]
+[--acks inplace|record]
 """
 
 import argparse
@@ -90,6 +94,84 @@ def read_verdict(path):
     return findings, counts
 
 
+class Cuts:
+    """The power-cut cycles of one journal kind, and what their verifies found."""
+
+    def __init__(self, label, failures):
+        self.label = label
+        self.failures = failures
+        self.cuts = 0
+        self.lost, self.resurrected, self.reused = set(), set(), set()
+
+    def bad(self):
+        return bool(self.lost or self.resurrected or self.reused)
+
+    def print(self):
+        print(f"qemu power cuts{self.label}: {self.cuts}, lost: {len(self.lost)}, "
+              f"resurrected: {len(self.resurrected)}, reused ids: {len(self.reused)}", flush=True)
+
+    def cycles(self, a, elf, work, rng, flags, image, log, history_name, cycles=None, tag=""):
+        """Runs `cycles` (default a.cycles) cut-and-verify cycles on `image` and `log`."""
+        cycles = a.cycles if cycles is None else cycles
+        lost, resurrected, reused = self.lost, self.resurrected, self.reused
+        failures = self.failures
+        history = open(os.path.join(work, history_name), "ab")
+        last_push = -1
+        for cycle in range(1, cycles + 1):
+            delay = rng.uniform(a.min_delay, a.max_delay)
+            run_out = os.path.join(work, f"{tag}run-{cycle:03}.defmt")
+            cmd, out = qemu(elf, f"run image={image} log={log} {flags}", run_out)
+            with out:
+                p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work)
+                try:
+                    rc = p.wait(timeout=delay)
+                    failures.append(f"{tag}cycle {cycle}: run exited by itself with status {rc} before the cut")
+                    err(decode(elf, run_out))
+                    break
+                except subprocess.TimeoutExpired:
+                    p.send_signal(signal.SIGKILL)
+                    p.wait()
+                    self.cuts += 1
+
+            # Independent of the firmware: the P ids of the whole history increase.
+            log_path = os.path.join(work, log)
+            with open(log_path, "rb") as f:
+                data = f.read()
+            run_part = data[data.find(b"\nB ") if b"\nB " in data else 0:]
+            history.write(run_part)
+            for line in run_part.split(b"\n"):
+                w = line.split()
+                if len(w) == 3 and w[0] == b"P" and w[1].isdigit():
+                    pid = int(w[1])
+                    if pid <= last_push:
+                        reused.add(pid)
+                    last_push = pid
+
+            verify_out = os.path.join(work, f"{tag}verify-{cycle:03}.defmt")
+            verdict = os.path.join(work, "verify.txt")
+            carry = os.path.join(work, "events.carry")
+            for path in (verdict, carry):
+                if os.path.exists(path):
+                    os.remove(path)
+            rc = run_to_end(elf, f"verify image={image} log={log} out=verify.txt carry=events.carry {flags}",
+                            verify_out, work, VERIFY_TIMEOUT)
+            findings, counts = read_verdict(verdict)
+            lost |= findings["LOST"] | findings["CORRUPT"]
+            resurrected |= findings["RESURRECTED"]
+            reused |= findings["REUSED"]
+            if a.verbose:
+                err(f"{tag}cycle {cycle}: cut after {delay:.2f} s; verify {rc}: " +
+                    ", ".join(f"{k} {v}" for k, v in counts.items()))
+            if rc != 0 or counts.get("RESULT_PASS") != 1:
+                failures.append(f"{tag}cycle {cycle}: verify exit status {rc}")
+                err(decode(elf, verify_out))
+                if os.path.exists(verdict):
+                    shutil.copy(verdict, os.path.join(work, f"{tag}verify-{cycle:03}.txt"))
+                break
+            os.replace(carry, log_path)
+        history.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cycles", nargs="?", type=int, default=30, help="power cuts (default 30)")
@@ -98,20 +180,22 @@ def main():
     ap.add_argument("--max-delay", type=float, default=1.5)
     ap.add_argument("--acks", choices=["inplace", "record"], default="inplace",
                     help="in-place acks (multiwrite medium) or ack records")
+    ap.add_argument("--auth-cycles", type=int, default=10,
+                    help="power cuts of the authenticated journal (default 10)")
     ap.add_argument("--no-build", action="store_true", help="use the firmware already built")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per cycle on stderr")
     a = ap.parse_args()
 
     failures = []
-    lost, resurrected, reused = set(), set(), set()
-    cuts = 0
 
-    def summary():
-        print(f"qemu power cuts: {cuts}, lost: {len(lost)}, resurrected: {len(resurrected)}, "
-              f"reused ids: {len(reused)}", flush=True)
+    def summary(*runs):
+        if not runs:
+            runs = (Cuts("", failures), Cuts(" (auth)", failures))
+        for r in runs:
+            r.print()
         if failures:
             err(f"FAILED (seed {a.seed}): " + "; ".join(failures))
-        return 1 if failures or lost or resurrected or reused else 0
+        return 1 if failures or any(r.bad() for r in runs) else 0
 
     if shutil.which("qemu-system-arm") is None:
         failures.append("qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)")
@@ -160,64 +244,15 @@ def main():
         return summary()
     if a.verbose:
         err(f"I7: operation {fail_at} failed and panicked: {text.splitlines()[-1] if text else ''}")
-    history = open(os.path.join(work, "events-history.log"), "ab")
-    last_push = -1
-    for cycle in range(1, a.cycles + 1):
-        delay = rng.uniform(a.min_delay, a.max_delay)
-        run_out = os.path.join(work, f"run-{cycle:03}.defmt")
-        cmd, out = qemu(elf, f"run image=flash.img log=events.log {acks}", run_out)
-        with out:
-            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work)
-            try:
-                rc = p.wait(timeout=delay)
-                failures.append(f"cycle {cycle}: run exited by itself with status {rc} before the cut")
-                err(decode(elf, run_out))
-                break
-            except subprocess.TimeoutExpired:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-                cuts += 1
-
-        # Independent of the firmware: the P ids of the whole history increase.
-        log_path = os.path.join(work, "events.log")
-        with open(log_path, "rb") as f:
-            data = f.read()
-        run_part = data[data.find(b"\nB ") if b"\nB " in data else 0:]
-        history.write(run_part)
-        for line in run_part.split(b"\n"):
-            w = line.split()
-            if len(w) == 3 and w[0] == b"P" and w[1].isdigit():
-                pid = int(w[1])
-                if pid <= last_push:
-                    reused.add(pid)
-                last_push = pid
-
-        verify_out = os.path.join(work, f"verify-{cycle:03}.defmt")
-        verdict = os.path.join(work, "verify.txt")
-        carry = os.path.join(work, "events.carry")
-        for path in (verdict, carry):
-            if os.path.exists(path):
-                os.remove(path)
-        rc = run_to_end(elf, f"verify image=flash.img log=events.log out=verify.txt carry=events.carry {acks}",
-                        verify_out, work, VERIFY_TIMEOUT)
-        findings, counts = read_verdict(verdict)
-        lost |= findings["LOST"] | findings["CORRUPT"]
-        resurrected |= findings["RESURRECTED"]
-        reused |= findings["REUSED"]
-        if a.verbose:
-            err(f"cycle {cycle}: cut after {delay:.2f} s; verify {rc}: " +
-                ", ".join(f"{k} {v}" for k, v in counts.items()))
-        if rc != 0 or counts.get("RESULT_PASS") != 1:
-            failures.append(f"cycle {cycle}: verify exit status {rc}")
-            err(decode(elf, verify_out))
-            if os.path.exists(verdict):
-                shutil.copy(verdict, os.path.join(work, f"verify-{cycle:03}.txt"))
-            break
-        os.replace(carry, log_path)
-    history.close()
+    plain = Cuts("", failures)
+    plain.cycles(a, elf, work, rng, acks, "flash.img", "events.log", "events-history.log")
+    auth = Cuts(" (auth)", failures)
+    if not failures:
+        auth.cycles(a, elf, work, rng, "auth=on", "flash-auth.img", "events-auth.log",
+                    "events-auth-history.log", cycles=a.auth_cycles, tag="auth-")
     if a.verbose:
         err(f"total {time.monotonic() - t0:.1f} s")
-    return summary()
+    return summary(plain, auth)
 
 
 if __name__ == "__main__":

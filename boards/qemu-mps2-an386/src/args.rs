@@ -9,6 +9,7 @@
 //! | `events` | `100000` | selftest: W1 events (100 000 checks docs/BENCH.md's fingerprint) |
 //! | `ops` | `0` (forever) | run: stop after this many operations |
 //! | `acks` | `inplace` | run, verify: `record` for a medium without multiwrite |
+//! | `auth` | `off` | run, verify: `on` for the authenticated journal (HMAC tags, ack records, 8 sectors of 8 KiB) |
 //! | `fail_at` | none | run: the n-th program or erase fails (the journal must panic, I7) |
 
 /// What the firmware does.
@@ -41,6 +42,8 @@ pub struct Args<'a> {
     pub ops: u64,
     /// Whether the medium is multiwrite (in-place acks).
     pub multiwrite: bool,
+    /// Whether the journal is authenticated.
+    pub auth: bool,
     /// The program or erase of `run` that fails.
     pub fail_at: Option<u32>,
 }
@@ -63,6 +66,7 @@ impl<'a> Args<'a> {
             events: 100_000,
             ops: 0,
             multiwrite: true,
+            auth: false,
             fail_at: None,
         };
         for w in words {
@@ -85,6 +89,8 @@ impl<'a> Args<'a> {
                 Some(("fail_at", v)) => a.fail_at = Some(v.parse().map_err(|_| w)?),
                 Some(("acks", "inplace")) => a.multiwrite = true,
                 Some(("acks", "record")) => a.multiwrite = false,
+                Some(("auth", "on")) => a.auth = true,
+                Some(("auth", "off")) => a.auth = false,
                 Some(_) => return Err(w),
             }
         }

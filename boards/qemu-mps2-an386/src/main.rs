@@ -24,6 +24,8 @@ mod host;
 #[cfg(feature = "store")]
 mod events;
 #[cfg(feature = "store")]
+mod journal;
+#[cfg(feature = "store")]
 mod mirror;
 #[cfg(feature = "store")]
 mod report;
@@ -31,8 +33,6 @@ mod report;
 mod run;
 #[cfg(feature = "store")]
 mod selftest;
-#[cfg(feature = "store")]
-mod store;
 #[cfg(feature = "store")]
 mod verify;
 

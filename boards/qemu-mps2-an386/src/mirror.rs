@@ -21,14 +21,12 @@
 use crate::host::{HostError, HostFile, Mode};
 use monitor_events::{Geometry, Medium};
 
-/// Bytes of one erase unit.
+/// Bytes of one erase unit, unless [`MirrorFlash::set_sector_size`] says otherwise.
 pub const SECTOR_SIZE: u32 = 4096;
-/// Erase units in the region.
-pub const SECTOR_COUNT: u32 = 16;
 /// Program unit.
 pub const WRITE_SIZE: u32 = 4;
-/// Size of the region (and of the image file).
-pub const SIZE: usize = (SECTOR_SIZE * SECTOR_COUNT) as usize;
+/// Size of the region (and of the image file): 16 sectors of 4 KiB, or 8 of 8 KiB.
+pub const SIZE: usize = 64 * 1024;
 
 /// Erase pieces written to the host one at a time.
 const ERASE_PIECE: usize = 256;
@@ -88,6 +86,7 @@ pub struct MirrorFlash {
     ram: &'static mut [u8; SIZE],
     file: HostFile,
     multiwrite: bool,
+    sector_size: u32,
     read_only: bool,
     counts: Counts,
     /// Program or erase number (counting both from 1) that fails.
@@ -107,6 +106,7 @@ impl MirrorFlash {
                     ram,
                     file,
                     multiwrite,
+                    sector_size: SECTOR_SIZE,
                     read_only: false,
                     counts: Counts::default(),
                     fail_at: None,
@@ -129,6 +129,7 @@ impl MirrorFlash {
             ram,
             file,
             multiwrite,
+            sector_size: SECTOR_SIZE,
             read_only: false,
             counts: Counts::default(),
             fail_at: None,
@@ -152,6 +153,7 @@ impl MirrorFlash {
             ram,
             file,
             multiwrite,
+            sector_size: SECTOR_SIZE,
             read_only: true,
             counts: Counts::default(),
             fail_at: None,
@@ -185,6 +187,18 @@ impl MirrorFlash {
     /// a following [`load`](Self::load) is seen to restore everything.
     pub fn scramble(&mut self) {
         self.ram.fill(0x5A);
+    }
+
+    /// Sets the erase unit: a power of two from 256 B that divides [`SIZE`]
+    /// (panics otherwise). The content does not change; set it before a journal
+    /// opens the flash.
+    pub fn set_sector_size(&mut self, bytes: u32) {
+        defmt::assert!(
+            bytes.is_power_of_two() && bytes >= 256 && SIZE % bytes as usize == 0,
+            "sector size {} does not divide the flash",
+            bytes
+        );
+        self.sector_size = bytes;
     }
 
     /// Gives the RAM back (the file is closed).
@@ -238,8 +252,8 @@ impl Medium for MirrorFlash {
 
     fn geometry(&self) -> Geometry {
         Geometry {
-            sector_size: SECTOR_SIZE,
-            sector_count: SECTOR_COUNT,
+            sector_size: self.sector_size,
+            sector_count: (SIZE / self.sector_size as usize) as u32,
             write_size: WRITE_SIZE,
             multiwrite: self.multiwrite,
         }
@@ -288,17 +302,17 @@ impl Medium for MirrorFlash {
     }
 
     fn erase(&mut self, sector: u32) -> Result<(), MirrorError> {
-        if sector >= SECTOR_COUNT {
+        if sector >= (SIZE / self.sector_size as usize) as u32 {
             return Err(MirrorError::OutOfBounds);
         }
         if self.read_only {
             return Err(MirrorError::ReadOnly);
         }
         self.count_op()?;
-        let base = (sector * SECTOR_SIZE) as usize;
+        let base = (sector * self.sector_size) as usize;
         self.file.seek(base as u32)?;
         let erased = [0xFFu8; ERASE_PIECE];
-        for at in (base..base + SECTOR_SIZE as usize).step_by(ERASE_PIECE) {
+        for at in (base..base + self.sector_size as usize).step_by(ERASE_PIECE) {
             self.file.write(&erased)?;
             self.ram[at..at + ERASE_PIECE].fill(0xFF);
         }

@@ -13,9 +13,9 @@
 
 use crate::args::Args;
 use crate::events::{body_for, Pcg32};
+use crate::journal::{self, body_matches, N};
 use crate::mirror::{MirrorFlash, SIZE};
 use crate::report::Report;
-use crate::store::{self, body_matches, N};
 use monitor_events::journal::AckOutcome;
 use monitor_events::{EventId, MAX_ENCODED_LEN};
 
@@ -32,7 +32,7 @@ pub fn run(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         defmt::info!("run: program or erase number {} will fail", n);
         m.fail_at(n);
     }
-    let mut j = match store::open(&mut m) {
+    let mut j = match journal::open_journal(&mut m, args.auth) {
         Ok(j) => j,
         Err(e) => {
             defmt::error!("run: open failed: {}", e);

@@ -9,8 +9,8 @@
 
 use crate::args::Args;
 use crate::events::{channel, Fnv1a64, Pcg32};
+use crate::journal::{self, EventStore, Journal, N};
 use crate::mirror::{MirrorFlash, SIZE};
-use crate::store::{self, Events, Store, N};
 use monitor_events::journal::AckOutcome;
 use monitor_events::{
     AckError, CloseReason, EventId, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
@@ -80,9 +80,9 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
 }
 
 /// Reboots: warm re-opens on the same RAM, cold reloads the RAM from the host file.
-fn reboot(m: &mut MirrorFlash, cold: bool) -> Store<'_> {
+fn reboot(m: &mut MirrorFlash, cold: bool) -> Journal<'_> {
     power_cycle(m, cold);
-    match store::open(m) {
+    match journal::open_journal(m, false) {
         Ok(j) => j,
         Err(e) => defmt::panic!(
             "open after a {=str} reboot: {}",
@@ -94,7 +94,7 @@ fn reboot(m: &mut MirrorFlash, cold: bool) -> Store<'_> {
 
 /// Checks the recovered journal against the model: same pending ids in order,
 /// byte-identical bodies (I1, I4), acks not resurrected (I2), next id (I3).
-fn check(j: &mut Store<'_>, model: &[(u64, Payload)], next: u64, last_acked: Option<u64>) {
+fn check(j: &mut Journal<'_>, model: &[(u64, Payload)], next: u64, last_acked: Option<u64>) {
     defmt::assert_eq!(j.pending_count(), model.len(), "pending count after reboot");
     defmt::assert_eq!(j.next_id(), EventId(next), "I3: next id after reboot");
     let mut buf = [0u8; W1_MAX];
@@ -300,7 +300,10 @@ fn check_released(model: &[(EventId, MonitorEvent)], id: EventId, got: &MonitorE
 
 /// Releases until the store has nothing more; checks each event against the
 /// model and that ids increase within the call. Returns the released ids.
-fn release_all(s: &mut Events<'_>, model: &[(EventId, MonitorEvent)]) -> heapless::Vec<EventId, N> {
+fn release_all(
+    s: &mut EventStore<'_>,
+    model: &[(EventId, MonitorEvent)],
+) -> heapless::Vec<EventId, N> {
     let mut out: heapless::Vec<EventId, N> = heapless::Vec::new();
     while let Some((id, event)) = s.release_next() {
         defmt::assert!(
@@ -323,7 +326,7 @@ fn is_htlc_of(model: &[(EventId, MonitorEvent)], id: EventId, ch: usize) -> bool
 /// Acks every id of `ids` in a random order; each must be `Acked`, and a second
 /// ack `AlreadyAcked` (I2 in RAM). Removes them from the model.
 fn ack_all(
-    s: &mut Events<'_>,
+    s: &mut EventStore<'_>,
     model: &mut heapless::Vec<(EventId, MonitorEvent), N>,
     ids: &mut heapless::Vec<EventId, N>,
     rng: &mut Pcg32,
@@ -359,12 +362,12 @@ fn ack_all(
 /// in random order empty the store for good.
 fn typed(m: &mut MirrorFlash) {
     power_cycle(m, false);
-    let mut s = open_events_or_panic(m);
+    let mut s = open_store_or_panic(m);
     let first = s.next_id().0;
     defmt::assert!(first > 0, "I3: ids continue after an all-acked journal");
     defmt::assert_eq!(s.pending_count(), 0, "phase 1 left nothing pending");
     let mut model: heapless::Vec<(EventId, MonitorEvent), N> = heapless::Vec::new();
-    let mut push = |s: &mut Events<'_>, kind: Kind, ch: usize| {
+    let mut push = |s: &mut EventStore<'_>, kind: Kind, ch: usize| {
         let n = first + model.len() as u64;
         let event = typed_event(kind, ch, n);
         match s.push(&event) {
@@ -502,7 +505,7 @@ fn typed(m: &mut MirrorFlash) {
     drop(j);
 
     // ... and the store releases each once, in id order, ungated after the restart.
-    let mut s = open_events_or_panic(m);
+    let mut s = open_store_or_panic(m);
     defmt::assert_eq!(s.next_id(), next, "I3: next id after reboot");
     defmt::assert_eq!(s.pending_count(), model.len(), "I1: pending after reboot");
     let mut replayed = release_all(&mut s, &model);
@@ -524,7 +527,7 @@ fn typed(m: &mut MirrorFlash) {
 
     // Nothing comes back (I2), ids go on (I3).
     power_cycle(m, true);
-    let mut s = open_events_or_panic(m);
+    let mut s = open_store_or_panic(m);
     defmt::assert_eq!(s.pending_count(), 0, "I2: acked typed events stay acked");
     defmt::assert!(s.release_next().is_none(), "I2: nothing replayed");
     defmt::assert_eq!(s.next_id(), EventId(first + TYPED as u64), "I3: next id");
@@ -545,8 +548,8 @@ fn power_cycle(m: &mut MirrorFlash, cold: bool) {
 }
 
 /// Opens the event store; a failure fails the selftest.
-fn open_events_or_panic(m: &mut MirrorFlash) -> Events<'_> {
-    match store::open_events(m) {
+fn open_store_or_panic(m: &mut MirrorFlash) -> EventStore<'_> {
+    match journal::open_store(m) {
         Ok(s) => s,
         Err(e) => defmt::panic!("EventStore::open: {}", e),
     }

@@ -22,9 +22,9 @@
 use crate::args::Args;
 use crate::events::body_for;
 use crate::host::{HostFile, Mode};
+use crate::journal::{self, body_matches, Journal, N};
 use crate::mirror::{MirrorFlash, SIZE};
 use crate::report::{parse, Fact, Line, LineReader, Report};
-use crate::store::{self, body_matches, N};
 use monitor_events::{EventId, MAX_ENCODED_LEN};
 
 /// Reported-pushed ids without a later `a` that `verify` can track; more means the
@@ -90,7 +90,7 @@ pub fn verify(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         }
     };
     // Read-only: `open` writes nothing, and every write would fail.
-    let mut j = match store::open(&mut m) {
+    let mut j = match journal::open_journal(&mut m, args.auth) {
         Ok(j) => j,
         Err(e) => {
             defmt::error!("verify: open failed: {}", e);
@@ -246,7 +246,7 @@ pub fn verify(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
 /// `a` line for every other pending id (it may stay pending), then the `C` line.
 fn carry(
     path: &str,
-    j: &mut store::Store<'_>,
+    j: &mut Journal<'_>,
     waiting: &[u64],
     pending: &[(EventId, Said)],
     last_push: Option<u64>,
