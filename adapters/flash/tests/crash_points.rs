@@ -1,12 +1,13 @@
 //! Power cut at every medium operation of a W1 run with reboots, in every torn
-//! variant and both ack modes; then two and three consecutive cuts, and the
+//! variant and every flavor (in-place acks, ack records, authenticated: sector
+//! headers and their tags, records, ack and retire records, erases); then two and three consecutive cuts, and the
 //! "two interrupted pushes, then clean ones" pattern of sequential-storage #136.
 //! Checks I1 (no returned push lost), I2 (no returned ack resurrected), I3 (no id
 //! reused), I4 (byte-identical replay) and I8 (a torn tail opens silently).
 
 mod support;
 
-use monitor_events::journal::{AckMode, Journal};
+use monitor_events::journal::Journal;
 use monitor_events::EventId;
 use monitor_events_flash::sim::{Op, SimFlash, Torn};
 use monitor_events_flash::workload::{Pcg32, W1Op, W1};
@@ -24,10 +25,10 @@ fn events() -> u64 {
 
 /// I1, I2, I3, I4, I8: fork the flash before every program and erase, apply the
 /// operation torn in every variant, recover the fork and check it.
-fn every_crash_point(mode: AckMode) -> Counts {
+fn every_crash_point(mode: Flavor) -> Counts {
     let totals = Rc::new(RefCell::new(Counts::default()));
     let model = Rc::new(RefCell::new(Model::default()));
-    let mut flash = SimFlash::new(geometry(mode));
+    let mut flash = SimFlash::new(mode.geometry());
     {
         let (totals, model) = (totals.clone(), model.clone());
         let mut serial = 0u64;
@@ -38,7 +39,7 @@ fn every_crash_point(mode: AckMode) -> Counts {
                 fork.apply_torn(op, torn)
                     .expect("the operation itself is legal");
                 let what = format!("{mode:?} op {serial} {torn:?}");
-                let mut j = match Journal::open(fork, config(mode)) {
+                let mut j = match Journal::open(fork, mode.config()) {
                     Ok(j) => j,
                     Err(e) => panic!("I8: {what}: a torn write must open silently, got {e}"),
                 };
@@ -59,7 +60,7 @@ fn every_crash_point(mode: AckMode) -> Counts {
         });
     }
     let mut w1 = W1::new(events(), 500);
-    let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+    let mut j = Journal::open(&mut flash, mode.config()).unwrap();
     for op in w1.by_ref() {
         match op {
             W1Op::Push { id, payload } => {
@@ -75,7 +76,7 @@ fn every_crash_point(mode: AckMode) -> Counts {
             }
             W1Op::Reopen => {
                 drop(j);
-                j = Journal::open(&mut flash, config(mode)).unwrap();
+                j = Journal::open(&mut flash, mode.config()).unwrap();
                 let (c, _) = check(&model.borrow(), &mut j, "clean reopen");
                 assert!(c.clean());
             }
@@ -110,16 +111,16 @@ fn step(j: &mut Journal<&mut SimFlash, N>, model: &mut Model, rng: &mut Pcg32) {
 /// I1, I2, I3, I4, I8: cut, recover, go on, cut again soon after (often inside the
 /// recovery's own repair writes or compaction), up to three times in a row.
 /// `cuts(run)`: how many cuts in a row that run takes.
-fn consecutive_cuts(mode: AckMode, runs: u64, cuts: impl Fn(u64) -> u64) -> Counts {
+fn consecutive_cuts(mode: Flavor, runs: u64, cuts: impl Fn(u64) -> u64) -> Counts {
     quiet_power_cuts();
     let mut totals = Counts::default();
     for run in 0..runs {
         let mut rng = Pcg32::new(run + 1);
-        let mut flash = SimFlash::new(geometry(mode));
+        let mut flash = SimFlash::new(mode.geometry());
         let mut model = Model::default();
         // Warm up past a few compactions so every path is live.
         {
-            let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+            let mut j = Journal::open(&mut flash, mode.config()).unwrap();
             for _ in 0..(300 + rng.below(900)) {
                 step(&mut j, &mut model, &mut rng);
             }
@@ -140,7 +141,7 @@ fn consecutive_cuts(mode: AckMode, runs: u64, cuts: impl Fn(u64) -> u64) -> Coun
             };
             flash.cut_after(k, torn);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+                let mut j = Journal::open(&mut flash, mode.config()).unwrap();
                 loop {
                     step(&mut j, &mut model, &mut rng);
                 }
@@ -148,19 +149,19 @@ fn consecutive_cuts(mode: AckMode, runs: u64, cuts: impl Fn(u64) -> u64) -> Coun
             assert!(r.is_err());
             flash.power_on();
             let what = format!("{mode:?} run {run} cut {cut} ({torn:?} after {k})");
-            let mut j = Journal::open(&mut flash, config(mode))
+            let mut j = Journal::open(&mut flash, mode.config())
                 .unwrap_or_else(|e| panic!("I8: {what}: {e}"));
             let (c, got) = check(&model, &mut j, &what);
             totals.add(c);
             model.adopt(&got);
         }
         // Then clean operations: the store must go on and stay right.
-        let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+        let mut j = Journal::open(&mut flash, mode.config()).unwrap();
         for _ in 0..200 {
             step(&mut j, &mut model, &mut rng);
         }
         drop(j);
-        let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+        let mut j = Journal::open(&mut flash, mode.config()).unwrap();
         let (c, _) = check(&model, &mut j, "after the cuts");
         totals.add(c);
     }
@@ -169,15 +170,15 @@ fn consecutive_cuts(mode: AckMode, runs: u64, cuts: impl Fn(u64) -> u64) -> Coun
 
 /// I1, I3, I8: two pushes torn in a row, then clean pushes (sequential-storage
 /// issue #136: a phantom header after two interrupted writes).
-fn two_torn_pushes_then_clean(mode: AckMode) -> Counts {
+fn two_torn_pushes_then_clean(mode: Flavor) -> Counts {
     quiet_power_cuts();
     let mut totals = Counts::default();
     for seed in 0..40u64 {
         let mut rng = Pcg32::new(1000 + seed);
-        let mut flash = SimFlash::new(geometry(mode));
+        let mut flash = SimFlash::new(mode.geometry());
         let mut model = Model::default();
         {
-            let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+            let mut j = Journal::open(&mut flash, mode.config()).unwrap();
             for _ in 0..rng.below(400) {
                 step(&mut j, &mut model, &mut rng);
             }
@@ -193,13 +194,13 @@ fn two_torn_pushes_then_clean(mode: AckMode) -> Counts {
             // Cut the push's own program (after any repair erase the reopen needs).
             // A clean push first does any repair a reopen needs, so the cut below
             // lands on the push's own program.
-            let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+            let mut j = Journal::open(&mut flash, mode.config()).unwrap();
             j.push(&[1; 8])
                 .map(|id| model.pushed(id, vec![1; 8]))
                 .unwrap();
             let f = j.into_medium();
             f.cut_after(0, Torn::RandomSubset(seed * 7 + round));
-            let mut j = Journal::open(f, config(mode)).unwrap();
+            let mut j = Journal::open(f, mode.config()).unwrap();
             model.in_flight = Some(InFlight::Push(payload.clone()));
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let _ = j.push(&payload);
@@ -207,17 +208,17 @@ fn two_torn_pushes_then_clean(mode: AckMode) -> Counts {
             assert!(r.is_err());
             drop(j);
             flash.power_on();
-            let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+            let mut j = Journal::open(&mut flash, mode.config()).unwrap();
             let (c, got) = check(&model, &mut j, &format!("#136 seed {seed} round {round}"));
             totals.add(c);
             model.adopt(&got);
         }
-        let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+        let mut j = Journal::open(&mut flash, mode.config()).unwrap();
         for _ in 0..100 {
             step(&mut j, &mut model, &mut rng);
         }
         drop(j);
-        let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+        let mut j = Journal::open(&mut flash, mode.config()).unwrap();
         totals.add(check(&model, &mut j, "#136 after clean pushes").0);
     }
     totals
@@ -227,7 +228,7 @@ fn two_torn_pushes_then_clean(mode: AckMode) -> Counts {
 fn crash_points() {
     quiet_power_cuts();
     let mut totals = Counts::default();
-    for mode in [AckMode::InPlace, AckMode::Record] {
+    for mode in Flavor::ALL {
         let c = every_crash_point(mode);
         eprintln!("{mode:?}: every operation: {c:?}");
         totals.add(c);

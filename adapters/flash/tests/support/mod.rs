@@ -28,6 +28,43 @@ pub fn config(mode: AckMode) -> Config<N> {
         .unwrap()
 }
 
+/// The three ways a journal runs: in-place acks (multiwrite flash), ack records
+/// (one program per unit), ack records with every record and header
+/// authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    InPlace,
+    Record,
+    RecordAuth,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 3] = [Flavor::InPlace, Flavor::Record, Flavor::RecordAuth];
+
+    /// BENCH geometry, multiwrite for in-place acks only.
+    pub fn geometry(self) -> Geometry {
+        geometry(if self == Flavor::InPlace {
+            AckMode::InPlace
+        } else {
+            AckMode::Record
+        })
+    }
+
+    /// The journal configuration (`N` = 16, bodies up to [`MAX_BODY`]).
+    pub fn config(self) -> Config<N> {
+        match self {
+            Flavor::InPlace => config(AckMode::InPlace),
+            Flavor::Record => config(AckMode::Record),
+            Flavor::RecordAuth => config(AckMode::Record)
+                .with_auth(monitor_events::journal::Auth::new(
+                    [0x42; 32],
+                    *b"crash point test",
+                ))
+                .unwrap(),
+        }
+    }
+}
+
 /// The operation whose call has not returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InFlight {
