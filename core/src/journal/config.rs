@@ -114,10 +114,26 @@ impl core::error::Error for ConfigError {}
 /// const CONFIG: Config<16> = Config::new(GEOMETRY, 200);
 /// ```
 ///
-/// The check guarantees that compaction can always proceed: one sector holds a copy
-/// of every pending event at the maximum size, the retire record and one more
-/// record. `Full` therefore only ever comes from the pending index, never from the
-/// medium filling up.
+/// # The rule it checks
+///
+/// | check | why |
+/// |---|---|
+/// | sector size a power of two, 256 B ..= 1 MiB; program unit a power of two ≤ 32 B | the format's fields ([`format`](super::format)) |
+/// | `N ≥ 1`, `1 ≤ max_body ≤ 4087` | a record's `len` field |
+/// | sectors ≥ 3 + reserve, ≤ 65 535, region < 4 GiB | one sector being written, one being retired, one free after every restart |
+/// | `header + N × copy(max_body) + retire + copy(max_body) ≤ sector size` | a retirement into a fresh sector always completes |
+///
+/// where `copy(b)` is the extent of a `Copy` record of a `b`-byte event (record
+/// header, tag when authenticated, the 8 B id, the body, rounded up to the program
+/// unit) and `retire` the extent of a record without a body.
+///
+/// Together they make compaction always possible (`Full` only ever comes from the
+/// pending index, never from the medium filling up: invariant I6) and keep the
+/// journal live under any sequence of power cuts (invariant I10): every restart
+/// writes into at most one fresh sector, a retirement into a fresh sector frees
+/// the oldest one, and a retirement a cut interrupts is given back at `open` (see
+/// the journal's liveness rules). [`max_pending`] gives the largest `N` the rule
+/// accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config<const N: usize> {

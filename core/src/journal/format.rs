@@ -9,21 +9,31 @@
 //! |---|---|---|---|
 //! | 0 | 2 | magic | `b"ME"` |
 //! | 2 | 1 | version | format version, `1`; a higher one fails `open` with `UnsupportedFormat` |
-//! | 3 | 1 | flags | bit 0: authenticated records (reserved, must be 0 in version 1); others 0 |
+//! | 3 | 1 | flags | bit 0: authenticated journal (every record and header carries a tag); others 0 |
 //! | 4 | 4 | seq | sequence number of this sector (u32 LE) |
 //! | 8 | 8 | floor | the next event id when the sector was opened (u64 LE) |
 //! | 16 | 2 | sector count | of the region (u16 LE) |
 //! | 18 | 1 | log2 sector size | |
 //! | 19 | 1 | log2 write size | |
 //! | 20 | 4 | crc | CRC-32C of bytes 0..20 |
+//! | 24 | 16 | tag | authenticated journal only: HMAC-SHA-256 (truncated) of bytes 0..24, see below |
+//!
+//! The header and its tag are programmed together. In an authenticated journal a
+//! header whose tag fails while the rest of its sector is erased is what a cut
+//! during that program leaves: the sector is free. Behind a record it is forged.
 //!
 //! # Record (aligned to the program unit, padded with `0xFF`)
 //!
 //! | offset | size | field | meaning |
 //! |---|---|---|---|
 //! | 0 | 4 | word0 | bits 0..12 `len` (body bytes), 12..16 `kind`, 16..24 ack byte, 24..32 `aux` (`0xFF` for kinds with a body) |
-//! | 4 | 4 | crc | CRC-32C of `seq` (u32 LE) ‖ offset in sector (u32 LE) ‖ word0 with the ack byte set to `0xFF` ‖ body |
-//! | 8 | len | body | |
+//! | 4 | 4 | crc | CRC-32C of `seq` (u32 LE) ‖ offset in sector (u32 LE) ‖ word0 with the ack byte set to `0xFF` ‖ tag ‖ body |
+//! | 8 | 16 | tag | authenticated journal only (absent otherwise): HMAC-SHA-256, truncated, over `"monitor-events/1"` ‖ region ‖ `1` ‖ `seq` ‖ offset ‖ word0 with the ack byte `0xFF` ‖ body |
+//! | 8 or 24 | len | body | |
+//!
+//! A sector header's tag is the same HMAC with `0` in place of `1`, offset 0, over
+//! the header's 24 bytes. The key and the 16-byte region identity come from
+//! [`Auth`](super::Auth).
 //!
 //! | kind | body | meaning |
 //! |---|---|---|
@@ -32,6 +42,12 @@
 //! | 3 `AckShort` | none | ack of id `next − value`, where `next` is the id the next `Event` here would get and `value` = `len` ‖ `aux` (20 bits) |
 //! | 4 `AckLong` | id (u64 LE) | ack of any id |
 //! | 5 `Retire` | none | sector `seq − value` (value as for `AckShort`) is retired: its live events have copies in newer sectors; it may be erased |
+//!
+//! A retirement writes the `Copy` records of the retired sector's pending events,
+//! then its `Retire` record, into the newest sector. Newest sectors that hold only
+//! `Copy` records (or none) are a retirement a cut stopped before its `Retire`
+//! record: `open` gives them back to the free sectors (their events are still in
+//! the sector being retired) and the next write erases them.
 //!
 //! The ack byte of `Event` and `Copy` records is `0xFF` while the event is pending;
 //! on media that allow a second program of a unit, an ack clears it to `0x00` in

@@ -16,21 +16,21 @@
 //! | compaction | a `Copy` of every pending event of the oldest sector, then a `Retire` record | the oldest sector is erased |
 //!
 //! Compaction runs right after a rollover whenever fewer than `1 + reserve` free
-//! sectors remain. Every `Copy` and every ack lands in a sector newer than the
+//! sectors remain (see the liveness rules below). Every `Copy` and every ack lands in a sector newer than the
 //! copies it supersedes, so erasing oldest-first never resurrects an acked event.
 //!
 //! # Recovery (`open`)
 //!
 //! | step | what | on failure |
 //! |---|---|---|
-//! | 1 | read every sector header; the newest valid one is current | unknown version: `UnsupportedFormat`; no header anywhere: blank if erased, else `NotAStore` |
-//! | 2 | probe the sector after the newest: valid records behind a broken header mean the newest header was damaged | `Corrupted` |
-//! | 3 | scan sectors newest to oldest until a `Retire` record covers the next one | a missing or misplaced sector: `Corrupted` |
-//! | 4 | scan the live sectors oldest to newest, rebuilding the pending index and the next id | a record that fails its check anywhere but a torn tail: `Corrupted` |
+//! | 1 | read every sector header; the newest valid one is current. An authenticated header whose tag fails is a torn header (free) while nothing follows it in its sector, else forged | unknown version: `UnsupportedFormat`; no header anywhere: blank if erased, else `NotAStore`; a failing tag with records behind it: `Corrupted { reason: Forged }` |
+//! | 2 | probe the sector after the newest: valid records behind a broken header mean the newest header was damaged, unless they are all `Copy` records (a cut during the erase of an abandoned retirement, free either way) | `Corrupted` |
+//! | 3 | scan sectors newest to oldest until a `Retire` record covers the next one; count the newest sectors that hold only `Copy` records or none | a missing or misplaced sector: `Corrupted` |
+//! | 4 | give those sectors back (never the oldest): they are an abandoned retirement or a restart cut before its first record; scan the other live sectors oldest to newest, rebuilding the pending index and the next id (the newest header's floor counts, given back or not) | a record that fails its check anywhere but a torn tail: `Corrupted` |
 //!
 //! `open` writes nothing. The first `push` or `ack` after it erases free sectors
-//! that are not clean (a torn erase, a torn header) and never appends behind a torn
-//! tail: it continues in a fresh sector.
+//! that are not clean (a torn erase, a torn header), and the sectors it gave back,
+//! and never appends behind a torn tail: it continues in a fresh sector.
 //!
 //! A torn program may leave its units looking erased yet spent (a program that
 //! changed no bit still counts against the medium's programs per unit, and
@@ -39,6 +39,31 @@
 //! next sector even when it reads clean), and events recovered from before the
 //! restart are acked with records, not in place. This costs the unused tail of one
 //! sector and one erase per restart.
+//!
+//! # Liveness under brown-outs (invariant I10)
+//!
+//! Power can fail again during the writes that follow a restart, any number of
+//! times. The journal guarantees progress with three rules:
+//!
+//! 1. **A restart takes at most one sector, and a retirement gives one back.** The
+//!    first write after `open` rolls over into the next free sector; when fewer
+//!    than `1 + reserve` free sectors are left, the oldest sector is retired right
+//!    there: its pending events are copied into the fresh sector (they fit:
+//!    [`Config`] checks that one sector holds `N` copies of the largest event, the
+//!    retire record and one more record), a `Retire` record follows, the oldest
+//!    sector is erased.
+//! 2. **A cut retirement costs nothing.** A cut before the `Retire` record leaves
+//!    a newest sector of copies only; `open` gives it back (step 4) and the next
+//!    write erases it and starts the retirement again. A cut after the `Retire`
+//!    record leaves the old sector retired and free.
+//! 3. **A cut header costs nothing.** A torn sector header (plain, or an
+//!    authenticated header with a torn tag) reads as a free sector; a newest sector
+//!    without records is given back.
+//!
+//! So at every `open` at least one sector is free, and every run either completes
+//! a retirement or leaves the free count where it was: no sequence of cuts can
+//! exhaust the free sectors. `adapters/flash/tests/brownout.rs` drives every mode
+//! at `Config`'s edges through bursts of cuts to check it.
 //!
 //! # Panics
 //!
