@@ -223,6 +223,7 @@ fn store_agrees<const N: usize>(
         },
         (Ok(mut store), Ok(pending)) => {
             assert_eq!(store.pending_count(), pending.len());
+            store.no_updates_in_flight();
             let mut released = Vec::new();
             while let Some((id, event)) = store.release_next() {
                 let mut buf = [0u8; MAX_ENCODED_LEN];
