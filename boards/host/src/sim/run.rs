@@ -558,6 +558,7 @@ impl Device {
             0..=2 => Torn::NotStarted,
             3..=5 => Torn::Completed,
             6..=8 => Torn::NoBits,
+            9..=13 => Torn::Prefix(self.rng.next_u64()),
             _ => Torn::RandomSubset(self.rng.next_u64()),
         };
         self.flash.get_mut().cut_after(k, torn);
