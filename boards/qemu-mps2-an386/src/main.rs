@@ -6,7 +6,7 @@
 //!
 //! | mode | what | exit |
 //! |---|---|---|
-//! | `selftest` (default) | W1 with reboots, then typed events through the `EventStore` (gating, replay), then W1 with ack records: checks I1–I5 | 0 pass, 1 fail |
+//! | `selftest` (default) | W1 with reboots, then typed events through the `EventStore` (gating, replay), then W1 with ack records and on the authenticated journal: checks I1–I5 | 0 pass, 1 fail |
 //! | `run` | pushes and acks simulated monitor events forever, reporting each returned id and ack to a host log first | killed |
 //! | `verify` | recovers the image and checks it against the log | 0 pass, 1 fail |
 //!

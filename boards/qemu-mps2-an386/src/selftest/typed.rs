@@ -1,194 +1,14 @@
-//! `selftest`: the journal on the target, with reboots. Any failed check panics
-//! (defmt message, exit status 1).
-//!
-//! | phase | what | invariants |
-//! |---|---|---|
-//! | 1 | docs/BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
-//! | 2 | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
-//! | 3 | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
+//! Selftest phase 2: typed events through the `EventStore` (gating, replay).
 
-use crate::args::Args;
-use crate::events::{channel, Fnv1a64, Pcg32};
-use crate::journal::{self, EventStore, Journal, N};
-use crate::mirror::{MirrorFlash, SIZE};
+use super::{power_cycle, reboot};
+use crate::events::{channel, Pcg32};
+use crate::journal::{self, EventStore, N};
+use crate::mirror::MirrorFlash;
 use monitor_events::journal::AckOutcome;
 use monitor_events::{
     AckError, CloseReason, EventId, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
     MonitorEvent, MonitorEventSource, PaymentHash, PaymentPreimage, MAX_ENCODED_LEN,
 };
-
-/// W1's fingerprint for 100 000 events (docs/BENCH.md).
-const W1_FINGERPRINT: u64 = 0xe7dc_8c94_652e_8476;
-/// Events W1 keeps pending.
-const W1_WINDOW: usize = 16;
-/// Largest W1 payload.
-const W1_MAX: usize = 120;
-
-/// A W1 payload kept by the model.
-type Payload = heapless::Vec<u8, W1_MAX>;
-
-/// Runs the three phases on the image `args.image`; true when all pass.
-pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
-    let events = args.events.max(10);
-    defmt::info!(
-        "selftest: phase 1, W1 with {} events, in-place acks, image {=str}",
-        events,
-        args.image
-    );
-    let mut m = match MirrorFlash::fresh(ram, args.image, true) {
-        Ok(m) => m,
-        Err(e) => defmt::panic!("cannot create {=str}: {}", args.image, e),
-    };
-    let fp = w1(&mut m, events);
-    if events == 100_000 {
-        defmt::assert_eq!(fp, W1_FINGERPRINT, "W1 fingerprint");
-        defmt::info!("selftest: W1 fingerprint {=u64:#x} = docs/BENCH.md's", fp);
-    } else {
-        defmt::info!("selftest: W1 fingerprint {=u64:#x} ({} events)", fp, events);
-    }
-    defmt::assert!(
-        m.file_matches().unwrap_or(false),
-        "host file differs from the RAM flash"
-    );
-    let c = m.counts();
-    defmt::info!(
-        "selftest: phase 1 passed: {} programs ({} B), {} erases",
-        c.programs,
-        c.program_bytes,
-        c.erases
-    );
-
-    defmt::info!("selftest: phase 2, EventStore: typed events, gating, replay");
-    typed(&mut m);
-    defmt::info!("selftest: phase 2 passed");
-
-    let events = (events / 10).max(10);
-    defmt::info!("selftest: phase 3, W1 with {} events, ack records", events);
-    let ram = m.into_ram();
-    let mut m = match MirrorFlash::fresh(ram, args.image, false) {
-        Ok(m) => m,
-        Err(e) => defmt::panic!("cannot create {=str}: {}", args.image, e),
-    };
-    let fp = w1(&mut m, events);
-    defmt::assert!(
-        m.file_matches().unwrap_or(false),
-        "host file differs from the RAM flash"
-    );
-    defmt::info!("selftest: phase 3 passed, fingerprint {=u64:#x}", fp);
-    defmt::info!("selftest: PASS (I1 I2 I3 I4, I5 through the EventStore API)");
-    true
-}
-
-/// Reboots: warm re-opens on the same RAM, cold reloads the RAM from the host file.
-fn reboot(m: &mut MirrorFlash, cold: bool) -> Journal<'_> {
-    power_cycle(m, cold);
-    match journal::open_journal(m, false) {
-        Ok(j) => j,
-        Err(e) => defmt::panic!(
-            "open after a {=str} reboot: {}",
-            if cold { "cold" } else { "warm" },
-            e
-        ),
-    }
-}
-
-/// Checks the recovered journal against the model: same pending ids in order,
-/// byte-identical bodies (I1, I4), acks not resurrected (I2), next id (I3).
-fn check(j: &mut Journal<'_>, model: &[(u64, Payload)], next: u64, last_acked: Option<u64>) {
-    defmt::assert_eq!(j.pending_count(), model.len(), "pending count after reboot");
-    defmt::assert_eq!(j.next_id(), EventId(next), "I3: next id after reboot");
-    let mut buf = [0u8; W1_MAX];
-    for (id, (want_id, want)) in j.pending_ids().iter().zip(model) {
-        defmt::assert_eq!(id.0, *want_id, "I1/I4: pending ids in order");
-        let len = match j.read(*id, &mut buf) {
-            Ok(n) => n,
-            Err(e) => defmt::panic!("I1: read of pending event {}: {}", id, e),
-        };
-        defmt::assert!(buf[..len] == want[..], "I4: body of event {} differs", id);
-    }
-    if let Some(acked) = last_acked {
-        defmt::assert!(
-            !j.is_pending(EventId(acked)),
-            "I2: acked event {} is pending again",
-            acked
-        );
-        defmt::assert_eq!(
-            j.ack(EventId(acked)),
-            Ok(AckOutcome::AlreadyAcked),
-            "I2: re-ack"
-        );
-    }
-}
-
-/// docs/BENCH.md's W1 with `events` pushes and a reboot every `events / 10`; returns
-/// the fingerprint.
-fn w1(m: &mut MirrorFlash, events: u64) -> u64 {
-    let reopen_every = events / 10;
-    let mut rng = Pcg32::new(1);
-    let mut fp = Fnv1a64::new();
-    let mut model: heapless::Vec<(u64, Payload), W1_WINDOW> = heapless::Vec::new();
-    let mut last_acked = None;
-    let mut reboots = 0u32;
-    let mut j = reboot(m, false);
-    defmt::assert_eq!(j.next_id(), EventId(0), "fresh image");
-    for id in 0..events {
-        if model.len() == W1_WINDOW {
-            let index = if rng.below(10) < 8 {
-                0
-            } else {
-                rng.below(W1_WINDOW as u32) as usize
-            };
-            let (acked, _) = model.remove(index);
-            fp.update(&acked.to_le_bytes());
-            fp.update(&[u8::from(index == 0)]);
-            defmt::assert_eq!(
-                j.ack(EventId(acked)),
-                Ok(AckOutcome::Acked),
-                "ack of a pending event"
-            );
-            last_acked = Some(acked);
-        }
-        let len = match rng.below(10) {
-            0..=3 => 48,
-            4..=7 => 120,
-            _ => 96,
-        };
-        let mut payload = Payload::new();
-        let _ = payload.extend_from_slice(&id.to_le_bytes());
-        while payload.len() < len {
-            let _ = payload.extend_from_slice(&rng.next_u32().to_le_bytes());
-        }
-        fp.update(&payload);
-        match j.push(&payload) {
-            Ok(got) => defmt::assert_eq!(got, EventId(id), "I3: ids in push order"),
-            Err(e) => defmt::panic!("push {}: {}", id, e),
-        }
-        let _ = model.push((id, payload));
-        if reopen_every != 0 && (id + 1) % reopen_every == 0 {
-            reboots += 1;
-            drop(j);
-            j = reboot(m, reboots % 2 == 0);
-            check(&mut j, &model, id + 1, last_acked);
-        }
-    }
-    while !model.is_empty() {
-        let (acked, _) = model.remove(0);
-        fp.update(&acked.to_le_bytes());
-        fp.update(&[1]);
-        defmt::assert_eq!(j.ack(EventId(acked)), Ok(AckOutcome::Acked), "final ack");
-        last_acked = Some(acked);
-    }
-    drop(j);
-    let mut j = reboot(m, true);
-    check(&mut j, &model, events, last_acked);
-    defmt::info!(
-        "W1: {} pushes, {} reboots, all acked, next id {}",
-        events,
-        reboots + 1,
-        j.next_id()
-    );
-    fp.value()
-}
 
 /// What phase 2 pushes: the four kinds of monitor event (HTLC claims and
 /// failures, confirmations, force-closes, update completions) on four channels.
@@ -360,7 +180,7 @@ fn ack_all(
 /// half the events are acked in random order; after a cold reboot every
 /// un-acked event is released exactly once, in id order, byte-identical, and acks
 /// in random order empty the store for good.
-fn typed(m: &mut MirrorFlash) {
+pub(super) fn typed(m: &mut MirrorFlash) {
     power_cycle(m, false);
     let mut s = open_store_or_panic(m);
     let first = s.next_id().0;
@@ -485,7 +305,7 @@ fn typed(m: &mut MirrorFlash) {
     // Cold reboot. The raw journal holds exactly the un-acked events, byte for
     // byte (I1, I4) ...
     power_cycle(m, true);
-    let mut j = reboot(m, false);
+    let mut j = reboot(m, false, false);
     let ids = j.pending_ids();
     defmt::assert_eq!(ids.len(), model.len(), "I1: pending after reboot");
     let mut got = [0u8; MAX_ENCODED_LEN];
@@ -535,16 +355,6 @@ fn typed(m: &mut MirrorFlash) {
         "typed: after a cold reboot {} un-acked events replayed once in id order, byte-identical; all acked, none back",
         replayed_count
     );
-}
-
-/// Power-cycles the mirrored flash: cold reloads the RAM from the host file.
-fn power_cycle(m: &mut MirrorFlash, cold: bool) {
-    if cold {
-        m.scramble();
-        if let Err(e) = m.load() {
-            defmt::panic!("reload from the host file: {}", e);
-        }
-    }
 }
 
 /// Opens the event store; a failure fails the selftest.

@@ -1,0 +1,109 @@
+//! `selftest`: the journal on the target, with reboots. Any failed check panics
+//! (defmt message, exit status 1).
+//!
+//! | phase | file | what | invariants |
+//! |---|---|---|---|
+//! | 1 | [`w1`] | docs/BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
+//! | 2 | [`typed`] | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
+//! | 3 | [`w1`] | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
+//! | 4 | [`w1`] | W1 (a tenth as many events) on a fresh image with the authenticated journal (`auth=on`'s layout: HMAC tags, ack records, 8 sectors of 8 KiB) | I1, I2, I3, I4 |
+
+mod typed;
+mod w1;
+
+use crate::args::Args;
+use crate::journal::{self, Journal};
+use crate::mirror::{MirrorFlash, SIZE};
+use w1::{w1, W1_FINGERPRINT};
+
+/// Runs the four phases on the image `args.image`; true when all pass.
+pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
+    let events = args.events.max(10);
+    defmt::info!(
+        "selftest: phase 1, W1 with {} events, in-place acks, image {=str}",
+        events,
+        args.image
+    );
+    let mut m = match MirrorFlash::fresh(ram, args.image, true) {
+        Ok(m) => m,
+        Err(e) => defmt::panic!("cannot create {=str}: {}", args.image, e),
+    };
+    let fp = w1(&mut m, events, false);
+    if events == 100_000 {
+        defmt::assert_eq!(fp, W1_FINGERPRINT, "W1 fingerprint");
+        defmt::info!("selftest: W1 fingerprint {=u64:#x} = docs/BENCH.md's", fp);
+    } else {
+        defmt::info!("selftest: W1 fingerprint {=u64:#x} ({} events)", fp, events);
+    }
+    defmt::assert!(
+        m.file_matches().unwrap_or(false),
+        "host file differs from the RAM flash"
+    );
+    let c = m.counts();
+    defmt::info!(
+        "selftest: phase 1 passed: {} programs ({} B), {} erases",
+        c.programs,
+        c.program_bytes,
+        c.erases
+    );
+
+    defmt::info!("selftest: phase 2, EventStore: typed events, gating, replay");
+    typed::typed(&mut m);
+    defmt::info!("selftest: phase 2 passed");
+
+    let events = (events / 10).max(10);
+    defmt::info!("selftest: phase 3, W1 with {} events, ack records", events);
+    let ram = m.into_ram();
+    let mut m = match MirrorFlash::fresh(ram, args.image, false) {
+        Ok(m) => m,
+        Err(e) => defmt::panic!("cannot create {=str}: {}", args.image, e),
+    };
+    let fp = w1(&mut m, events, false);
+    defmt::assert!(
+        m.file_matches().unwrap_or(false),
+        "host file differs from the RAM flash"
+    );
+    defmt::info!("selftest: phase 3 passed, fingerprint {=u64:#x}", fp);
+
+    defmt::info!(
+        "selftest: phase 4, W1 with {} events, authenticated journal",
+        events
+    );
+    let ram = m.into_ram();
+    let mut m = match MirrorFlash::fresh(ram, args.image, false) {
+        Ok(m) => m,
+        Err(e) => defmt::panic!("cannot create {=str}: {}", args.image, e),
+    };
+    let fp = w1(&mut m, events, true);
+    defmt::assert!(
+        m.file_matches().unwrap_or(false),
+        "host file differs from the RAM flash"
+    );
+    defmt::info!("selftest: phase 4 passed, fingerprint {=u64:#x}", fp);
+    defmt::info!("selftest: PASS (I1 I2 I3 I4, I5 through the EventStore API)");
+    true
+}
+
+/// Power-cycles the mirrored flash: cold reloads the RAM from the host file.
+fn power_cycle(m: &mut MirrorFlash, cold: bool) {
+    if cold {
+        m.scramble();
+        if let Err(e) = m.load() {
+            defmt::panic!("reload from the host file: {}", e);
+        }
+    }
+}
+
+/// Reboots into the journal (authenticated or not): warm re-opens on the same RAM,
+/// cold reloads the RAM from the host file.
+fn reboot(m: &mut MirrorFlash, cold: bool, auth: bool) -> Journal<'_> {
+    power_cycle(m, cold);
+    match journal::open_journal(m, auth) {
+        Ok(j) => j,
+        Err(e) => defmt::panic!(
+            "open after a {=str} reboot: {}",
+            if cold { "cold" } else { "warm" },
+            e
+        ),
+    }
+}
