@@ -285,6 +285,78 @@ impl Tagger {
     }
 }
 
+/// The record layout, in one place for the writer and every reader.
+///
+/// A record is `head ‖ body` where `head` = word0 (4 B LE) ‖ crc (4 B LE) ‖ tag
+/// (16 B, authenticated journals only) and `body` is the kind's body (for `Copy`
+/// and `AckLong` it starts with the 8 B id), padded with `0xFF` to the program
+/// unit. [`RecordCrc`] and [`record_tagger`] say what the checks cover;
+/// [`encode_record_head`] lays the head out.
+pub(crate) struct RecordCrc(crc::Digest<'static, u32>);
+
+impl RecordCrc {
+    /// Starts the CRC of the record at `offset` in sector `seq` with header word
+    /// `w` and tag `tag` (empty when plain): it covers `seq` ‖ `offset` ‖ word0
+    /// with the ack byte `0xFF` ‖ tag, then the body fed with [`update`](Self::update).
+    pub(crate) fn new(seq: u32, offset: u32, w: Word0, tag: &[u8]) -> Self {
+        let mut d = CRC.digest();
+        d.update(&crc_prefix(seq, offset));
+        d.update(&w.masked().to_le_bytes());
+        d.update(tag);
+        RecordCrc(d)
+    }
+
+    /// Feeds body bytes.
+    pub(crate) fn update(&mut self, body: &[u8]) {
+        self.0.update(body);
+    }
+
+    /// The CRC.
+    pub(crate) fn finish(self) -> u32 {
+        self.0.finalize()
+    }
+}
+
+/// Starts the tag of the record at `offset` in sector `seq` with header word `w`:
+/// HMAC-SHA-256 over `"monitor-events/1"` ‖ region ‖ `1` ‖ `seq` ‖ `offset` ‖
+/// word0 with the ack byte `0xFF`, then the body fed with `update`.
+pub(crate) fn record_tagger(auth: &super::config::Auth, seq: u32, offset: u32, w: Word0) -> Tagger {
+    let mut t = Tagger::new(auth, Tagged::Record, seq, offset);
+    t.update(&w.masked().to_le_bytes());
+    t
+}
+
+/// The tag of a sector header: the same HMAC with `0`, offset 0, over its 24 B.
+pub(crate) fn sector_tag(
+    auth: &super::config::Auth,
+    seq: u32,
+    header: &[u8; SECTOR_HEADER_LEN as usize],
+) -> [u8; TAG_LEN as usize] {
+    let mut t = Tagger::new(auth, Tagged::SectorHeader, seq, 0);
+    t.update(header);
+    t.finalize()
+}
+
+/// Bytes of the longest record head (word0, crc, tag).
+pub(crate) const MAX_HEAD_LEN: usize = (RECORD_HEADER_LEN + TAG_LEN) as usize;
+
+/// Lays out a record head: word0 ‖ crc ‖ tag. Returns the buffer and its length.
+pub(crate) fn encode_record_head(w: Word0, crc: u32, tag: &[u8]) -> ([u8; MAX_HEAD_LEN], usize) {
+    let mut head = [0xFFu8; MAX_HEAD_LEN];
+    head[0..4].copy_from_slice(&w.0.to_le_bytes());
+    head[4..8].copy_from_slice(&crc.to_le_bytes());
+    head[8..8 + tag.len()].copy_from_slice(tag);
+    (head, 8 + tag.len())
+}
+
+/// Reads word0 and the stored crc from the first 8 bytes of a record.
+pub(crate) fn decode_record_head(b: &[u8; RECORD_HEADER_LEN as usize]) -> (Word0, u32) {
+    (
+        Word0(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
 /// The CRC prefix that binds a record to its place.
 pub(crate) fn crc_prefix(seq: u32, offset_in_sector: u32) -> [u8; 8] {
     let mut p = [0u8; 8];
@@ -327,8 +399,38 @@ pub(crate) fn locate_single_bit(syndrome: u32, total_bits: u32, first: u32) -> O
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Format version 1, one record per kind: event `abc` at offset 24 of sector 7;
+    /// copy of id 0x0102 `xyz` at 36; ack of `next − 2` at 56; ack of id 5 at 64;
+    /// retire of sector 6 at 80; event `abc` at 40, authenticated (key `0x11` × 32,
+    /// region `golden region 16`). 4 B program unit.
+    const GOLDEN_RECORDS: [&[u8]; 6] = [
+        // event
+        &[
+            0x03, 0x10, 0xff, 0xff, 0x09, 0xd6, 0xa9, 0x37, 0x61, 0x62, 0x63, 0xff,
+        ],
+        // copy
+        &[
+            0x0b, 0x20, 0xff, 0xff, 0x4d, 0x4a, 0x6f, 0x81, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x78, 0x79, 0x7a, 0xff,
+        ],
+        // ack short
+        &[0x02, 0x30, 0xff, 0x00, 0xa6, 0x70, 0x1a, 0xfb],
+        // ack long
+        &[
+            0x08, 0x40, 0xff, 0xff, 0xe1, 0x9b, 0x5d, 0x8b, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00,
+        ],
+        // retire
+        &[0x01, 0x50, 0xff, 0x00, 0x23, 0x28, 0x22, 0xea],
+        // event, authenticated
+        &[
+            0x03, 0x10, 0xff, 0xff, 0x62, 0x0b, 0xc8, 0x71, 0x2b, 0xcd, 0x31, 0x0f, 0x60, 0x15,
+            0x07, 0x0d, 0x36, 0xb0, 0x9a, 0x9a, 0x96, 0x78, 0xd7, 0xba, 0x61, 0x62, 0x63, 0xff,
+        ],
+    ];
 
     fn geo() -> Geometry {
         Geometry {
@@ -432,6 +534,104 @@ mod tests {
         assert_eq!(
             decode_sector_header(&geo(), &[0xFF; 24]),
             HeaderState::Erased
+        );
+    }
+
+    /// Builds a whole record as the layout says (head, body, `0xFF` padding).
+    pub(crate) fn build_record(
+        seq: u32,
+        offset: u32,
+        w: Word0,
+        body: &[u8],
+        auth: Option<&crate::journal::Auth>,
+        unit: usize,
+    ) -> std::vec::Vec<u8> {
+        let tag = auth.map(|a| {
+            let mut t = record_tagger(a, seq, offset, w);
+            t.update(body);
+            t.finalize()
+        });
+        let tag: &[u8] = tag.as_ref().map_or(&[], |t| &t[..]);
+        let mut d = RecordCrc::new(seq, offset, w, tag);
+        d.update(body);
+        let (head, n) = encode_record_head(w, d.finish(), tag);
+        let mut out = head[..n].to_vec();
+        out.extend_from_slice(body);
+        while out.len() % unit != 0 {
+            out.push(0xFF);
+        }
+        out
+    }
+
+    /// The golden records: one per kind, plain and authenticated, pinned byte for
+    /// byte (format version 1).
+    pub(crate) fn golden_records() -> [(&'static str, std::vec::Vec<u8>); 6] {
+        let auth = crate::journal::Auth::new([0x11; 32], *b"golden region 16");
+        let mut copy = 0x0102_u64.to_le_bytes().to_vec();
+        copy.extend_from_slice(b"xyz");
+        [
+            (
+                "event",
+                build_record(7, 24, Word0::with_body(Kind::Event, 3), b"abc", None, 4),
+            ),
+            (
+                "copy",
+                build_record(7, 36, Word0::with_body(Kind::Copy, 11), &copy, None, 4),
+            ),
+            (
+                "ack short",
+                build_record(7, 56, Word0::with_value(Kind::AckShort, 2), &[], None, 4),
+            ),
+            (
+                "ack long",
+                build_record(
+                    7,
+                    64,
+                    Word0::with_body(Kind::AckLong, 8),
+                    &5u64.to_le_bytes(),
+                    None,
+                    4,
+                ),
+            ),
+            (
+                "retire",
+                build_record(7, 80, Word0::with_value(Kind::Retire, 1), &[], None, 4),
+            ),
+            (
+                "event, authenticated",
+                build_record(
+                    7,
+                    40,
+                    Word0::with_body(Kind::Event, 3),
+                    b"abc",
+                    Some(&auth),
+                    4,
+                ),
+            ),
+        ]
+    }
+
+    /// Golden vectors pinning every record kind of format version 1.
+    #[test]
+    fn golden_records_v1() {
+        let expected: [&[u8]; 6] = GOLDEN_RECORDS;
+        let got = golden_records();
+        if std::env::var("PRINT_GOLDEN").is_ok() {
+            for (what, bytes) in &got {
+                std::println!("{what}: {bytes:#04x?}");
+            }
+        }
+        for ((what, got), want) in got.iter().zip(expected) {
+            assert_eq!(&got[..], want, "{what}");
+        }
+        // The CRC input, spelled out once more without the layout's helpers.
+        let input = [
+            7, 0, 0, 0, 24, 0, 0, 0, 0x03, 0x10, 0xFF, 0xFF, b'a', b'b', b'c',
+        ];
+        assert_eq!(
+            CRC.checksum(&input).to_le_bytes(),
+            GOLDEN_RECORDS[0][4..8],
+            "event crc"
         );
     }
 

@@ -77,9 +77,10 @@ pub mod format;
 pub use self::config::{max_pending, AckMode, Auth, Config, ConfigError};
 pub use self::counter::{MonotonicCounter, NoCounter, RamCounter};
 use self::format::{
-    ack_byte_acked, crc_prefix, decode_sector_header, encode_sector_header, locate_single_bit,
-    HeaderState, Kind, SectorHeader, Tagged, Tagger, Word0, CRC, MAX_VALUE, RECORD_HEADER_LEN,
-    SECTOR_HEADER_LEN, TAG_LEN,
+    ack_byte_acked, decode_record_head, decode_sector_header, encode_record_head,
+    encode_sector_header, locate_single_bit, record_tagger, sector_tag, HeaderState, Kind,
+    RecordCrc, SectorHeader, Word0, MAX_HEAD_LEN, MAX_VALUE, RECORD_HEADER_LEN, SECTOR_HEADER_LEN,
+    TAG_LEN,
 };
 use crate::id::EventId;
 use crate::medium::{Geometry, Medium};
@@ -844,9 +845,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let base = idx * self.sector_size();
                 let mut b = [0u8; (SECTOR_HEADER_LEN + TAG_LEN) as usize];
                 self.m_read(base, &mut b);
-                let mut t = Tagger::new(&auth, Tagged::SectorHeader, h.seq, 0);
-                t.update(&b[..SECTOR_HEADER_LEN as usize]);
-                if t.finalize()[..] != b[SECTOR_HEADER_LEN as usize..] {
+                let mut header = [0u8; SECTOR_HEADER_LEN as usize];
+                header.copy_from_slice(&b[..SECTOR_HEADER_LEN as usize]);
+                if sector_tag(&auth, h.seq, &header)[..] != b[SECTOR_HEADER_LEN as usize..] {
                     // The header and its tag are one program: a cut can land the
                     // header and tear the tag. Before any record follows, that is a
                     // torn header, as free as a torn plain one (invariant I10).
@@ -872,8 +873,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut stored = [0u8; TAG_LEN as usize];
         self.m_read(off, &mut stored);
         apply_fix(&mut stored, 0, fix);
-        let mut t = Tagger::new(&auth, Tagged::Record, seq, p);
-        t.update(&w.masked().to_le_bytes());
+        let mut t = record_tagger(&auth, seq, p, w);
         let mut buf = [0u8; CHUNK];
         let body = w.body_len() as usize;
         let mut at = 0usize;
@@ -1037,8 +1037,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let p = self.cfg.header_len();
         let mut hdr = [0u8; 8];
         self.m_read(base + p, &mut hdr);
-        let w = Word0(u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]));
-        let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        let (w, stored) = decode_record_head(&hdr);
         self.record_crc(seq, p, w).is_some_and(|c| c == stored)
     }
 
@@ -1055,12 +1054,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if p + self.cfg.extent(body) > self.sector_size() {
             return None;
         }
-        let mut d = CRC.digest();
-        d.update(&crc_prefix(seq, p));
-        d.update(&w.masked().to_le_bytes());
-        let mut buf = [0u8; CHUNK];
         let mut off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
-        let mut left = self.cfg.tag_len() + body;
+        let mut tag = [0u8; TAG_LEN as usize];
+        let tag = &mut tag[..self.cfg.tag_len() as usize];
+        self.m_read(off, tag);
+        off += tag.len() as u32;
+        let mut d = RecordCrc::new(seq, p, w, tag);
+        let mut buf = [0u8; CHUNK];
+        let mut left = body;
         while left > 0 {
             let n = left.min(CHUNK as u32) as usize;
             self.m_read(off, &mut buf[..n]);
@@ -1068,7 +1069,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             off += n as u32;
             left -= n as u32;
         }
-        Some(d.finalize())
+        Some(d.finish())
     }
 
     /// Explains a record that fails its CRC as a single flipped bit, if it is one.
@@ -1145,8 +1146,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
             let mut hdr = [0u8; 8];
             self.m_read(base + p, &mut hdr);
-            let w = Word0(u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]));
-            let stored = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            let (w, stored) = decode_record_head(&hdr);
             if hdr == [0xFF; 8] && self.is_erased(base + p, size - p) {
                 break;
             }
@@ -1380,8 +1380,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let off = self.sector_base(cur.seq) + cur.ptr;
             let mut tag = [0u8; TAG_LEN as usize];
             if let Some(auth) = self.cfg.auth {
-                let mut t = Tagger::new(&auth, Tagged::Record, cur.seq, cur.ptr);
-                t.update(&w.masked().to_le_bytes());
+                let mut t = record_tagger(&auth, cur.seq, cur.ptr, w);
                 if let Some(id) = prefix {
                     t.update(&id.to_le_bytes());
                 }
@@ -1390,15 +1389,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
             let tag = &tag[..self.cfg.tag_len() as usize];
             let crc = {
-                let mut d = CRC.digest();
-                d.update(&crc_prefix(cur.seq, cur.ptr));
-                d.update(&w.masked().to_le_bytes());
-                d.update(tag);
+                let mut d = RecordCrc::new(cur.seq, cur.ptr, w, tag);
                 if let Some(id) = prefix {
                     d.update(&id.to_le_bytes());
                 }
                 self.feed_body(body, |chunk| d.update(chunk));
-                d.finalize()
+                d.finish()
             };
             let ext = self.cfg.extent(body_len);
             self.write_record(off, w, crc, tag, prefix, body, ext);
@@ -1445,17 +1441,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let (seq, in_sector) = self.locate(e.off);
         let w = Word0::with_body(kind_of(&e), body_len_of(&e));
         let tag = self.stored_tag(e);
-        let mut d = CRC.digest();
-        d.update(&crc_prefix(seq, in_sector));
-        d.update(&w.masked().to_le_bytes());
-        d.update(&tag[..self.cfg.tag_len() as usize]);
-        let mut t = self
-            .cfg
-            .auth
-            .map(|a| Tagger::new(&a, Tagged::Record, seq, in_sector));
-        if let Some(t) = t.as_mut() {
-            t.update(&w.masked().to_le_bytes());
-        }
+        let mut d = RecordCrc::new(seq, in_sector, w, &tag[..self.cfg.tag_len() as usize]);
+        let mut t = self.cfg.auth.map(|a| record_tagger(&a, seq, in_sector, w));
         if e.flags & F_COPY != 0 {
             d.update(&e.id.to_le_bytes());
             if let Some(t) = t.as_mut() {
@@ -1474,7 +1461,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             f(self, at, &mut buf[..n]);
             at += n;
         }
-        if d.finalize() != e.crc || t.is_some_and(|t| t.finalize() != tag) {
+        if d.finish() != e.crc || t.is_some_and(|t| t.finalize() != tag) {
             fatal!(
                 "monitor-events: {} at offset {}: the record of event {} changed on the medium",
                 what,
@@ -1509,16 +1496,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut buf = [0xFFu8; CHUNK];
         let mut fill = 0usize;
         let mut at = off;
-        let mut head = [0xFFu8; 8 + TAG_LEN as usize + 8];
-        head[0..4].copy_from_slice(&w.0.to_le_bytes());
-        head[4..8].copy_from_slice(&crc.to_le_bytes());
-        head[8..8 + tag.len()].copy_from_slice(tag);
-        let mut head_len = 8 + tag.len();
-        if let Some(id) = prefix {
-            head[head_len..head_len + 8].copy_from_slice(&id.to_le_bytes());
-            head_len += 8;
-        }
+        let (head, head_len) = encode_record_head(w, crc, tag);
         self.put(&head[..head_len], &mut buf, &mut fill, &mut at);
+        if let Some(id) = prefix {
+            self.put(&id.to_le_bytes(), &mut buf, &mut fill, &mut at);
+        }
         match body {
             Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
             Body::Entry(e) => {
@@ -1565,10 +1547,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         prefix: Option<u64>,
         body: Body<'_>,
     ) -> bool {
-        let mut head = [0u8; 8 + TAG_LEN as usize];
-        let head = &mut head[..8 + tag.len()];
-        self.m_read(off, head);
-        if head[0..4] != w.0.to_le_bytes() || head[4..8] != crc.to_le_bytes() || head[8..] != *tag {
+        let (want, head_len) = encode_record_head(w, crc, tag);
+        let mut head = [0u8; MAX_HEAD_LEN];
+        self.m_read(off, &mut head[..head_len]);
+        if head[..head_len] != want[..head_len] {
             return false;
         }
         match body {
@@ -1685,9 +1667,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut buf = [0xFFu8; 64];
         buf[..SECTOR_HEADER_LEN as usize].copy_from_slice(&header);
         if let Some(auth) = self.cfg.auth {
-            let mut t = Tagger::new(&auth, Tagged::SectorHeader, seq, 0);
-            t.update(&header);
-            buf[SECTOR_HEADER_LEN as usize..][..TAG_LEN as usize].copy_from_slice(&t.finalize());
+            buf[SECTOR_HEADER_LEN as usize..][..TAG_LEN as usize]
+                .copy_from_slice(&sector_tag(&auth, seq, &header));
         }
         let base = idx * self.sector_size();
         for attempt in 0..2 {
