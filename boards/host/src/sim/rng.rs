@@ -1,31 +1,26 @@
-//! A small seeded random generator (SplitMix64): every run of `simulate` is
-//! reproducible from its seed.
+//! The emulator's random numbers: docs/BENCH.md's PCG32, the one generator of the
+//! repository ([`monitor_events_flash::rng::Pcg32`], shared with the W1 workload
+//! and the firmware self-tests), with the draws the workload needs on top. Every
+//! run of `simulate` is reproducible from its seed.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): 64 bits of state, good enough to drive a
-/// workload and choose cut points, and trivially reproducible.
+use monitor_events_flash::rng::Pcg32;
+
+/// A seeded PCG32 with ranges, chances and picks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rng {
-    state: u64,
-}
+pub struct Rng(Pcg32);
 
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng {
-            state: seed ^ 0x6a09_e667_f3bc_c908,
-        }
+        Rng(Pcg32::new(seed))
     }
 
-    /// The next 64 random bits.
+    /// The next 64 random bits (two PCG32 outputs).
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// A number in `0..n` (0 if `n` is 0), by multiply-shift.
+    /// A number in `0..n` (0 if `n` is 0), by multiply-shift (no modulo bias).
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
@@ -42,11 +37,7 @@ impl Rng {
 
     /// 32 random bytes.
     pub fn bytes32(&mut self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out
+        self.0.bytes32()
     }
 
     /// One element of a non-empty slice.
@@ -71,5 +62,23 @@ mod tests {
         }
         assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
         assert_eq!(Rng::new(1).below(0), 0);
+    }
+
+    #[test]
+    fn it_is_bench_md_pcg32() {
+        let mut ours = Rng::new(42);
+        let mut bench = Pcg32::new(42);
+        assert_eq!(ours.next_u64(), bench.next_u64());
+        assert_eq!(ours.bytes32(), bench.bytes32());
+    }
+
+    #[test]
+    fn below_covers_its_range_evenly() {
+        let mut r = Rng::new(3);
+        let mut seen = [0u32; 6];
+        for _ in 0..6000 {
+            seen[r.below(6) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (850..1150).contains(&n)), "{seen:?}");
     }
 }
