@@ -4,7 +4,8 @@
 //! in 10 it fails again within the first 1..=6 programs or erases after the
 //! restart, up to 20 times in a row; otherwise the next cut lands anywhere in the
 //! next 120 operations of a random workload (pushes of random sizes up to the
-//! largest event, acks in any order, reopens). Every cut tears its operation in a
+//! largest event, acks in any order, reopens; in every other run the consumer never
+//! acks its oldest event until power is stable). Every cut tears its operation in a
 //! random variant (not started, completed, no bit, a random subset of bits, a
 //! prefix of units; for erases random bytes or a prefix).
 //!
@@ -110,6 +111,7 @@ fn operate<const K: usize>(
     model: &mut Model,
     rng: &mut Pcg32,
     max_body: usize,
+    stuck: bool,
 ) -> Result<(), String> {
     let mut j = Journal::open(&mut *flash, cfg).map_err(|e| format!("open: {e}"))?;
     for _ in 0..100_000 {
@@ -131,9 +133,12 @@ fn operate<const K: usize>(
                     ))
                 }
             }
-        } else if r < 95 && j.pending_count() > 0 {
+        } else if r < 95 && j.pending_count() > usize::from(stuck) {
+            // A stuck consumer never acks the oldest event: every retirement must
+            // copy it forward.
             let ids = j.pending_ids();
-            let id = ids[rng.below(ids.len() as u32) as usize];
+            let skip = usize::from(stuck);
+            let id = ids[skip + rng.below((ids.len() - skip) as u32) as usize];
             model.in_flight = Some(InFlight::Ack(id.0));
             j.ack(id)
                 .map_err(|e| format!("ack of a pending id refused: {e}"))?;
@@ -160,6 +165,7 @@ fn run<const K: usize>(g: Geometry, mode: Mode, max_body: usize, cuts: u64, seed
     let mut flash = SimFlash::new(cfg.geometry());
     let mut model = Model::default();
     let mut rng = Pcg32::new(seed);
+    let stuck = seed % 2 == 0 && K > 1;
     let mut burst = 0;
     for cut in 0..cuts {
         let k = if burst > 0 {
@@ -175,7 +181,7 @@ fn run<const K: usize>(g: Geometry, mode: Mode, max_body: usize, cuts: u64, seed
         flash.cut_after(k, torn);
         let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate::<K>(&mut flash, cfg, &mut model, &mut rng, max_body)
+            operate::<K>(&mut flash, cfg, &mut model, &mut rng, max_body, stuck)
         }));
         t.cuts += 1;
         match r {
