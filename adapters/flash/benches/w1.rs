@@ -13,7 +13,9 @@ use embedded_storage_async::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash,
 use monitor_events::journal::{AckMode, Auth, Config, Journal};
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{Profile, SimError, SimFlash};
-use monitor_events_flash::workload::{run_w1, W1Store, W1_EVENTS, W1_FINGERPRINT, W1_REOPEN_EVERY};
+use monitor_events_flash::workload::{
+    run_w1, run_w3, W1Store, W3Result, W1_EVENTS, W1_FINGERPRINT, W1_REOPEN_EVERY, W3_EVENTS,
+};
 use sequential_storage::cache::{
     page_pointers::ArrayPagePointers, page_states::ArrayPageStates, Cache, CacheImpl, Uncached,
 };
@@ -277,6 +279,15 @@ impl<C: CacheImpl<()>> W1Store for PeerQueue<C> {
         .expect("sequential-storage ack");
     }
 
+    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
+        block_on(self.queue().push(payload, false)).map_err(|e| format!("{e:?}"))?;
+        Ok(u64::from_le_bytes(
+            payload[..8]
+                .try_into()
+                .expect("W1 payloads start with the id"),
+        ))
+    }
+
     fn reopen(&mut self) {
         let (flash, _cache) = self.queue.take().expect("queue is open").destroy();
         let range = 0..flash.capacity() as u32;
@@ -372,7 +383,7 @@ fn print_json(rows: &[Row]) {
             .cache_ram_bytes
             .map_or(String::new(), |b| format!(",\"cache_ram_bytes\":{b}"));
         println!(
-            "{{\"store\":\"{}\",\"{}\":\"{}\",\"profile\":\"{}\",\"events\":{},\"fingerprint\":\"{:#018x}\",\
+            "{{\"workload\":\"W1\",\"store\":\"{}\",\"{}\":\"{}\",\"profile\":\"{}\",\"events\":{},\"fingerprint\":\"{:#018x}\",\
              \"avg_payload\":{:.3},\"prog_bytes_per_event\":{:.4},\"prog_ops_per_event\":{:.4},\
              \"read_bytes_per_event\":{:.4},\"erases_per_1k\":{:.4},\"write_amp\":{:.4},\
              \"max_sector_erases\":{},\"mean_sector_erases\":{:.4},\"device_ms_per_event\":{:.4},\
@@ -404,22 +415,24 @@ fn print_json(rows: &[Row]) {
 
 /// W1's 16 pending events.
 const OUR_N: usize = 16;
+/// W3's 16 pending events plus the stuck one.
+const W3_N: usize = 17;
 
 /// monitor-events' journal as a W1 store: W1's payload is the event body.
-struct OurJournal {
-    journal: Option<Journal<SimFlash, OUR_N>>,
-    config: Config<OUR_N>,
+struct OurJournal<const N: usize = OUR_N> {
+    journal: Option<Journal<SimFlash, N>>,
+    config: Config<N>,
     buf: [u8; 256],
 }
 
-impl OurJournal {
+impl<const N: usize> OurJournal<N> {
     /// `auth`: the authenticated journal (HMAC tags; acks as records).
     fn new(mode: AckMode, auth: bool) -> Self {
         let geometry = Geometry {
             multiwrite: mode == AckMode::InPlace,
             ..SimFlash::BENCH_GEOMETRY
         };
-        let config = Config::<OUR_N>::try_new(geometry, 120)
+        let config = Config::<N>::try_new(geometry, 120)
             .and_then(|c| c.with_ack_mode(mode))
             .and_then(|c| {
                 if auth {
@@ -437,7 +450,7 @@ impl OurJournal {
         }
     }
 
-    fn journal(&mut self) -> &mut Journal<SimFlash, OUR_N> {
+    fn journal(&mut self) -> &mut Journal<SimFlash, N> {
         self.journal.as_mut().expect("journal is open")
     }
 
@@ -454,15 +467,22 @@ impl OurJournal {
                 (AckMode::Record, false) => "record",
                 (AckMode::Record, true) => "record, authenticated",
             },
-            ram_bytes: size_of::<Journal<&'static mut SimFlash, OUR_N>>(),
+            ram_bytes: size_of::<Journal<&'static mut SimFlash, N>>(),
             cache_ram_bytes: None,
         }
     }
 }
 
-impl W1Store for OurJournal {
+impl<const N: usize> W1Store for OurJournal<N> {
     fn push(&mut self, payload: &[u8]) -> u64 {
         self.journal().push(payload).expect("monitor-events push").0
+    }
+
+    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
+        self.journal()
+            .push(payload)
+            .map(|id| id.0)
+            .map_err(|e| e.to_string())
     }
 
     fn ack(&mut self, id: u64) {
@@ -493,9 +513,9 @@ fn our_rows(opts: &Opts) -> Vec<Row> {
         (AckMode::Record, false),
         (AckMode::Record, true),
     ] {
-        let mut store = OurJournal::new(mode, auth);
+        let mut store = OurJournal::<OUR_N>::new(mode, auth);
         rows.extend(measure(
-            OurJournal::label(mode, auth),
+            OurJournal::<OUR_N>::label(mode, auth),
             opts,
             &mut store,
             OurJournal::sim,
@@ -504,14 +524,143 @@ fn our_rows(opts: &Opts) -> Vec<Row> {
     rows
 }
 
+// ---------------------------------------------------------------- W3
+
+/// One W3 run of a store, seen under one profile.
+struct W3Row {
+    label: Label,
+    profile: Profile,
+    result: W3Result,
+    prog_bytes_per_event: f64,
+    erases_per_1k: f64,
+    device_ms_per_event: f64,
+}
+
+/// Runs W3 on `store` and returns one row per profile.
+fn measure_w3<S: W1Store>(
+    label: Label,
+    events: u64,
+    store: &mut S,
+    flash: impl Fn(&mut S) -> &mut SimFlash,
+) -> Vec<W3Row> {
+    flash(store).reset_stats();
+    let result = run_w3(store, events, W1_REOPEN_EVERY);
+    let stats = flash(store).stats().clone();
+    let n = result.completed.max(1) as f64;
+    Profile::all()
+        .into_iter()
+        .map(|profile| W3Row {
+            label: label.clone(),
+            profile,
+            result,
+            prog_bytes_per_event: stats.bytes_programmed as f64 / n,
+            erases_per_1k: stats.erases as f64 * 1000.0 / n,
+            device_ms_per_event: stats.device_us(profile) / 1000.0 / n,
+        })
+        .collect()
+}
+
+fn w3_rows(events: u64) -> Vec<W3Row> {
+    let mut rows = Vec::new();
+    let mut ours = OurJournal::<W3_N>::new(AckMode::InPlace, false);
+    rows.extend(measure_w3(
+        OurJournal::<W3_N>::label(AckMode::InPlace, false),
+        events,
+        &mut ours,
+        OurJournal::sim,
+    ));
+    let mut peer = PeerQueue::<BestCache>::new(|| {
+        Cache::new(ArrayPageStates::new(), ArrayPagePointers::new(), Uncached)
+    });
+    rows.extend(measure_w3(
+        PeerQueue::<BestCache>::label("page states + page pointers"),
+        events,
+        &mut peer,
+        PeerQueue::sim,
+    ));
+    rows.sort_by_key(|r| r.profile as usize);
+    rows
+}
+
+/// W3's rows, with each store's device time per event as a ratio to our W1 row
+/// of the same profile (`w1_ms`).
+fn print_w3(rows: &[W3Row], w1_ms: impl Fn(Profile) -> Option<f64>) {
+    if let Some(first) = rows.first() {
+        println!();
+        println!(
+            "W3 (stuck consumer): event 0 never acked, {} events of 120 B, a window of 16 besides it",
+            first.result.completed.max(rows.iter().map(|r| r.result.completed).max().unwrap_or(0))
+        );
+    }
+    println!(
+        "| store | cache / ack mode | profile | completed events | stopped by | prog B/event \
+         | erases/1k | device ms/event | x our W1 |"
+    );
+    println!("|---|---|---|--:|---|--:|--:|--:|--:|");
+    for r in rows {
+        let ratio =
+            w1_ms(r.profile).map_or("-".into(), |w| format!("{:.2}", r.device_ms_per_event / w));
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {} |",
+            r.label.store,
+            r.label.mode,
+            r.profile.name(),
+            r.result.completed,
+            if r.result.failed {
+                "a refused push"
+            } else {
+                "-"
+            },
+            r.prog_bytes_per_event,
+            r.erases_per_1k,
+            r.device_ms_per_event,
+            ratio,
+        );
+    }
+}
+
+fn print_w3_json(rows: &[W3Row]) {
+    for r in rows {
+        println!(
+            "{{\"workload\":\"W3\",\"store\":\"{}\",\"{}\":\"{}\",\"profile\":\"{}\",\
+             \"completed_events\":{},\"failed\":{},\"fingerprint\":\"{:#018x}\",\
+             \"prog_bytes_per_event\":{:.4},\"erases_per_1k\":{:.4},\"device_ms_per_event\":{:.4},\
+             \"ram_bytes\":{}}}",
+            r.label.store,
+            r.label.mode_key,
+            r.label.mode,
+            r.profile.name(),
+            r.result.completed,
+            r.result.failed,
+            r.result.fingerprint,
+            r.prog_bytes_per_event,
+            r.erases_per_1k,
+            r.device_ms_per_event,
+            r.label.ram_bytes,
+        );
+    }
+}
+
 fn main() {
     let opts = Opts::parse();
     let mut rows = our_rows(&opts);
     rows.extend(peer_rows(&opts));
     rows.sort_by_key(|r| r.profile as usize);
+    let w3_events = if opts.events == W1_EVENTS {
+        W3_EVENTS
+    } else {
+        opts.events
+    };
+    let w3 = w3_rows(w3_events);
     if opts.json {
         print_json(&rows);
+        print_w3_json(&w3);
     } else {
         print_table(&rows);
+        print_w3(&w3, |p| {
+            rows.iter()
+                .find(|r| r.profile == p && r.label.mode == "in-place")
+                .map(|r| r.device_ms_per_event)
+        });
     }
 }

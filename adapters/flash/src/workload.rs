@@ -210,6 +210,11 @@ pub trait W1Store {
     fn reopen(&mut self);
     /// Every un-acked payload, oldest first.
     fn pending(&mut self) -> Vec<Vec<u8>>;
+    /// As [`push`](Self::push), but a store that cannot take the event says why
+    /// instead of panicking (W3 reports where a store gives up).
+    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
+        Ok(self.push(payload))
+    }
 }
 
 /// Drives `store` through W1 with `events` pushes and a reopen check after every
@@ -259,9 +264,138 @@ fn check_pending(w1: &W1, got: &[Vec<u8>]) {
     }
 }
 
+/// W3's seed.
+pub const W3_SEED: u64 = 3;
+/// Events of a full W3 run (event 0 included).
+pub const W3_EVENTS: u64 = 100_000;
+/// W3's payload length.
+pub const W3_PAYLOAD: usize = 120;
+
+/// What a W3 run did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct W3Result {
+    /// Events the store took: all of them, or the number of the event whose push
+    /// it refused.
+    pub completed: u64,
+    /// Why the store stopped, if it did.
+    pub failed: bool,
+    /// FNV-1a 64 over every pushed payload and every acked id (LE), in order.
+    pub fingerprint: u64,
+    /// Sum of the pushed payloads' lengths.
+    pub payload_bytes: u64,
+}
+
+/// Drives `store` through W3 (docs/BENCH.md: a stuck consumer): event 0 is pushed
+/// and never acked; then events 1.. flow with a window of [`W1_WINDOW`] pending
+/// besides it (once the window is full, its oldest is acked before each push).
+/// Payloads are [`W3_PAYLOAD`] bytes: bytes 0..8 the event number (LE), the rest
+/// successive `next_u32()` of PCG32 seeded with [`W3_SEED`] (LE). Reopens and
+/// compares the pending payloads every `reopen_every` pushes and at the end.
+///
+/// Stops at the first push the store refuses ([`W1Store::try_push`]).
+///
+/// # Panics
+///
+/// If, after a reopen, the store's pending payloads differ from the model's.
+pub fn run_w3(store: &mut impl W1Store, events: u64, reopen_every: u64) -> W3Result {
+    let mut rng = Pcg32::new(W3_SEED);
+    let mut fnv = Fnv1a64::new();
+    let mut payload_bytes = 0;
+    let mut window: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+    let mut stuck: Option<Vec<u8>> = None;
+    for n in 0..events {
+        if stuck.is_some() && window.len() == W1_WINDOW {
+            let (id, _) = window.pop_front().expect("a full window");
+            store.ack(id);
+            fnv.update(&id.to_le_bytes());
+        }
+        let mut payload = n.to_le_bytes().to_vec();
+        while payload.len() < W3_PAYLOAD {
+            payload.extend_from_slice(&rng.next_u32().to_le_bytes());
+        }
+        payload.truncate(W3_PAYLOAD);
+        let id = match store.try_push(&payload) {
+            Ok(id) => id,
+            Err(_) => {
+                return W3Result {
+                    completed: n,
+                    failed: true,
+                    fingerprint: fnv.value(),
+                    payload_bytes,
+                }
+            }
+        };
+        fnv.update(&payload);
+        payload_bytes += payload.len() as u64;
+        if stuck.is_none() {
+            stuck = Some(payload);
+        } else {
+            window.push_back((id, payload));
+        }
+        if (n + 1) % reopen_every == 0 || n + 1 == events {
+            store.reopen();
+            let mut want: Vec<&[u8]> = stuck.iter().map(|p| p.as_slice()).collect();
+            want.extend(window.iter().map(|(_, p)| p.as_slice()));
+            let got = store.pending();
+            assert!(
+                got.iter().map(|p| p.as_slice()).eq(want.iter().copied()),
+                "W3: after the reopen at push {}, the store holds {} pending payloads \
+                 that differ from the model's {}",
+                n + 1,
+                got.len(),
+                want.len()
+            );
+        }
+    }
+    W3Result {
+        completed: events,
+        failed: false,
+        fingerprint: fnv.value(),
+        payload_bytes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// W3 against the plain model: it runs to the end, keeps event 0, and a store
+    /// that refuses a push is reported at that event.
+    #[test]
+    fn w3_runs_on_the_model_and_reports_a_refusal() {
+        let mut model = InRam::default();
+        let r = run_w3(&mut model, 2_000, 500);
+        assert_eq!((r.completed, r.failed), (2_000, false));
+        assert_eq!(r.payload_bytes, 2_000 * W3_PAYLOAD as u64);
+        assert_eq!(model.0.len(), 1 + W1_WINDOW);
+        assert_eq!(model.0[0].1[..8], 0u64.to_le_bytes());
+        // The same stream again gives the same fingerprint; a refusing store stops.
+        assert_eq!(
+            run_w3(&mut InRam::default(), 2_000, 500).fingerprint,
+            r.fingerprint
+        );
+        struct Refuses(InRam, u64);
+        impl W1Store for Refuses {
+            fn push(&mut self, p: &[u8]) -> u64 {
+                self.0.push(p)
+            }
+            fn ack(&mut self, id: u64) {
+                self.0.ack(id)
+            }
+            fn reopen(&mut self) {}
+            fn pending(&mut self) -> Vec<Vec<u8>> {
+                self.0.pending()
+            }
+            fn try_push(&mut self, p: &[u8]) -> Result<u64, String> {
+                if self.0 .1 == self.1 {
+                    return Err("full".into());
+                }
+                Ok(self.push(p))
+            }
+        }
+        let r = run_w3(&mut Refuses(InRam::default(), 700), 2_000, 500);
+        assert_eq!((r.completed, r.failed), (700, true));
+    }
 
     /// The plain model: a list in RAM; ids are W1's.
     #[derive(Default)]
