@@ -101,7 +101,8 @@ impl<const K: usize> Default for InFlight<K> {
 pub enum InFlightError {
     /// `K` updates are already in flight.
     Full,
-    /// This update of this channel is already in flight.
+    /// This update of this channel is already in flight ([`ChannelGates`]: an
+    /// update at least as high of the channel is, so the gate already covers it).
     Duplicate,
 }
 

@@ -374,7 +374,10 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
 
     /// Declares that no monitor update is in flight besides those begun in this
     /// run: HTLC events of ungated channels flow (I5). For a device whose monitor
-    /// updates are applied synchronously, or a fresh store.
+    /// updates are applied synchronously, or a fresh store. After an overflow
+    /// ([`InFlightState::Overflowed`]) call it only once every refused update has
+    /// completed; otherwise declare them with
+    /// [`restore_in_flight`](Self::restore_in_flight).
     pub fn no_updates_in_flight(&mut self) {
         self.state = InFlightState::Declared;
     }
