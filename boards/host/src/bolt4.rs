@@ -24,3 +24,17 @@ pub fn failure_name(code: u16) -> Option<&'static str> {
         .find(|(c, _)| *c == code)
         .map(|(_, name)| *name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_one_name_and_unknown_codes_none() {
+        for &(code, name) in FAILURE_CODES {
+            assert_eq!(failure_name(code), Some(name));
+            assert_eq!(FAILURE_CODES.iter().filter(|(c, _)| *c == code).count(), 1);
+        }
+        assert_eq!(failure_name(0xffff), None);
+    }
+}
