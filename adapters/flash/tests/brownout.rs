@@ -76,12 +76,22 @@ fn cuts_per_config() -> u64 {
         .unwrap_or(4000)
 }
 
-fn config<const K: usize>(g: Geometry, mode: Mode, max_body: usize) -> Config<K> {
+fn config<const K: usize>(
+    g: Geometry,
+    mode: Mode,
+    max_body: usize,
+    reserve: Option<u32>,
+) -> Config<K> {
     let g = Geometry {
         multiwrite: mode == Mode::InPlace,
         ..g
     };
-    let c = Config::<K>::try_new(g, max_body).unwrap_or_else(|e| panic!("{g:?}: {e}"));
+    let mut c = Config::<K>::try_new(g, max_body).unwrap_or_else(|e| panic!("{g:?}: {e}"));
+    if let Some(r) = reserve {
+        c = c
+            .with_reserve(r)
+            .unwrap_or_else(|e| panic!("{g:?}, reserve {r}: {e}"));
+    }
     match mode {
         Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
         Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
@@ -152,11 +162,21 @@ fn operate<const K: usize>(
 }
 
 /// One run: `cuts` cuts in bursts from a blank flash, then stable power.
-fn run<const K: usize>(g: Geometry, mode: Mode, max_body: usize, cuts: u64, seed: u64) -> Tally {
-    let cfg = config::<K>(g, mode, max_body);
+fn run<const K: usize>(
+    g: Geometry,
+    mode: Mode,
+    max_body: usize,
+    reserve: Option<u32>,
+    cuts: u64,
+    seed: u64,
+) -> Tally {
+    let cfg = config::<K>(g, mode, max_body, reserve);
     let name = format!(
-        "{}x{} B, unit {} B, {mode:?}, N {K}, seed {seed}",
-        g.sector_count, g.sector_size, g.write_size
+        "{}x{} B, unit {} B, {mode:?}, N {K}, reserve {}, seed {seed}",
+        g.sector_count,
+        g.sector_size,
+        g.write_size,
+        cfg.reserve()
     );
     let mut t = Tally {
         configs: 1,
@@ -285,7 +305,10 @@ fn run<const K: usize>(g: Geometry, mode: Mode, max_body: usize, cuts: u64, seed
 /// Runs one configuration in runs of 1000 cuts (each from a blank flash, each
 /// ending in stable power), `N` the largest `Config` accepts.
 macro_rules! case {
-    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr) => {{
+    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr) => {
+        case!($jobs, $sectors, $size, $unit, $mode, $body, None)
+    };
+    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr, $reserve:expr) => {{
         const G: Geometry = Geometry {
             sector_size: $size,
             sector_count: $sectors,
@@ -294,7 +317,7 @@ macro_rules! case {
         };
         const K: usize = max_pending(G, $body, matches!($mode, Mode::RecordAuth));
         let job: Box<dyn Fn(u64, u64) -> Tally + Send + Sync> =
-            Box::new(|cuts, seed| run::<K>(G, $mode, $body, cuts, seed));
+            Box::new(|cuts, seed| run::<K>(G, $mode, $body, $reserve, cuts, seed));
         $jobs.push(job);
     }};
 }
@@ -314,6 +337,10 @@ fn i10_brownout_liveness() {
     case!(jobs, 6, 8192, 32, Mode::Record, MAX);
     case!(jobs, 6, 8192, 32, Mode::RecordAuth, MAX);
     case!(jobs, 4, 4096, 4, Mode::InPlace, MAX);
+    // The reserve at its edges: none on a large region, as much as fits.
+    case!(jobs, 8, 4096, 4, Mode::InPlace, MAX, Some(0));
+    case!(jobs, 8, 4096, 8, Mode::RecordAuth, MAX, Some(0));
+    case!(jobs, 8, 4096, 4, Mode::Record, MAX, Some(5));
 
     let per = cuts_per_config();
     let runs = per.div_ceil(1000);
@@ -387,7 +414,7 @@ fn i10_torn_authenticated_sector_header_opens() {
         write_size: 4,
         multiwrite: false,
     };
-    let cfg = config::<16>(G, Mode::RecordAuth, 120);
+    let cfg = config::<16>(G, Mode::RecordAuth, 120, None);
     let model = Rc::new(RefCell::new(Model::default()));
     /// The flash before a header program, the header's bytes, its offset, and
     /// what the store had promised then.
