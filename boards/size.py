@@ -24,14 +24,30 @@ demangler (legacy `_ZN...E` and v0 `_R...` names). The per-symbol hash
 (`::h0123...`) is dropped before names are compared, so a symbol whose crate
 metadata differs between the two builds still matches.
 
-Usage: boards/size.py [BOARD ...]                (default: all three)
-       boards/size.py --symbols BOARD [--top N]   (default N: 40)
+A size gate: with --check FILE the report ends with one line per board
+comparing what the store adds (.text + .rodata of the "added" row) with the
+committed baseline FILE, and the script exits with 1 if any board grew by more
+than 3 % over it (or has no baseline). --update FILE measures and rewrites FILE:
+per board the added .text and .rodata, with the date and the commit they were
+taken at. A change that grows the library on purpose updates the baseline in
+the same commit and says why in its message.
+
+Usage: boards/size.py [BOARD ...]                 (default: all boards)
+       boards/size.py --check FILE [BOARD ...]    (the report, then the gate)
+       boards/size.py --update FILE [BOARD ...]   (the report, then FILE rewritten)
+       boards/size.py --symbols BOARD [--top N]    (default N: 40)
+
+The builds go to $CARGO_TARGET_DIR if set (one directory for every board, the
+ELF of each variant copied to $CARGO_TARGET_DIR/size/), else to each board's
+own target/.
 
 Cargo's profile variables apply to both variants, so an option can be measured
 without editing a manifest, e.g.
   CARGO_PROFILE_RELEASE_OPT_LEVEL=z boards/size.py nrf52840
 """
 
+import datetime
+import json
 import os
 import re
 import shutil
@@ -40,11 +56,15 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Report row: (firmware directory, target, binary, cargo arguments of the store
+# variant). The baseline variant is always the directory's --no-default-features.
 BOARDS = {
-    "qemu-mps2-an386": ("thumbv7em-none-eabihf", "monitor-events-qemu"),
-    "nrf52840": ("thumbv7em-none-eabihf", "monitor-events-nrf52840"),
-    "rp2040": ("thumbv6m-none-eabi", "monitor-events-rp2040"),
+    "qemu-mps2-an386": ("qemu-mps2-an386", "thumbv7em-none-eabihf", "monitor-events-qemu", []),
+    "nrf52840": ("nrf52840", "thumbv7em-none-eabihf", "monitor-events-nrf52840", []),
+    "rp2040": ("rp2040", "thumbv6m-none-eabi", "monitor-events-rp2040", []),
 }
+# The gate: what the store adds may grow by this fraction over the baseline file.
+TOLERANCE = 0.03
 COLUMNS = (".text", ".rodata", ".data", ".bss")
 SIZE_FIGURES = ("journal", "medium", "MonitorEvent", "MAX_ENCODED_LEN", "N")
 SHF_ALLOC = 0x2
@@ -526,9 +546,9 @@ def inlined(elf, lo, hi, own):
 
 def symbol_report(board, top):
     """The symbol breakdown of what the store adds to BOARD."""
-    target, binary = BOARDS[board]
-    store_elf = build(board, target, binary, True)
-    base_elf = build(board, target, binary, False)
+    _, target, binary, _ = BOARDS[board]
+    store_elf = build(board, True)
+    base_elf = build(board, False)
     store, base = symbols(store_elf), symbols(base_elf)
     names = demangler()(set(store) | set(base))
     # Compare by demangled, hash-free name; sizes of equal names summed.
@@ -607,23 +627,89 @@ def symbol_report(board, top):
             print(f"{c['.text']:>7} {c['.rodata']:>8}  {crate}")
 
 
-def build(board, target, binary, store):
-    """Builds one variant and copies its ELF aside; returns the copy's path."""
-    cwd = os.path.join(HERE, board)
-    cmd = ["cargo", "build", "--release", "--quiet"] + ([] if store else ["--no-default-features"])
+def build(board, store):
+    """Builds one variant of a report row and copies its ELF aside; returns the
+    copy's path."""
+    directory, target, binary, store_args = BOARDS[board]
+    cwd = os.path.join(HERE, directory)
+    cmd = ["cargo", "build", "--release", "--quiet"] + (store_args if store else ["--no-default-features"])
     r = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
     if r.returncode != 0:
         raise SystemExit(f"{board}: {' '.join(cmd)} failed")
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(cwd, "target"))
     elf = os.path.join(target_dir, target, "release", binary)
-    kept = os.path.join(target_dir, "size", f"{binary}-{'store' if store else 'baseline'}.elf")
+    kept = os.path.join(target_dir, "size", f"{board}-{'store' if store else 'baseline'}.elf")
     os.makedirs(os.path.dirname(kept), exist_ok=True)
     shutil.copyfile(elf, kept)
     return kept
 
 
+def commit():
+    """The commit the working tree is at, with `-dirty` if it differs from it;
+    `unknown` outside a git checkout."""
+    r = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=HERE,
+                       capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "unknown"
+
+
+def gate(path, added):
+    """Compares ADDED ({board: {".text": n, ".rodata": n}}) with the baseline file;
+    prints one line per board; returns whether every board passes."""
+    try:
+        with open(path) as f:
+            base = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"size gate: cannot read the baseline {path}: {e}")
+        return False
+    ok = True
+    print(f"size gate: what the store adds (.text + .rodata) against {os.path.basename(path)} "
+          f"(taken {base.get('date', '?')} at {base.get('commit', '?')}), at most +{TOLERANCE:.0%}:")
+    for board, now in added.items():
+        total = now[".text"] + now[".rodata"]
+        had = base.get("boards", {}).get(board)
+        if had is None:
+            print(f"  FAIL {board}: {total} B, no baseline for it (boards/size.py --update {path})")
+            ok = False
+            continue
+        was = had["text"] + had["rodata"]
+        limit = int(was * (1 + TOLERANCE))
+        change = (total - was) / was if was else 0.0
+        verdict = "ok  " if total <= limit else "FAIL"
+        ok &= total <= limit
+        print(f"  {verdict} {board}: {total} B (.text {now['.text']}, .rodata {now['.rodata']}), "
+              f"baseline {was} B, {change:+.1%}, limit {limit} B")
+    return ok
+
+
+def update(path, added):
+    """Rewrites the baseline file with ADDED, keeping the boards not measured."""
+    try:
+        with open(path) as f:
+            boards = json.load(f).get("boards", {})
+    except (OSError, ValueError):
+        boards = {}
+    for board, now in added.items():
+        boards[board] = {"text": now[".text"], "rodata": now[".rodata"]}
+    out = {
+        "what": "bytes the store adds over the baseline firmware (boards/size.py, added row)",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "tolerance": TOLERANCE,
+        "boards": dict(sorted(boards.items())),
+    }
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    print(f"size gate: baseline {path} rewritten for {', '.join(added)}")
+
+
 def main():
     args = sys.argv[1:]
+    mode = None
+    if args and args[0] in ("--check", "--update"):
+        if len(args) < 2:
+            raise SystemExit(f"usage: boards/size.py {args[0]} FILE [BOARD ...]")
+        mode, path, args = args[0], args[1], args[2:]
     if args and args[0] == "--symbols":
         top = 40
         if len(args) == 4 and args[2] == "--top":
@@ -645,14 +731,15 @@ def main():
           "ram = .data + .bss)" + (f"; overridden: {overrides}" if overrides else ""))
     print(header)
     figures_lines = []
+    added = {}
     for b in boards:
-        target, binary = BOARDS[b]
         rows = {}
         for store in (True, False):
-            rows[store], figs = measure(build(b, target, binary, store))
+            rows[store], figs = measure(build(b, store))
             if store and figs:
                 figures_lines.append(f"{b:<17}" + ", ".join(f"{n} {v}" for n, v in zip(SIZE_FIGURES, figs)))
         delta = {c: rows[True][c] - rows[False][c] for c in COLUMNS}
+        added[b] = delta
         for label, row in (("store", rows[True]), ("baseline", rows[False]), ("added", delta)):
             flash = row[".text"] + row[".rodata"] + row[".data"]
             ram = row[".data"] + row[".bss"]
@@ -667,6 +754,10 @@ def main():
         print("note: the QEMU store build includes its test harness (selftest, run, verify, the mirrored "
               "flash) and 64 KiB of .bss for the simulated flash; the nRF52840 and RP2040 rows are the "
               "library, the flash driver and a small demo.")
+    if mode == "--update":
+        update(path, added)
+    elif mode == "--check" and not gate(path, added):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
