@@ -594,9 +594,9 @@ fn encode<'a>(event: &MonitorEvent, buf: &'a mut [u8]) -> Result<&'a [u8], PushE
     }
 }
 
-fn journal_push_error(e: journal::PushError) -> PushError {
+fn journal_push_error(e: journal::AppendError) -> PushError {
     match e {
-        journal::PushError::TooLarge { len, max } => PushError::TooLarge { len, max },
+        journal::AppendError::TooLarge { len, max } => PushError::TooLarge { len, max },
         _ => PushError::Full,
     }
 }

@@ -2,7 +2,8 @@
 //! the typed event store.
 
 use crate::medium::FileMedium;
-use monitor_events::journal::{AckError, AckOutcome, Journal, PushError, ReadError, Status};
+use monitor_events::journal::{AckOutcome, AppendError, Journal, ReadError, Status, UnknownId};
+use monitor_events::AckError;
 use monitor_events::{
     ChannelId, EventId, EventStore, InFlightError, MonitorEvent, MonitorEventSource,
     MAX_ENCODED_LEN,
@@ -81,7 +82,7 @@ impl<const N: usize> SharedJournal<N> {
     }
 
     /// [`Journal::push`]: durable on return.
-    pub fn push(&self, body: &[u8]) -> Result<EventId, PushError> {
+    pub fn push(&self, body: &[u8]) -> Result<EventId, AppendError> {
         self.lock().push(body)
     }
 
@@ -90,7 +91,7 @@ impl<const N: usize> SharedJournal<N> {
     /// # Panics
     /// If `ids` is shorter than `bodies` (before taking the lock, so the handle
     /// stays usable).
-    pub fn push_batch(&self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), PushError> {
+    pub fn push_batch(&self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), AppendError> {
         assert!(
             ids.len() >= bodies.len(),
             "push_batch: ids shorter than bodies"
@@ -99,7 +100,7 @@ impl<const N: usize> SharedJournal<N> {
     }
 
     /// [`Journal::ack`]: durable on return.
-    pub fn ack(&self, id: EventId) -> Result<AckOutcome, AckError> {
+    pub fn ack(&self, id: EventId) -> Result<AckOutcome, UnknownId> {
         self.lock().ack(id)
     }
 
@@ -108,7 +109,7 @@ impl<const N: usize> SharedJournal<N> {
     /// # Panics
     /// If `out` is shorter than `ids` (before taking the lock, so the handle stays
     /// usable).
-    pub fn ack_batch(&self, ids: &[EventId], out: &mut [AckOutcome]) -> Result<(), AckError> {
+    pub fn ack_batch(&self, ids: &[EventId], out: &mut [AckOutcome]) -> Result<(), UnknownId> {
         assert!(out.len() >= ids.len(), "ack_batch: out shorter than ids");
         self.lock().ack_batch(ids, out)
     }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use monitor_events::journal::{AckMode, Journal, PushError};
+use monitor_events::journal::{AckMode, AppendError, Journal};
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{SimError, SimFlash};
 use support::*;
@@ -103,11 +103,11 @@ fn i6_full_store_says_full_and_loses_nothing() {
                 model.pushed(id, vec![i; 100]);
             }
             let ops = j.medium().op_index();
-            assert_eq!(j.push(&[0xEE; 10]), Err(PushError::Full));
+            assert_eq!(j.push(&[0xEE; 10]), Err(AppendError::Full));
             assert_eq!(j.medium().op_index(), ops, "I6: Full wrote nothing");
             assert_eq!(
                 j.push(&[0; MAX_BODY + 1]),
-                Err(PushError::TooLarge {
+                Err(AppendError::TooLarge {
                     len: MAX_BODY + 1,
                     max: MAX_BODY
                 })
@@ -117,7 +117,7 @@ fn i6_full_store_says_full_and_loses_nothing() {
         let mut j = Journal::open(&mut flash, config(mode)).unwrap();
         let (c, _) = check(&model, &mut j, "after Full");
         assert!(c.clean());
-        assert_eq!(j.push(&[1]), Err(PushError::Full));
+        assert_eq!(j.push(&[1]), Err(AppendError::Full));
         j.ack(EventId(3)).unwrap();
         assert!(j.push(&[1]).is_ok());
     }

@@ -213,11 +213,14 @@ impl core::fmt::Display for Corruption {
     }
 }
 
-/// Why a push was refused. Nothing changed.
+/// Why the journal refused to append a body. Nothing changed.
+///
+/// The typed store's [`PushError`](crate::PushError) adds what only typed events
+/// can get wrong (an invalid event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub enum PushError {
+pub enum AppendError {
     /// `N` events are pending (invariant I6: nothing is dropped to make room).
     Full,
     /// The body exceeds the configured bound.
@@ -229,20 +232,38 @@ pub enum PushError {
     },
 }
 
-impl core::fmt::Display for PushError {
+impl core::fmt::Display for AppendError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            PushError::Full => f.write_str("the store is full: ack events first"),
-            PushError::TooLarge { len, max } => {
+            AppendError::Full => f.write_str("the store is full: ack events first"),
+            AppendError::TooLarge { len, max } => {
                 write!(f, "body of {len} B exceeds the bound of {max} B")
             }
         }
     }
 }
 
-impl core::error::Error for PushError {}
+impl core::error::Error for AppendError {}
 
-pub use crate::pending::{AckError, AckOutcome};
+/// Why the journal refused an ack: the id was never pushed (it is not below
+/// [`Journal::next_id`]). Nothing changed. The journal knows ids only; the typed
+/// store also checks that an ack names the event's channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UnknownId {
+    /// The id (the first unknown one of a batch).
+    pub id: EventId,
+}
+
+impl core::fmt::Display for UnknownId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "event {} was never pushed", self.id.0)
+    }
+}
+
+impl core::error::Error for UnknownId {}
+
+pub use crate::pending::AckOutcome;
 
 /// Why a read was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -598,7 +619,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ///
     /// # Panics
     /// If the medium fails (invariant I7).
-    pub fn push(&mut self, body: &[u8]) -> Result<EventId, PushError> {
+    pub fn push(&mut self, body: &[u8]) -> Result<EventId, AppendError> {
         let mut id = [EventId(0)];
         self.push_batch(&[body], &mut id)?;
         Ok(id[0])
@@ -610,17 +631,17 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ///
     /// # Panics
     /// If the medium fails (invariant I7), or if `ids` is shorter than `bodies`.
-    pub fn push_batch(&mut self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), PushError> {
+    pub fn push_batch(&mut self, bodies: &[&[u8]], ids: &mut [EventId]) -> Result<(), AppendError> {
         assert!(
             ids.len() >= bodies.len(),
             "push_batch: ids shorter than bodies"
         );
         let max = self.cfg.max_body();
         if let Some(b) = bodies.iter().find(|b| b.len() > max) {
-            return Err(PushError::TooLarge { len: b.len(), max });
+            return Err(AppendError::TooLarge { len: b.len(), max });
         }
         if self.entries.len() + bodies.len() > N {
-            return Err(PushError::Full);
+            return Err(AppendError::Full);
         }
         self.repair();
         for (body, slot) in bodies.iter().zip(ids.iter_mut()) {
@@ -650,7 +671,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ///
     /// # Panics
     /// If the medium fails (invariant I7).
-    pub fn ack(&mut self, id: EventId) -> Result<AckOutcome, AckError> {
+    pub fn ack(&mut self, id: EventId) -> Result<AckOutcome, UnknownId> {
         let mut out = [AckOutcome::Acked];
         self.ack_batch(&[id], &mut out)?;
         Ok(out[0])
@@ -661,10 +682,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ///
     /// # Panics
     /// If the medium fails (invariant I7), or if `out` is shorter than `ids`.
-    pub fn ack_batch(&mut self, ids: &[EventId], out: &mut [AckOutcome]) -> Result<(), AckError> {
+    pub fn ack_batch(&mut self, ids: &[EventId], out: &mut [AckOutcome]) -> Result<(), UnknownId> {
         assert!(out.len() >= ids.len(), "ack_batch: out shorter than ids");
-        if ids.iter().any(|id| id.0 >= self.next_id) {
-            return Err(AckError::Unknown);
+        if let Some(&id) = ids.iter().find(|id| id.0 >= self.next_id) {
+            return Err(UnknownId { id });
         }
         self.repair();
         for (id, o) in ids.iter().zip(out.iter_mut()) {

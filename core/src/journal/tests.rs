@@ -303,13 +303,13 @@ fn i6_full_and_too_large_change_nothing() {
         j.push(&[i; 10]).unwrap();
     }
     let before = j.status();
-    assert_eq!(j.push(&[1; 10]), Err(PushError::Full));
+    assert_eq!(j.push(&[1; 10]), Err(AppendError::Full));
     assert_eq!(
         j.push(&[1; 61]),
-        Err(PushError::TooLarge { len: 61, max: 60 })
+        Err(AppendError::TooLarge { len: 61, max: 60 })
     );
     assert_eq!(j.status(), before);
-    assert_eq!(j.ack(EventId(99)), Err(AckError::Unknown));
+    assert_eq!(j.ack(EventId(99)), Err(UnknownId { id: EventId(99) }));
     assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::Acked));
     assert_eq!(j.ack(EventId(0)), Ok(AckOutcome::AlreadyAcked));
     let mut small = [0u8; 4];
