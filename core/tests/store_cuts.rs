@@ -16,7 +16,7 @@ use monitor_events::{
     AckOutcome, ChannelId, Config, EventId, EventStore, Geometry, HtlcOutcome, HtlcResolution,
     HtlcSource, MonitorEvent, MonitorEventSource, PaymentPreimage, MAX_ENCODED_LEN,
 };
-use monitor_events_flash::sim::Torn;
+use monitor_events_flash::sim::{quiet_power_cuts, Torn};
 use monitor_events_flash::SimFlash;
 
 const GEO: Geometry = Geometry {
@@ -83,25 +83,6 @@ fn reopen(flash: SimFlash) -> (Store, BTreeMap<EventId, MonitorEvent>) {
         assert!(s.next_id() > *max, "I3");
     }
     (s, got)
-}
-
-/// Keeps the expected panics of a dead medium out of the test output; any other
-/// panic is reported as usual.
-fn quiet_power_cuts() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .unwrap_or("");
-            if !msg.contains("PowerCut") {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// Cuts power at every operation of `run` (in each torn variant) until it runs

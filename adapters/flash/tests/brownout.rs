@@ -25,10 +25,10 @@ mod support;
 
 use monitor_events::journal::{max_pending, AckMode, Auth, Config, Journal};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
-use monitor_events_flash::sim::{SimFlash, Torn};
+use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, quiet_power_cuts, Counts, InFlight, Model};
+use support::{check, Counts, InFlight, Model};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -99,19 +99,6 @@ fn config<const K: usize>(
             .with_auth(Auth::new([0x5A; 32], *b"brown-out test  "))
             .unwrap(),
     }
-}
-
-fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
-    e.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
-/// Whether a panic is the simulated cut itself (the medium's `PowerCut` error in
-/// the journal's I7 message), not a store that cannot go on.
-fn is_power_cut(msg: &str) -> bool {
-    msg.contains("failed: PowerCut")
 }
 
 /// Random operations until the armed cut fires (the closure then panics).

@@ -9,7 +9,7 @@ mod support;
 
 use monitor_events::journal::Journal;
 use monitor_events::EventId;
-use monitor_events_flash::sim::{Op, SimFlash, Torn};
+use monitor_events_flash::sim::{quiet_power_cuts, Op, SimFlash, Torn};
 use monitor_events_flash::workload::{Pcg32, W1Op, W1};
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -67,9 +67,11 @@
 //!
 //! [`op_index`]: SimFlash::op_index
 
+mod cuts;
 mod profile;
 mod shared;
 
+pub use cuts::{is_power_cut, panic_text, quiet_power_cuts};
 pub use profile::{Costs, Profile, Stats};
 pub use shared::SharedFlash;
 

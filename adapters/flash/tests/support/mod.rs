@@ -207,22 +207,3 @@ pub fn check<M: Medium, const K: usize>(
     }
     (c, got)
 }
-
-/// Silences the panic messages of simulated power cuts (and only those).
-pub fn quiet_power_cuts() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(|s| s.as_str())
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.contains("PowerCut") {
-                default(info);
-            }
-        }));
-    });
-}
