@@ -192,8 +192,8 @@ pub struct LinkClient<T: Read + Write> {
 }
 
 impl<T: Read + Write> LinkClient<T> {
-    /// A client that has sent nothing yet; the greeting (`Hello`, `Credit`,
-    /// `Resume`) goes out with the first call that talks.
+    /// A client that has sent nothing yet; the greeting (`Hello`, `Resume`,
+    /// `Credit`) goes out with the first call that talks.
     pub fn new(io: T, credit: u32) -> Self {
         LinkClient {
             io,

@@ -73,6 +73,13 @@ pub(crate) fn encode<T: Serialize>(
         .map(|f: &mut [u8]| f.len())
 }
 
+/// Writes `payload` as one frame of direction `dir` (COBS, CRC, delimiter) into
+/// `out`; its length, or `None` if `out` is too short. For tests, fuzzing and
+/// other implementations: the ends build their frames from messages.
+pub fn encode_payload(dir: Direction, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+    encode(dir, &(), payload, out)
+}
+
 /// Raw bytes serialized as a tuple of `u8`: postcard writes them as they are,
 /// without a length (the frame's end delimits them).
 struct Tail<'a>(&'a [u8]);

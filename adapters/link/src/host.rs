@@ -84,8 +84,9 @@ pub struct HostLink<const Q: usize = 16> {
 }
 
 impl<const Q: usize> HostLink<Q> {
-    /// A host end that greets the device: `Hello`, `Credit { n: credit }` and
-    /// `Resume` (so whatever the device sent before anyone listened comes again).
+    /// A host end that greets the device: `Hello`, `Resume` (whatever the device
+    /// released before anyone listened comes again) and `Credit { n: credit }`
+    /// (after `Resume`, so nothing is sent twice at the start).
     ///
     /// # Panics
     /// If `Q < 3`.
@@ -97,8 +98,8 @@ impl<const Q: usize> HostLink<Q> {
         };
         let greeting = [
             HostMessage::Hello { protocol: PROTOCOL },
-            HostMessage::Credit { n: credit },
             HostMessage::Resume,
+            HostMessage::Credit { n: credit },
         ];
         for m in greeting {
             assert!(

@@ -14,7 +14,7 @@ pub mod client;
 #[cfg(feature = "std")]
 pub use client::{Delivery, LinkClient, LinkError};
 pub use device::DeviceLink;
-pub use frame::{Direction, Dropped, FrameReader};
+pub use frame::{encode_payload, Direction, Dropped, FrameReader};
 pub use host::{HostEvent, HostLink, Seen};
 pub use message::{AckStatus, DeviceHeader, DeviceMessage, HostMessage, Malformed, WireSource};
 pub use message::{MAX_ACK_BATCH, PROTOCOL};
