@@ -22,19 +22,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../core/fuzz"
 
-ALL=(decode_event open_image ops_with_power_cuts)
+ALL=(decode_event open_image ops_with_power_cuts link_device_frames link_host_frames)
 TARGETS=("$@")
 [ "${#TARGETS[@]}" -eq 0 ] && TARGETS=("${ALL[@]}")
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 SANITIZER=${FUZZ_SANITIZER:-none}
 
 # Longest input per target: twice the largest event; the selector byte plus the
-# largest image (8 x 512 B); 256 operations of up to 3 bytes.
+# largest image (8 x 512 B); 256 operations of up to 3 bytes; a few frames of
+# each direction (the longest is 345 B).
 max_len() {
     case "$1" in
         decode_event) echo 428 ;;
         open_image) echo 4097 ;;
         ops_with_power_cuts) echo 1024 ;;
+        link_device_frames | link_host_frames) echo 2048 ;;
         *) echo "unknown target: $1 (targets: ${ALL[*]})" >&2; exit 2 ;;
     esac
 }

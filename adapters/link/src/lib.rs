@@ -78,3 +78,32 @@ impl Counters {
         self.oversize + self.damaged + self.unknown + self.version
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frame bounds: the longest payload of each direction fits its bound,
+    /// and a host frame of 8 acks of the largest ids is the longest host frame.
+    #[test]
+    fn frame_bounds() {
+        let mut out = [0u8; MAX_FRAME_LEN + 8];
+        let big = [0x7fu8; MAX_DEVICE_PAYLOAD];
+        let n = encode_payload(Direction::DeviceToHost, &big, &mut out).unwrap();
+        assert!(n <= MAX_DEVICE_FRAME_LEN);
+        let batch: heapless::Vec<WireSource, MAX_ACK_BATCH> = (0..MAX_ACK_BATCH)
+            .map(|_| WireSource {
+                channel: [0xff; 32],
+                id: u64::MAX,
+            })
+            .collect();
+        let n = message::encode_host(&HostMessage::AckBatch(batch), &mut out).unwrap();
+        assert!(
+            n <= MAX_HOST_FRAME_LEN && MAX_HOST_FRAME_LEN - n <= 2,
+            "{n}"
+        );
+        std::println!(
+            "MAX_ENCODED_LEN {MAX_ENCODED_LEN}, device frame <= {MAX_DEVICE_FRAME_LEN} B, host frame <= {MAX_HOST_FRAME_LEN} B"
+        );
+    }
+}

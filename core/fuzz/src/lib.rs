@@ -6,5 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod checks;
+pub mod link;
 
 pub use checks::{check_decode, check_open, check_ops};
+pub use link::{check_link_device, check_link_host};
