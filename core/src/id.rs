@@ -1,13 +1,15 @@
 //! Event ids, and what an ack names: an id with its channel.
 
-use serde::{Deserialize, Serialize};
-
 use crate::event::ChannelId;
 
 /// The unique id of a monitor event: assigned at push, strictly increasing in push
 /// order, never reused (across restarts, compaction and a journal whose every event
 /// was acked and erased: invariant I3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EventId(pub u64);
 
@@ -25,7 +27,11 @@ impl core::fmt::Display for EventId {
 }
 
 /// What an ack names: the event's id and the channel it belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MonitorEventSource {
     /// The channel of the event.

@@ -10,13 +10,30 @@
 //! 4. acks all but the last two of them out of push order (odd positions first);
 //!    those two stay pending and are replayed at the next boot.
 //!
-//! Everything is logged with defmt; any error is a `defmt::panic!`. A board keeps
-//! its HAL setup, the binding of its partition (linker symbols, driver, geometry
-//! and [`Config`]) and a call to [`run`].
+//! Everything is logged with defmt; any error is a `defmt::panic!` that names the
+//! failed operation and, with the feature `defmt` (the library's `defmt::Format`
+//! impls), the library's error. A board keeps its HAL setup, the binding of its
+//! partition (linker symbols, driver, geometry and [`Config`]) and a call to
+//! [`run`].
 
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+/// `defmt::panic!` with `$fmt` and `$args`, then `: ` and the library error `$e`
+/// when the library formats its types (feature `defmt`); without it `$e` is not
+/// printed, so that the library needs no `defmt::Format` impls.
+macro_rules! fail {
+    ($fmt:literal, $fmt_e:literal $(, $arg:expr)*; $e:expr) => {{
+        #[cfg(feature = "defmt")]
+        defmt::panic!($fmt_e $(, $arg)*, $e);
+        #[cfg(not(feature = "defmt"))]
+        {
+            let _ = &$e;
+            defmt::panic!($fmt $(, $arg)*);
+        }
+    }};
+}
 
 pub mod monitor;
 
@@ -78,10 +95,11 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
     };
     let mut journal = match Journal::open(medium, config) {
         Ok(j) => j,
-        Err(e) => defmt::panic!(
+        Err(e) => fail!(
+            "cannot open the journal at {=istr}{=u32:#x}",
             "cannot open the journal at {=istr}{=u32:#x}: {}",
             at,
-            base.value(),
+            base.value();
             e
         ),
     };
@@ -91,14 +109,14 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
         AckMode::Record => defmt::intern!(", ack records"),
     };
     defmt::info!(
-        "journal at {=istr}{=u32:#x}, {} x {} B{=istr}: {} pending, next id {}",
+        "journal at {=istr}{=u32:#x}, {} x {} B{=istr}: {} pending, next id #{=u64}",
         journal_at,
         base.value(),
         geometry.sector_count,
         geometry.sector_size,
         acks,
         journal.pending_count(),
-        journal.next_id()
+        journal.next_id().0
     );
 
     // Replay: every event still pending after the restart goes to the consumer
@@ -107,11 +125,16 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
     for &id in journal.pending_ids().iter() {
         let len = match journal.read(id, &mut body) {
             Ok(n) => n,
-            Err(e) => defmt::panic!("read {}: {}", id, e),
+            Err(e) => fail!("read #{=u64}", "read #{=u64}: {}", id.0; e),
         };
         match MonitorEvent::decode(&body[..len]) {
-            Ok(event) => defmt::info!("replayed {}: {}", id, event.kind()),
-            Err(e) => defmt::panic!("event {} does not decode: {}", id, e),
+            Ok(event) => defmt::info!("replayed #{=u64}: {=str}", id.0, event.kind().as_str()),
+            Err(e) => fail!(
+                "event #{=u64} does not decode",
+                "event #{=u64} does not decode: {}",
+                id.0;
+                e
+            ),
         }
         ack(&mut journal, id);
     }
@@ -123,16 +146,16 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
         let event = monitor::event(first + k as u64);
         let bytes = match event.encode(&mut body) {
             Ok(b) => b,
-            Err(e) => defmt::panic!("encode: {}", e),
+            Err(e) => fail!("encode", "encode: {}"; e),
         };
         *slot = match journal.push(bytes) {
             Ok(id) => id,
-            Err(e) => defmt::panic!("push: {}", e),
+            Err(e) => fail!("push", "push: {}"; e),
         };
         defmt::info!(
-            "pushed {}: {} on channel {=u8}, {} B",
-            *slot,
-            event.kind(),
+            "pushed #{=u64}: {=str} on channel {=u8}, {} B",
+            slot.0,
+            event.kind().as_str(),
             event.channel().0[31],
             bytes.len()
         );
@@ -150,16 +173,16 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
         ack(&mut journal, id);
     }
     defmt::info!(
-        "{} pending (replayed at the next boot), next id {}",
+        "{} pending (replayed at the next boot), next id #{=u64}",
         journal.pending_count(),
-        journal.next_id()
+        journal.next_id().0
     );
 }
 
 fn ack<M: Medium, const N: usize>(journal: &mut Journal<M, N>, id: EventId) {
     match journal.ack(id) {
-        Ok(AckOutcome::Acked) => defmt::info!("acked {}", id),
-        Ok(AckOutcome::AlreadyAcked) => defmt::info!("{} was already acked", id),
-        Err(e) => defmt::panic!("ack {}: {}", id, e),
+        Ok(AckOutcome::Acked) => defmt::info!("acked #{=u64}", id.0),
+        Ok(AckOutcome::AlreadyAcked) => defmt::info!("#{=u64} was already acked", id.0),
+        Err(e) => fail!("ack #{=u64}", "ack #{=u64}: {}", id.0; e),
     }
 }

@@ -13,7 +13,7 @@
 
 use monitor_events::{
     ChannelId, CloseReason, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent,
-    PaymentPreimage,
+    PaymentHash, PaymentPreimage,
 };
 
 /// Channel `i` of the simulated node.
@@ -25,6 +25,30 @@ pub fn channel(i: u64) -> ChannelId {
     ChannelId(c)
 }
 
+/// The preimage a claim reveals and its payment hash: a fresh preimage from
+/// `secret`, hashed (feature `validate`, so the library checks the claim).
+#[cfg(feature = "validate")]
+#[inline]
+fn preimage_and_hash(secret: [u8; 32]) -> (PaymentPreimage, PaymentHash) {
+    let preimage = PaymentPreimage(secret);
+    (preimage, preimage.payment_hash())
+}
+
+/// The preimage a claim reveals and its payment hash: without `validate` the
+/// firmware links no SHA-256, so every claim reveals the all-zero preimage and
+/// carries its hash as a constant (valid for a firmware that checks preimages too).
+#[cfg(not(feature = "validate"))]
+#[inline]
+fn preimage_and_hash(_secret: [u8; 32]) -> (PaymentPreimage, PaymentHash) {
+    // SHA-256 of 32 zero bytes.
+    const HASH_OF_ZEROS: [u8; 32] = [
+        0x66, 0x68, 0x7a, 0xad, 0xf8, 0x62, 0xbd, 0x77, 0x6c, 0x8f, 0xc1, 0x8b, 0x8e, 0x9f, 0x8e,
+        0x20, 0x08, 0x97, 0x14, 0x85, 0x6e, 0xe2, 0x33, 0xb3, 0x90, 0x2a, 0x59, 0x1d, 0x0d, 0x5f,
+        0x29, 0x25,
+    ];
+    (PaymentPreimage([0; 32]), PaymentHash(HASH_OF_ZEROS))
+}
+
 /// The `n`-th event the simulated monitor produces.
 #[inline]
 pub fn event(n: u64) -> MonitorEvent {
@@ -32,12 +56,12 @@ pub fn event(n: u64) -> MonitorEvent {
     let mut secret = [0u8; 32];
     secret[..8].copy_from_slice(&n.to_le_bytes());
     secret[31] = 0x5E;
-    let preimage = PaymentPreimage(secret);
+    let (preimage, payment_hash) = preimage_and_hash(secret);
     match n as u32 % 5 {
         // A claim: the preimage must hash to the payment hash (checked at encode).
         0 | 1 => MonitorEvent::HtlcResolved(HtlcResolution {
             channel: ch,
-            payment_hash: preimage.payment_hash(),
+            payment_hash,
             amount_msat: 1_000 * (n + 1),
             source: HtlcSource::Forward {
                 prev_channel: channel(n + 1),
@@ -53,13 +77,13 @@ pub fn event(n: u64) -> MonitorEvent {
         // A failure with BOLT 4 `incorrect_or_unknown_payment_details` (0x400F).
         2 => MonitorEvent::HtlcResolved(HtlcResolution {
             channel: ch,
-            payment_hash: preimage.payment_hash(),
+            payment_hash,
             amount_msat: 500 * (n + 1),
             source: HtlcSource::OutboundPayment { payment_id: secret },
             outcome: HtlcOutcome::Failed {
                 reason: match FailureReason::new(0x400F, &(n as u32).to_be_bytes()) {
                     Ok(r) => r,
-                    Err(e) => defmt::panic!("failure data: {}", e),
+                    Err(e) => fail!("failure data", "failure data: {}"; e),
                 },
                 hold_time: Some(3),
             },

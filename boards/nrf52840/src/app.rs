@@ -56,7 +56,11 @@ pub fn run(flash: Nvmc<'static>) {
     );
     let medium = match NorFlashMedium::new_multiwrite(flash, base, sectors) {
         Ok(m) => m,
+        // The medium's error is printed when the library's types are (feature `store`).
+        #[cfg(feature = "store")]
         Err(e) => defmt::panic!("partition at {=u32:#x}: {}", base, e),
+        #[cfg(not(feature = "store"))]
+        Err(_) => defmt::panic!("partition at {=u32:#x}", base),
     };
     // Panics if `open` fails, typically with NotAStore: the pages hold something
     // else. Erase them (`probe-rs erase --chip nRF52840_xxAA`) if that is expected.

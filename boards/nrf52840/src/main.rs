@@ -9,7 +9,7 @@
 #![no_std]
 #![no_main]
 
-#[cfg(feature = "store")]
+#[cfg(feature = "store-min")]
 mod app;
 
 use defmt_rtt as _;
@@ -20,12 +20,12 @@ fn main() -> ! {
     let p = embassy_nrf::init(Default::default());
     defmt::info!("monitor-events on nRF52840");
 
-    #[cfg(feature = "store")]
+    #[cfg(feature = "store-min")]
     app::run(embassy_nrf::nvmc::Nvmc::new(p.NVMC));
-    #[cfg(not(feature = "store"))]
+    #[cfg(not(feature = "store-min"))]
     {
         let _ = p;
-        defmt::info!("built without the store (feature `store` off)");
+        defmt::info!("built without the store (features `store` and `store-min` off)");
     }
 
     defmt::info!("done; sleeping");

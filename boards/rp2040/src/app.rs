@@ -69,7 +69,11 @@ pub fn run(flash: PicoFlash) {
     );
     let medium = match NorFlashMedium::new(flash, base, sectors) {
         Ok(m) => m,
+        // The medium's error is printed when the library's types are (feature `store`).
+        #[cfg(feature = "store")]
         Err(e) => defmt::panic!("partition at offset {=u32:#x}: {}", base, e),
+        #[cfg(not(feature = "store"))]
+        Err(_) => defmt::panic!("partition at offset {=u32:#x}", base),
     };
     // Panics if `open` fails, typically with NotAStore: the sectors hold something
     // else. Erase them (`probe-rs erase --chip RP2040`) if that is expected.

@@ -1,10 +1,27 @@
-//! The encoding of an event: postcard, with one canonical byte string per event.
+//! The encoding of an event: postcard's wire format, written and read by hand, with
+//! one canonical byte string per event.
+//!
 //! The layout table is in the [`event`](crate::event) module docs; the golden byte
-//! arrays that pin it are in this module's tests.
+//! arrays that pin it are in this module's tests. The bytes are exactly postcard's
+//! (version 1 wire format) for the same types: integers other than `u8` as
+//! varints (LEB128, least significant group first), an enum's variant index as a
+//! `u32` varint, `bool` and an `Option`'s tag as one byte `0`/`1`, `[u8; 32]` as its
+//! 32 bytes, the failure data as a varint length and its bytes. A test proves the
+//! equality with postcard itself over the golden arrays and random events, and that
+//! both decoders accept and reject the same byte strings.
+//!
+//! Decoding checks canonicity as it reads, instead of encoding again and comparing:
+//! a varint whose last byte is `0` (overlong), a varint over its type's range or
+//! longer than its type's longest encoding, a tag other than `0`/`1`, an unknown
+//! variant index, failure data over [`MAX_FAILURE_DATA`] and trailing bytes are all
+//! rejected, so every accepted byte string is the encoding of the event it decodes
+//! to.
 
-use postcard::ser_flavors::{Flavor, Size};
-
-use super::{DecodeError, EncodeError, MonitorEvent, MAX_FAILURE_DATA};
+use super::{ChannelId, PaymentHash, PaymentPreimage};
+use super::{
+    CloseReason, DecodeError, EncodeError, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
+    MonitorEvent, MAX_FAILURE_DATA,
+};
 
 /// Worst-case length in bytes of an encoded [`MonitorEvent`].
 ///
@@ -62,12 +79,17 @@ mod layout {
 impl MonitorEvent {
     /// Length in bytes of the event's encoding (at most [`MAX_ENCODED_LEN`]).
     pub fn encoded_len(&self) -> usize {
-        // The `Size` flavor cannot fail.
-        postcard::serialize_with_flavor(self, Size::default()).unwrap_or(MAX_ENCODED_LEN)
+        let mut w = Writer {
+            buf: &mut [],
+            pos: 0,
+        };
+        w.event(self);
+        w.pos
     }
 
     /// Validates the event and encodes it into the front of `buf`, returning the
-    /// encoded bytes. A buffer of [`MAX_ENCODED_LEN`] bytes always suffices.
+    /// encoded bytes. A buffer of [`MAX_ENCODED_LEN`] bytes always suffices. On an
+    /// error nothing is written.
     pub fn encode<'a>(&self, buf: &'a mut [u8]) -> Result<&'a [u8], EncodeError> {
         self.validate()?;
         let needed = self.encoded_len();
@@ -75,65 +97,309 @@ impl MonitorEvent {
         if needed > available {
             return Err(EncodeError::BufferTooSmall { needed, available });
         }
-        match postcard::to_slice(self, buf) {
-            Ok(bytes) => Ok(bytes),
-            // Unreachable: the length was checked and serializing these types has no
-            // other failure.
-            Err(_) => Err(EncodeError::BufferTooSmall { needed, available }),
-        }
+        let mut w = Writer { buf, pos: 0 };
+        w.event(self);
+        let Writer { buf, pos } = w;
+        Ok(&buf[..pos])
     }
 
     /// Decodes an event that [`encode`](Self::encode) produced. Every byte string
-    /// gives an event or a typed error, never a panic (invariant I9): trailing bytes,
-    /// non-canonical encodings and invalid events are rejected.
+    /// gives an event or a typed error, never a panic (invariant I9): truncated
+    /// bytes, trailing bytes, non-canonical encodings (an overlong varint) and
+    /// invalid events are rejected.
     pub fn decode(bytes: &[u8]) -> Result<MonitorEvent, DecodeError> {
-        let (event, rest) =
-            postcard::take_from_bytes::<MonitorEvent>(bytes).map_err(|e| match e {
-                postcard::Error::DeserializeUnexpectedEnd => DecodeError::Truncated,
-                _ => DecodeError::Malformed,
-            })?;
-        if !rest.is_empty() {
-            return Err(DecodeError::TrailingBytes { count: rest.len() });
+        let mut r = Reader { bytes, pos: 0 };
+        let event = r.event()?;
+        let count = bytes.len() - r.pos;
+        if count != 0 {
+            return Err(DecodeError::TrailingBytes { count });
         }
         event.validate()?;
-        // Re-encode and compare, so that each event has exactly one encoding
-        // (rejects overlong varints, which postcard accepts).
-        postcard::serialize_with_flavor(
-            &event,
-            SameBytes {
-                expected: bytes,
-                pos: 0,
-            },
-        )
-        .map_err(|_| DecodeError::NonCanonical)?;
         Ok(event)
     }
 }
 
-/// A postcard flavor that compares the serialized bytes with `expected` instead of
-/// storing them.
-struct SameBytes<'a> {
-    expected: &'a [u8],
+/// Writes the encoding into `buf`, or only counts it: bytes past the end of `buf`
+/// are counted in `pos` and dropped (`encoded_len` passes an empty buffer, so one
+/// copy of the encoder serves both).
+struct Writer<'a> {
+    buf: &'a mut [u8],
     pos: usize,
 }
 
-impl Flavor for SameBytes<'_> {
-    type Output = ();
+impl Writer<'_> {
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.pos) {
+            *slot = b;
+        }
+        self.pos += 1;
+    }
 
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        if self.expected.get(self.pos) == Some(&byte) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(postcard::Error::SerializeBufferFull)
+    fn bytes(&mut self, bs: &[u8]) {
+        for &b in bs {
+            self.byte(b);
         }
     }
 
-    fn finalize(self) -> postcard::Result<()> {
-        if self.pos == self.expected.len() {
-            Ok(())
-        } else {
-            Err(postcard::Error::SerializeBufferFull)
+    /// A varint: 7 bits a byte, least significant first, the high bit set on every
+    /// byte but the last.
+    fn varint(&mut self, mut v: u128) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
         }
+        self.byte(v as u8);
+    }
+
+    fn tag(&mut self, t: bool) {
+        self.byte(t as u8);
+    }
+
+    fn event(&mut self, e: &MonitorEvent) {
+        match e {
+            MonitorEvent::HtlcResolved(h) => {
+                self.byte(0);
+                self.htlc(h);
+            }
+            MonitorEvent::CommitmentTxConfirmed { channel } => {
+                self.byte(1);
+                self.bytes(&channel.0);
+            }
+            MonitorEvent::HolderForceClosed { channel, reason } => {
+                self.byte(2);
+                self.bytes(&channel.0);
+                match *reason {
+                    CloseReason::HolderForceClosed => self.byte(0),
+                    CloseReason::CommitmentTxConfirmed => self.byte(1),
+                    CloseReason::HtlcsTimedOut => self.byte(2),
+                    CloseReason::ProcessingError { code } => {
+                        self.byte(3);
+                        self.varint(code.into());
+                    }
+                    CloseReason::PeerFeerateTooLow {
+                        peer_feerate_sat_per_kw,
+                        required_feerate_sat_per_kw,
+                    } => {
+                        self.byte(4);
+                        self.varint(peer_feerate_sat_per_kw.into());
+                        self.varint(required_feerate_sat_per_kw.into());
+                    }
+                }
+            }
+            MonitorEvent::UpdateCompleted { channel, update_id } => {
+                self.byte(3);
+                self.bytes(&channel.0);
+                self.varint((*update_id).into());
+            }
+        }
+    }
+
+    fn htlc(&mut self, h: &HtlcResolution) {
+        self.bytes(&h.channel.0);
+        self.bytes(&h.payment_hash.0);
+        self.varint(h.amount_msat.into());
+        match &h.source {
+            HtlcSource::OutboundPayment { payment_id } => {
+                self.byte(0);
+                self.bytes(payment_id);
+            }
+            HtlcSource::Forward {
+                prev_channel,
+                prev_htlc_id,
+            } => {
+                self.byte(1);
+                self.bytes(&prev_channel.0);
+                self.varint((*prev_htlc_id).into());
+            }
+        }
+        match &h.outcome {
+            HtlcOutcome::Claimed {
+                preimage,
+                skimmed_fee_msat,
+            } => {
+                self.byte(0);
+                self.bytes(&preimage.0);
+                self.tag(skimmed_fee_msat.is_some());
+                if let Some(fee) = skimmed_fee_msat {
+                    self.varint((*fee).into());
+                }
+            }
+            HtlcOutcome::Failed { reason, hold_time } => {
+                self.byte(1);
+                self.varint(reason.code.into());
+                self.varint(reason.data.len() as u128);
+                self.bytes(&reason.data);
+                self.tag(hold_time.is_some());
+                if let Some(t) = hold_time {
+                    self.varint((*t).into());
+                }
+            }
+        }
+        self.tag(h.resolved_on_chain);
+        self.tag(h.user_channel_id.is_some());
+        if let Some(id) = h.user_channel_id {
+            self.varint(id);
+        }
+    }
+}
+
+/// Reads an encoding, checking canonicity as it goes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn bytes32(&mut self) -> Result<[u8; 32], DecodeError> {
+        let mut out = [0u8; 32];
+        for b in &mut out {
+            *b = self.byte()?;
+        }
+        Ok(out)
+    }
+
+    /// A varint of an integer type of `bits` bits (16, 32, 64 or 128): at most
+    /// `ceil(bits / 7)` bytes and within the type's range (else `Malformed`, as
+    /// postcard), without a final `0` byte after the first (else `NonCanonical`:
+    /// postcard accepts overlong varints, the journal does not).
+    fn varint(&mut self, bits: u32) -> Result<u128, DecodeError> {
+        let mut v = 0u128;
+        let mut shift = 0;
+        loop {
+            let b = self.byte()?;
+            let group = u128::from(b & 0x7F);
+            // The last byte the type allows: no continuation, no bits over the range.
+            if shift + 7 >= bits && (b & 0x80 != 0 || group >> (bits - shift) != 0) {
+                return Err(DecodeError::Malformed);
+            }
+            v |= group << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift != 0 {
+                    return Err(DecodeError::NonCanonical);
+                }
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(self.varint(16)? as u16)
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(self.varint(32)? as u32)
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(self.varint(64)? as u64)
+    }
+
+    /// An enum's variant index (a `u32` varint) that must be below `count`.
+    fn variant(&mut self, count: u32) -> Result<u32, DecodeError> {
+        let v = self.u32()?;
+        if v < count {
+            Ok(v)
+        } else {
+            Err(DecodeError::Malformed)
+        }
+    }
+
+    /// A `bool` or an `Option`'s tag: exactly `0` or `1`.
+    fn tag(&mut self) -> Result<bool, DecodeError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Malformed),
+        }
+    }
+
+    fn event(&mut self) -> Result<MonitorEvent, DecodeError> {
+        let variant = self.variant(4)?;
+        if variant == 0 {
+            return Ok(MonitorEvent::HtlcResolved(self.htlc()?));
+        }
+        let channel = ChannelId(self.bytes32()?);
+        Ok(match variant {
+            1 => MonitorEvent::CommitmentTxConfirmed { channel },
+            2 => {
+                let reason = match self.variant(5)? {
+                    0 => CloseReason::HolderForceClosed,
+                    1 => CloseReason::CommitmentTxConfirmed,
+                    2 => CloseReason::HtlcsTimedOut,
+                    3 => CloseReason::ProcessingError { code: self.u16()? },
+                    _ => CloseReason::PeerFeerateTooLow {
+                        peer_feerate_sat_per_kw: self.u32()?,
+                        required_feerate_sat_per_kw: self.u32()?,
+                    },
+                };
+                MonitorEvent::HolderForceClosed { channel, reason }
+            }
+            _ => MonitorEvent::UpdateCompleted {
+                channel,
+                update_id: self.u64()?,
+            },
+        })
+    }
+
+    fn htlc(&mut self) -> Result<HtlcResolution, DecodeError> {
+        let channel = ChannelId(self.bytes32()?);
+        let payment_hash = PaymentHash(self.bytes32()?);
+        let amount_msat = self.u64()?;
+        let source = if self.variant(2)? == 0 {
+            HtlcSource::OutboundPayment {
+                payment_id: self.bytes32()?,
+            }
+        } else {
+            HtlcSource::Forward {
+                prev_channel: ChannelId(self.bytes32()?),
+                prev_htlc_id: self.u64()?,
+            }
+        };
+        let outcome = if self.variant(2)? == 0 {
+            let preimage = PaymentPreimage(self.bytes32()?);
+            let skimmed_fee_msat = if self.tag()? { Some(self.u64()?) } else { None };
+            HtlcOutcome::Claimed {
+                preimage,
+                skimmed_fee_msat,
+            }
+        } else {
+            let code = self.u16()?;
+            let len = self.varint(usize::BITS)?;
+            if len > MAX_FAILURE_DATA as u128 {
+                return Err(DecodeError::Malformed);
+            }
+            let mut data = heapless::Vec::new();
+            for _ in 0..len {
+                // Cannot fail: at most MAX_FAILURE_DATA pushes.
+                let _ = data.push(self.byte()?);
+            }
+            let hold_time = if self.tag()? { Some(self.u32()?) } else { None };
+            HtlcOutcome::Failed {
+                reason: FailureReason { code, data },
+                hold_time,
+            }
+        };
+        let resolved_on_chain = self.tag()?;
+        let user_channel_id = if self.tag()? {
+            Some(self.varint(128)?)
+        } else {
+            None
+        };
+        Ok(HtlcResolution {
+            channel,
+            payment_hash,
+            amount_msat,
+            source,
+            outcome,
+            resolved_on_chain,
+            user_channel_id,
+        })
     }
 }

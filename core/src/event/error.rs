@@ -12,7 +12,8 @@ use super::MAX_FAILURE_DATA;
 pub enum InvalidEvent {
     /// An HTLC of zero millisatoshi.
     ZeroAmount,
-    /// A claim whose preimage does not hash (SHA-256) to the payment hash.
+    /// A claim whose preimage does not hash (SHA-256) to the payment hash (checked
+    /// with the feature `validate` only).
     PreimageMismatch,
     /// Failure data longer than [`MAX_FAILURE_DATA`].
     FailureDataTooLong {

@@ -7,11 +7,14 @@
 //!
 //! # Encoding
 //!
-//! An event is encoded with [postcard] (varints for integers, one varint for an
-//! enum's variant index, a `0`/`1` byte for `bool` and for an `Option`'s tag, fixed
-//! 32-byte arrays without a length, a varint length before the failure data). The
-//! encoding is pinned by golden byte arrays in the tests: changing it is a format
-//! change of the journal.
+//! An event is encoded in postcard's wire format (varints for integers, one varint
+//! for an enum's variant index, a `0`/`1` byte for `bool` and for an `Option`'s tag,
+//! fixed 32-byte arrays without a length, a varint length before the failure
+//! data), written and read by the crate's own codec: no serde code on the device.
+//! The tests prove the bytes equal postcard's (golden arrays and random events)
+//! and that both decoders accept the same byte strings. The encoding is pinned by
+//! golden byte arrays in the tests: changing it is a format change of the journal.
+//! With the feature `serde` the types also derive serde's traits.
 //!
 //! | event | layout (fields in order) |
 //! |---|---|
@@ -32,7 +35,7 @@
 //! |---|---|
 //! | failure data ([`FailureReason::data`]) | at most [`MAX_FAILURE_DATA`] bytes |
 //! | [`HtlcResolution::amount_msat`] | greater than zero |
-//! | preimage of a claim | SHA-256 of it equals the payment hash |
+//! | preimage of a claim | SHA-256 of it equals the payment hash (feature `validate`, default) |
 //! | an encoded event | at most [`MAX_ENCODED_LEN`] bytes |
 //!
 //! # Files
@@ -42,7 +45,7 @@
 //! | `types.rs` | the event types, the bounds, [`MonitorEvent::validate`] |
 //! | `codec.rs` | [`MonitorEvent::encode`] and [`decode`](MonitorEvent::decode), [`MAX_ENCODED_LEN`] |
 //! | `error.rs` | [`InvalidEvent`], [`EncodeError`], [`DecodeError`] |
-//! | `tests.rs` | golden byte arrays of every kind, bounds, decoder property tests |
+//! | `tests.rs` | golden byte arrays of every kind, bounds, decoder property tests, the codec against postcard |
 
 mod codec;
 mod error;

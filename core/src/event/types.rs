@@ -2,8 +2,6 @@
 
 use core::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use super::InvalidEvent;
 
 /// Maximum number of bytes of [`FailureReason::data`].
@@ -19,7 +17,8 @@ pub const MAX_FAILURE_DATA: usize = 64;
 macro_rules! bytes32_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(any(test, feature = "serde"), derive(serde::Serialize, serde::Deserialize))]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         pub struct $name(pub [u8; 32]);
 
@@ -57,7 +56,11 @@ impl PaymentPreimage {
 }
 
 /// Where a resolved HTLC came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum HtlcSource {
     /// Our own outbound payment.
@@ -75,7 +78,11 @@ pub enum HtlcSource {
 }
 
 /// Why an HTLC failed: a BOLT 4 failure code and its data.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FailureReason {
     /// The BOLT 4 failure code (flags `BADONION`, `PERM`, `NODE`, `UPDATE` included).
@@ -95,7 +102,11 @@ impl FailureReason {
 }
 
 /// How an HTLC was resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum HtlcOutcome {
     /// Claimed with the preimage.
@@ -116,7 +127,11 @@ pub enum HtlcOutcome {
 }
 
 /// An HTLC that was claimed or failed, on or off chain.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HtlcResolution {
     /// The channel the HTLC was offered on.
@@ -136,7 +151,11 @@ pub struct HtlcResolution {
 }
 
 /// Why the holder force-closed a channel. Bounded: no free-form text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CloseReason {
     /// The user asked for the force-close.
@@ -163,7 +182,11 @@ pub enum CloseReason {
 /// acked.
 // No heap to box the large variant into; events live in fixed buffers anyway.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    any(test, feature = "serde"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum MonitorEvent {
     /// An HTLC was claimed or failed. Gated by in-flight updates (invariant I5).
@@ -248,13 +271,16 @@ impl MonitorEvent {
         }
     }
 
-    /// Checks the bounds in the [module docs](crate::event): a positive amount, and a claim's
-    /// preimage hashes (SHA-256) to its payment hash.
+    /// Checks the bounds in the [module docs](crate::event): a positive amount, and
+    /// (with the default feature `validate`) a claim's preimage hashes (SHA-256) to
+    /// its payment hash. Without `validate` the preimage is not hashed: the producer
+    /// vouches for it, and the firmware links no SHA-256 for it.
     pub fn validate(&self) -> Result<(), InvalidEvent> {
         if let MonitorEvent::HtlcResolved(h) = self {
             if h.amount_msat == 0 {
                 return Err(InvalidEvent::ZeroAmount);
             }
+            #[cfg(feature = "validate")]
             if let HtlcOutcome::Claimed { preimage, .. } = &h.outcome {
                 if preimage.payment_hash() != h.payment_hash {
                     return Err(InvalidEvent::PreimageMismatch);

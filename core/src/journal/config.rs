@@ -22,15 +22,29 @@ pub enum AckMode {
 /// region's identity: `open` refuses a record that was forged, altered, moved,
 /// reordered or transplanted from another device or region. Debug output never
 /// shows the key.
+///
+/// Without the crate feature `auth` no `Auth` can be made (the type is
+/// uninhabited): every journal is plain, and the HMAC code is compiled out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Auth {
+    #[cfg(feature = "auth")]
     pub(crate) key: [u8; 32],
+    #[cfg(feature = "auth")]
     pub(crate) region: [u8; 16],
+    // Without `auth`: empty and uninhabited, so `Option<Auth>` is always `None`
+    // and every authenticated branch is compiled out.
+    #[cfg(not(feature = "auth"))]
+    pub(crate) key: [u8; 0],
+    #[cfg(not(feature = "auth"))]
+    pub(crate) region: [u8; 0],
+    #[cfg(not(feature = "auth"))]
+    pub(crate) never: core::convert::Infallible,
 }
 
 impl Auth {
     /// A device secret (keep it out of the medium) and the identity of this region
     /// (for instance the device serial and the partition's name).
+    #[cfg(feature = "auth")]
     pub const fn new(key: [u8; 32], region: [u8; 16]) -> Self {
         Auth { key, region }
     }
@@ -197,7 +211,8 @@ impl<const N: usize> Config<N> {
 
     /// Authenticates every record and sector header with `auth` (see [`Auth`]);
     /// acks become records. Costs 16 bytes per record and one HMAC-SHA-256 per
-    /// record written or read.
+    /// record written or read. Needs the crate feature `auth`.
+    #[cfg(feature = "auth")]
     pub const fn with_auth(self, auth: Auth) -> Result<Self, ConfigError> {
         let max = self.max_body as usize;
         Self::check(
@@ -315,12 +330,18 @@ pub const fn max_pending(geometry: Geometry, max_body: usize, authenticated: boo
         max_body: max_body as u32,
         ack_mode: AckMode::Record,
         reserve: 0,
+        #[cfg(feature = "auth")]
         auth: if authenticated {
             Some(Auth::new([0; 32], [0; 16]))
         } else {
             None
         },
+        // Without the feature `auth` there are no authenticated journals to size.
+        #[cfg(not(feature = "auth"))]
+        auth: None,
     };
+    #[cfg(not(feature = "auth"))]
+    let _ = authenticated;
     let copy = c.extent(max_body as u32 + 8);
     let fixed = c.header_len() + c.extent(0) + copy;
     if fixed >= geometry.sector_size || copy == 0 {
