@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod bolt4;
+pub mod consume;
 pub mod error;
 pub mod image;
 pub mod panic;

@@ -1,5 +1,5 @@
-//! `monitor-events`: the emulator (`simulate`) and the store tools (`inspect`,
-//! `verify`). See the crate README.
+//! `monitor-events`: the emulator (`simulate`), the store tools (`inspect`,
+//! `verify`) and the link's reference consumer (`consume`). See the crate README.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monitor_events::AckMode;
 use monitor_events_flash::sim::Profile;
+use monitor_events_host::consume::{consume, open_serial, open_tcp, ConsumeOptions};
 use monitor_events_host::error::{CliError, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_USAGE};
 use monitor_events_host::image::inspect::{inspect, verify};
 use monitor_events_host::image::load::GeometryFlags;
@@ -36,6 +37,43 @@ enum Command {
     Inspect(ImageArgs),
     /// Check a flash image or a store file; exit 0 when it is intact, 2 when not.
     Verify(ImageArgs),
+    /// Consume a device's events over the link (TCP or serial): print each event
+    /// and ack it.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("peer").required(true).args(["tcp", "serial"])))]
+struct ConsumeArgs {
+    /// The device's TCP address (QEMU's serial bridged to a socket), HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<String>,
+    /// The device's serial port (a USB CDC-ACM or UART adapter), e.g. /dev/ttyACM0.
+    #[arg(long, value_name = "PATH")]
+    serial: Option<String>,
+    /// Baud rate of the serial port.
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// One JSON object per event.
+    #[arg(long)]
+    json: bool,
+    /// Hold each ack in an ack barrier until the line goes quiet, as a consumer
+    /// whose acks wait for a follow-up event does.
+    #[arg(long)]
+    defer: bool,
+    /// Events the device may send ahead of their acks.
+    #[arg(long, default_value_t = 8)]
+    credit: u32,
+    /// Read timeout in milliseconds: a quiet line this long makes the consumer
+    /// resume and re-send unconfirmed acks.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    timeout_ms: u64,
+    /// Stop after N events, once their acks are confirmed.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Stop once the line is quiet and every ack is confirmed.
+    #[arg(long)]
+    until_idle: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -333,6 +371,36 @@ fn verify_cmd(a: &ImageArgs) -> ExitCode {
     }
 }
 
+fn consume_cmd(a: &ConsumeArgs) -> ExitCode {
+    let opts = ConsumeOptions {
+        credit: a.credit,
+        json: a.json,
+        defer: a.defer,
+        count: a.count,
+        until_idle: a.until_idle,
+        status: true,
+    };
+    let timeout = Duration::from_millis(a.timeout_ms.max(1));
+    let mut out = std::io::stdout().lock();
+    let result = match (&a.tcp, &a.serial) {
+        (Some(addr), _) => open_tcp(addr, timeout).and_then(|s| consume(s, &opts, &mut out)),
+        (_, Some(path)) => {
+            open_serial(path, a.baud, timeout).and_then(|s| consume(s, &opts, &mut out))
+        }
+        _ => Err(CliError::usage("give --tcp ADDR or --serial PATH".into())),
+    };
+    match result {
+        Ok(s) => {
+            eprintln!(
+                "consume: {} events, {} acked, {} frames dropped",
+                s.events, s.acked, s.dropped_frames
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 fn main() -> ExitCode {
     // Wrong arguments are a user mistake like the others: exit code 1.
     let cli = match Cli::try_parse() {
@@ -350,5 +418,6 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate(a),
         Command::Inspect(a) => inspect_cmd(a),
         Command::Verify(a) => verify_cmd(a),
+        Command::Consume(a) => consume_cmd(a),
     }
 }
