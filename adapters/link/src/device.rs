@@ -362,6 +362,57 @@ mod tests {
         assert_eq!(s.pending_count(), 5, "the link acked nothing by itself");
     }
 
+    /// I5: an HTLC event of a channel with an update in flight is not sent (and
+    /// takes no credit) until the update completes; other events flow past it.
+    #[test]
+    fn i5_gated_htlc_events_wait() {
+        use monitor_events::{HtlcOutcome, HtlcResolution, HtlcSource, PaymentPreimage};
+        let mut s = store();
+        let channel = ChannelId([1; 32]);
+        s.begin_update(channel, 41).unwrap();
+        let preimage = PaymentPreimage([9; 32]);
+        let claim = MonitorEvent::HtlcResolved(HtlcResolution {
+            channel,
+            payment_hash: preimage.payment_hash(),
+            amount_msat: 5_000,
+            source: HtlcSource::OutboundPayment {
+                payment_id: [3; 32],
+            },
+            outcome: HtlcOutcome::Claimed {
+                preimage,
+                skimmed_fee_msat: None,
+            },
+            resolved_on_chain: false,
+            user_channel_id: None,
+        });
+        s.push(&claim).unwrap();
+        s.push(&ev(2)).unwrap();
+        let mut dev = DeviceLink::<4>::new();
+        let mut host = HostLink::<16>::with_credit(1);
+        assert_eq!(
+            event_ids(&pump(&mut dev, &mut s, &mut host)),
+            [1],
+            "I5: held back"
+        );
+        assert_eq!(dev.in_flight(), [1], "the held event takes no credit");
+        host.ack(MonitorEventSource {
+            channel: ChannelId([2; 32]),
+            id: EventId(1),
+        })
+        .unwrap();
+        assert!(event_ids(&pump(&mut dev, &mut s, &mut host)).is_empty());
+        assert!(s.complete_update(channel, 41));
+        let seen = pump(&mut dev, &mut s, &mut host);
+        assert_eq!(
+            seen,
+            [HostEvent::Event {
+                id: EventId(0),
+                event: claim
+            }],
+            "I5: sent once the update completed"
+        );
+    }
+
     /// I2, I9: a batch with an unknown id is answered ack by ack; the good acks
     /// are durable; the store is otherwise unchanged; repeated acks are
     /// AlreadyAcked.
