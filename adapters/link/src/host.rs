@@ -1,7 +1,7 @@
 //! The host end: a sans-IO state machine. Bytes from the line go in with
 //! [`HostLink::receive`], which hands out [`HostEvent`]s; acks, `Credit` and
 //! `Resume` are queued and come out of [`HostLink::poll_transmit`] as frames.
-//! `no_std`, no heap; [`LinkClient`](crate::LinkClient) (feature `std`) wraps it
+//! `no_std`, no heap; `LinkClient` (feature `std`) wraps it
 //! over a stream.
 //!
 //! # Duplicates
