@@ -2,8 +2,9 @@
 //! `DeviceLink`) and a consumer (`LinkClient`) over a seeded lossy line that
 //! drops frames and bytes, flips bits, truncates and duplicates frames; the
 //! device loses power at random (torn programs and erases) and the consumer
-//! restarts at random, deferring some acks. A tap on the wire checks what
-//! reaches the host.
+//! restarts at random, deferring some acks; in a second test monitor updates
+//! begin and complete at random too. A tap on the wire checks what reaches the
+//! host.
 
 mod common;
 
@@ -12,7 +13,8 @@ use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use monitor_events::{
-    Config, EventStore, Geometry, MonitorEvent, MonitorEventSource, PushError, MAX_ENCODED_LEN,
+    ChannelId, Config, EventStore, Geometry, MonitorEvent, MonitorEventSource, PushError,
+    MAX_ENCODED_LEN,
 };
 use monitor_events_flash::rng::Pcg32;
 use monitor_events_flash::sim::{SharedFlash, Torn};
@@ -44,6 +46,7 @@ struct World {
     wrong_content: u64,
     ack_refused: u64,
     order_violations: u64,
+    gating_violations: u64,
     cuts: u64,
     faulted_frames: u64,
     device_damaged: u64,
@@ -67,21 +70,31 @@ struct SimLine {
     generation: u64,
     last_sent: Option<((u64, u64), u64)>,
     world: World,
+    /// Begin and complete monitor updates at random (I5).
+    gating: bool,
+    /// The updates in flight, as the integrator knows them across device
+    /// restarts. Their ids are above every `UpdateCompleted` the workload
+    /// pushes, so only `complete_update` completes them.
+    gates: Vec<(ChannelId, u64)>,
+    next_update: u64,
 }
 
-fn open(flash: &SharedFlash) -> Store {
+/// Opens the store and declares the updates in flight (the integrator's own
+/// durable state knows them).
+fn open(flash: &SharedFlash, in_flight: &[(ChannelId, u64)]) -> Store {
     let mut s = Store::open(flash.clone(), CONFIG).expect("I10: open after a power cut");
-    s.no_updates_in_flight();
+    s.restore_in_flight(in_flight)
+        .expect("K covers every channel");
     s
 }
 
 impl SimLine {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, gating: bool) -> Self {
         let flash = SharedFlash::new(SimFlash::new(GEO));
         SimLine {
             rng: Pcg32::new(seed),
             events: Pcg32::new(seed ^ 0xe7e7),
-            store: Some(open(&flash)),
+            store: Some(open(&flash, &[])),
             flash,
             link: DeviceLink::new(),
             outbox: VecDeque::new(),
@@ -94,6 +107,9 @@ impl SimLine {
             generation: 0,
             last_sent: None,
             world: World::default(),
+            gating,
+            gates: Vec::new(),
+            next_update: 1 << 40,
         }
     }
 
@@ -113,7 +129,7 @@ impl SimLine {
         drop(self.store.take());
         self.flash.get_mut().power_on();
         self.cut_armed = false;
-        self.store = Some(open(&self.flash));
+        self.store = Some(open(&self.flash, &self.gates));
         self.link = DeviceLink::new();
         self.generation += 1;
     }
@@ -169,6 +185,21 @@ impl SimLine {
                 }
             }
         }
+        if self.gating {
+            if self.faults && self.rng.below(100) < 3 {
+                let c = ChannelId([self.rng.below(8) as u8; 32]);
+                if !self.gates.iter().any(|g| g.0 == c) {
+                    let u = self.next_update;
+                    self.next_update += 1;
+                    self.store().begin_update(c, u).expect("a free gate");
+                    self.gates.push((c, u));
+                }
+            }
+            while !self.gates.is_empty() && (!self.faults || self.rng.below(100) < 3) {
+                let (c, u) = self.gates.remove(0);
+                assert!(self.store().complete_update(c, u), "I5: it was in flight");
+            }
+        }
         if self.faults && !self.cut_armed && self.rng.below(1000) < 15 {
             let k = u64::from(self.rng.below(4));
             let torn = Torn::random(self.rng.next_u64());
@@ -201,15 +232,22 @@ impl SimLine {
                 break;
             }
             if self.link.in_flight().len() == before + 1 {
-                // An event went out: ids strictly increase within a release pass.
                 let id = *self.link.in_flight().last().unwrap();
-                let pass = (self.generation, self.link.passes());
-                if let Some((p, last)) = self.last_sent {
-                    if p == pass && id <= last {
-                        self.world.order_violations += 1;
-                    }
+                let event = &self.world.pushed[&id];
+                if event.is_htlc() && self.gates.iter().any(|g| g.0 == event.channel()) {
+                    self.world.gating_violations += 1;
                 }
-                self.last_sent = Some((pass, id));
+                // Ids strictly increase within a release pass; with gating, among
+                // the events nothing holds back (HTLC events wait for their gate).
+                if !(self.gating && event.is_htlc()) {
+                    let pass = (self.generation, self.link.passes());
+                    if let Some((p, last)) = self.last_sent {
+                        if p == pass && id <= last {
+                            self.world.order_violations += 1;
+                        }
+                    }
+                    self.last_sent = Some((pass, id));
+                }
             }
             let f = self.fault(&frame[..n]);
             self.d2h.extend(f);
@@ -290,15 +328,10 @@ impl Write for SimLine {
 /// the last ack the store is empty across a reopen.
 #[test]
 fn i1_i2_i4_lossy_line_power_cuts_host_restarts() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !format!("{info}").contains("PowerCut") {
-            default_hook(info);
-        }
-    }));
+    quiet_power_cuts();
     let mut total = [0u64; 6];
     for seed in [0x11d4_2026, 1, 2, 3, 4, 5, 6, 7] {
-        let r = run(seed);
+        let r = run(seed, false);
         for (t, x) in total.iter_mut().zip(r) {
             *t += x;
         }
@@ -309,14 +342,38 @@ fn i1_i2_i4_lossy_line_power_cuts_host_restarts() {
     );
 }
 
+/// I5 over the link, with I1, I2 and I4 as above: monitor updates begin and
+/// complete at random and are declared again after every device restart; no
+/// HTLC event of a channel with an update in flight goes out.
+#[test]
+fn i5_gating_over_a_lossy_line() {
+    quiet_power_cuts();
+    for seed in [0x15, 0x25, 0x35, 0x45] {
+        run(seed, true);
+    }
+}
+
+/// Power cuts panic in the store (I7); keep those quiet, report the rest.
+fn quiet_power_cuts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !format!("{info}").contains("PowerCut") {
+                default_hook(info);
+            }
+        }));
+    });
+}
+
 /// One seeded run; returns events, cuts, host restarts, lost, redelivered
 /// after ack, duplicates.
-fn run(seed: u64) -> [u64; 6] {
+fn run(seed: u64, gating: bool) -> [u64; 6] {
     const TARGET_EVENTS: usize = 2_400;
     const TARGET_CUTS: u64 = 25;
     const TARGET_RESTARTS: u64 = 25;
     let mut rng = Pcg32::new(seed ^ 0xc0de);
-    let mut client = Some(LinkClient::connect(SimLine::new(seed), CREDIT).unwrap());
+    let mut client = Some(LinkClient::connect(SimLine::new(seed, gating), CREDIT).unwrap());
     let mut deferred: Vec<MonitorEventSource> = Vec::new();
     let mut delivered: BTreeSet<u64> = BTreeSet::new();
     let mut host_restarts = 0u64;
@@ -389,7 +446,7 @@ fn run(seed: u64) -> [u64; 6] {
     let mut line = c.into_inner();
     let device_damaged = line.world.device_damaged + line.link.counters().damaged;
     drop(line.store.take());
-    let s = open(&line.flash);
+    let s = open(&line.flash, &[]);
     let w = &line.world;
     let lost = w
         .pushed
@@ -397,7 +454,8 @@ fn run(seed: u64) -> [u64; 6] {
         .filter(|id| !delivered.contains(id) || !w.on_wire.contains(id))
         .count();
     println!(
-        "link seed {seed:#x}: events {}, device power cuts {}, host restarts {}, lost {}, redelivered after ack {}, duplicates seen {}",
+        "link seed {seed:#x}{}: events {}, device power cuts {}, host restarts {}, lost {}, redelivered after ack {}, duplicates seen {}",
+        if gating { " (gating)" } else { "" },
         w.pushed.len(),
         w.cuts,
         host_restarts,
@@ -420,6 +478,10 @@ fn run(seed: u64) -> [u64; 6] {
     assert_eq!(lost, 0, "I1: every durable event reaches the host");
     assert!(drained, "the run did not converge");
     assert_eq!(w.order_violations, 0, "I4: ids increase within a pass");
+    assert_eq!(
+        w.gating_violations, 0,
+        "I5: no HTLC event of a gated channel"
+    );
     assert_eq!(w.wrong_content, 0, "I4: byte-identical");
     assert_eq!(w.ack_refused, 0, "acks name real events");
     assert!(w.pushed.len() >= TARGET_EVENTS && w.cuts >= TARGET_CUTS);
