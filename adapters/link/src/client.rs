@@ -220,6 +220,7 @@ impl<T: Read + Write> LinkClient<T> {
                 c.flush()?;
             }
         }
+        c.flush()?;
         Ok(c)
     }
 
@@ -394,5 +395,164 @@ impl<T: Read + Write> LinkClient<T> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{encode_device, parse_host, DeviceHeader};
+    use crate::{Direction, FrameReader, HostMessage, MAX_FRAME_LEN};
+    use monitor_events::ChannelId;
+
+    /// A scripted peer: each read hands out the next chunk (an empty chunk is a
+    /// read timeout); writes are kept.
+    struct Script {
+        reads: VecDeque<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.reads.pop_front() {
+                Some(c) if c.is_empty() => Err(ErrorKind::WouldBlock.into()),
+                Some(mut c) => {
+                    let n = c.len().min(buf.len());
+                    buf[..n].copy_from_slice(&c[..n]);
+                    if n < c.len() {
+                        self.reads.push_front(c.split_off(n));
+                    }
+                    Ok(n)
+                }
+                None => Ok(0),
+            }
+        }
+    }
+
+    impl Write for Script {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn frame(head: DeviceHeader, event: &[u8]) -> Vec<u8> {
+        let mut out = [0u8; MAX_FRAME_LEN];
+        let n = encode_device(&head, event, &mut out).unwrap();
+        out[..n].to_vec()
+    }
+
+    fn hello(protocol: u16) -> Vec<u8> {
+        frame(
+            DeviceHeader::Hello {
+                protocol,
+                next_id: 9,
+                pending: 1,
+            },
+            &[],
+        )
+    }
+
+    fn event(id: u64) -> (Vec<u8>, MonitorEventSource) {
+        let channel = ChannelId([4; 32]);
+        let e = MonitorEvent::CommitmentTxConfirmed { channel };
+        let mut buf = [0u8; monitor_events::MAX_ENCODED_LEN];
+        let f = frame(DeviceHeader::Event { id }, e.encode(&mut buf).unwrap());
+        (
+            f,
+            MonitorEventSource {
+                channel,
+                id: EventId(id),
+            },
+        )
+    }
+
+    /// What the client wrote, as messages.
+    fn sent(written: &[u8]) -> Vec<HostMessage> {
+        let mut r = FrameReader::<512>::new();
+        let mut c = Counters::default();
+        let mut rest = written;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let (n, got) = r.feed(Direction::HostToDevice, rest, &mut c);
+            rest = &rest[n..];
+            if let Some(Ok(body)) = got {
+                out.push(parse_host(body).unwrap());
+            }
+        }
+        out
+    }
+
+    fn client(reads: Vec<Vec<u8>>) -> Result<LinkClient<Script>, LinkError> {
+        let script = Script {
+            reads: reads.into(),
+            written: Vec::new(),
+        };
+        LinkClient::connect(script, 4)
+    }
+
+    /// I9: a device of another version, and a peer that only sends noise, are
+    /// refused with their own errors.
+    #[test]
+    fn i9_wrong_peers() {
+        let e = client(vec![hello(3)]).err().unwrap();
+        assert!(matches!(
+            e,
+            LinkError::ProtocolMismatch { device: 3, host: 1 }
+        ));
+        let noise = b"login: \0".repeat(NOT_A_DEVICE_AFTER / 8 + 2);
+        let e = client(vec![noise]).err().unwrap();
+        assert!(matches!(e, LinkError::NotMonitorEvents { .. }), "{e}");
+        assert!(matches!(client(vec![]).err().unwrap(), LinkError::Closed));
+    }
+
+    /// I2: the greeting, then dedup: a duplicate of an event the consumer holds
+    /// is not yielded; a duplicate of one it acked (no AckResult yet) re-sends
+    /// the ack; a read timeout re-sends the unconfirmed acks, Credit and Resume;
+    /// the AckResult confirms.
+    #[test]
+    fn i2_dedup_and_ack_repair() {
+        let (e5, s5) = event(5);
+        let (e6, _) = event(6);
+        let mut c = client(vec![hello(1), [e5.clone(), e6.clone(), e6].concat()]).unwrap();
+        let greeting = sent(&c.get_mut().written);
+        assert_eq!(
+            greeting,
+            [
+                HostMessage::Hello { protocol: 1 },
+                HostMessage::Resume,
+                HostMessage::Credit { n: 4 },
+                HostMessage::Credit { n: 4 },
+            ],
+            "greeting, and credit again on the device's Hello"
+        );
+        assert_eq!(c.next_event().unwrap().unwrap().id, EventId(5));
+        assert_eq!(c.next_event().unwrap().unwrap().id, EventId(6));
+        c.ack(s5).unwrap();
+        c.get_mut().written.clear();
+        c.get_mut().reads.extend([e5, Vec::new()]);
+        assert_eq!(c.next_event().unwrap(), None, "6 again is not yielded");
+        let again = sent(&c.get_mut().written);
+        assert_eq!(
+            again[0],
+            HostMessage::Ack(s5.into()),
+            "the duplicate re-acks"
+        );
+        assert!(again.contains(&HostMessage::Resume), "the timeout resumes");
+        assert_eq!(c.unconfirmed(), 1);
+        let result = frame(
+            DeviceHeader::AckResult {
+                id: 5,
+                outcome: AckStatus::AlreadyAcked,
+            },
+            &[],
+        );
+        c.get_mut().reads.push_back(result);
+        c.flush_acks().unwrap();
+        assert_eq!(c.unconfirmed(), 0, "AlreadyAcked is success");
+        assert_eq!(c.device().unwrap().next_id, EventId(9));
     }
 }
