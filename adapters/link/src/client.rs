@@ -177,6 +177,11 @@ pub struct DeviceInfo {
 ///   frame costs one timeout.
 /// - A device `Hello` (the device restarted) re-sends every unconfirmed ack.
 /// - A restarted client sees every un-acked event again.
+///
+/// Credit: events the consumer holds (delivered, not yet acked) keep their
+/// window slots, and after a `Resume` they are sent first again (lowest ids
+/// first). Grant a credit above the most acks the consumer holds at once, or
+/// new events stop flowing until it acks.
 pub struct LinkClient<T: Read + Write> {
     io: T,
     link: HostLink<64>,
