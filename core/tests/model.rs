@@ -29,17 +29,6 @@ const CHANNELS: u8 = 3;
 /// Longest operation sequence.
 const MAX_OPS: usize = 200;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 fn channel(c: u8) -> ChannelId {
     ChannelId([c; 32])
 }
@@ -425,7 +414,7 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    // Cases: 256, or PROPTEST_CASES (proptest's default configuration reads it).
 
     #[test]
     fn i2_acks_in_any_order_duplicates_unknown_and_wrong_channel(ops in ops(Weights {

@@ -45,17 +45,6 @@ const CONFIG: Config<N> = Config::new(GEO, MAX_ENCODED_LEN);
 
 type Store = EventStore<SimFlash, N, K>;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 fn channel(c: u8) -> ChannelId {
     ChannelId([c; 32])
 }
@@ -526,7 +515,7 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    // Cases: 256, or PROPTEST_CASES (proptest's default configuration reads it).
 
     /// I4 and I5 over random sequences with reopens and rewinds: nothing of a gated
     /// or undeclared channel released, each event once per run unless rewound.
