@@ -36,10 +36,20 @@ per board the added .text and .rodata, with the date and the commit they were
 taken at. A change that grows the library on purpose updates the baseline in
 the same commit and says why in its message.
 
+With --stack (after the other options) it also runs the QEMU store build's
+selftest under qemu-system-arm (the runner of boards/qemu-mps2-an386/.cargo/
+config.toml, the ELF just measured, its image in $CARGO_TARGET_DIR/size/stack/,
+a 300 s limit), decodes its defmt log with defmt-print and prints the stack
+high-water lines of its phase 5: the deepest stack of open, push, ack and
+release_next, with `over budget` for a figure above the 2048 B budget. An
+over-budget figure is reported, not a failure; a selftest that fails or prints
+no figures is.
+
 Usage: boards/size.py [BOARD ...]                 (default: all boards)
        boards/size.py --check FILE [BOARD ...]    (the report, then the gate)
        boards/size.py --update FILE [BOARD ...]   (the report, then FILE rewritten)
        boards/size.py --symbols BOARD [--top N]    (default N: 40)
+       boards/size.py [--check FILE | --update FILE] [BOARD ...] --stack
 
 The builds go to $CARGO_TARGET_DIR if set (one directory for every board, the
 ELF of each variant copied to $CARGO_TARGET_DIR/size/), else to each board's
@@ -712,9 +722,56 @@ def update(path, added):
     print(f"size gate: baseline {path} rewritten for {', '.join(added)}")
 
 
+STACK_BOARD = "qemu-mps2-an386"
+# The selftest's limit (it takes about 10 s).
+STACK_TIMEOUT = 300
+
+
+def stack_report(elf):
+    """Runs the QEMU firmware ELF's selftest and prints its stack high-water
+    lines; returns whether the selftest passed and printed them."""
+    import tomllib
+    with open(os.path.join(HERE, BOARDS[STACK_BOARD][0], ".cargo", "config.toml"), "rb") as f:
+        runner = tomllib.load(f)["target"][BOARDS[STACK_BOARD][1]]["runner"].split()
+    if not shutil.which(runner[0]) or not shutil.which("defmt-print"):
+        print(f"stack high-water: cannot measure: needs {runner[0]} and defmt-print on the PATH")
+        return False
+    work = os.path.join(os.path.dirname(elf), "stack")
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(work, "selftest.defmt")
+    # QEMU writes to a file, never to a pipe that could close early (QEMU 7.2
+    # then spins); stdin is /dev/null.
+    with open(log, "wb") as out:
+        try:
+            rc = subprocess.run(runner + [elf], cwd=work, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, timeout=STACK_TIMEOUT).returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+    with open(log, "rb") as f:
+        decoded = subprocess.run(["defmt-print", "-e", elf], stdin=f, capture_output=True,
+                                 timeout=60).stdout.decode(errors="replace")
+    lines = [re.sub(r"^\s*(INFO|WARN|ERROR)\s+", "", line) for line in decoded.splitlines()]
+    figures = [line for line in lines if line.startswith("stack high-water") or line.startswith("stack: ")]
+    print(f"stack high-water marks ({STACK_BOARD} selftest phase 5, Cortex-M4 under QEMU; the bytes "
+          f"below the caller's stack pointer each call wrote, maximum over all calls):")
+    for line in figures:
+        print("  " + line)
+    passed = rc == 0 and any("selftest: PASS" in line for line in lines)
+    if not passed or not any(line.startswith("stack high-water:") for line in figures):
+        status = "timed out" if rc is None else f"exit {rc}"
+        print(f"stack high-water: the selftest failed ({status}); its log, {log}, ends:")
+        for line in lines[-10:]:
+            print("  " + line)
+        return False
+    return True
+
+
 def main():
     args = sys.argv[1:]
     mode = None
+    stack = "--stack" in args
+    if stack:
+        args = [a for a in args if a != "--stack"]
     if args and args[0] in ("--check", "--update"):
         if len(args) < 2:
             raise SystemExit(f"usage: boards/size.py {args[0]} FILE [BOARD ...]")
@@ -741,10 +798,12 @@ def main():
     print(header)
     figures_lines = []
     added = {}
+    elfs = {}
     for b in boards:
         rows = {}
         for store in (True, False):
-            rows[store], figs = measure(build(b, store))
+            elfs[(b, store)] = build(b, store)
+            rows[store], figs = measure(elfs[(b, store)])
             if store and figs:
                 figures_lines.append(f"{b:<17}" + ", ".join(f"{n} {v}" for n, v in zip(SIZE_FIGURES, figs)))
         delta = {c: rows[True][c] - rows[False][c] for c in COLUMNS}
@@ -763,9 +822,14 @@ def main():
         print("note: the QEMU store build includes its test harness (selftest, run, verify, the mirrored "
               "flash) and 64 KiB of .bss for the simulated flash; the nRF52840 and RP2040 rows are the "
               "library, the flash driver and a small demo.")
+    ok = True
+    if stack:
+        ok = stack_report(elfs.get((STACK_BOARD, True)) or build(STACK_BOARD, True))
     if mode == "--update":
         update(path, added)
     elif mode == "--check" and not gate(path, added):
+        sys.exit(1)
+    if not ok:
         sys.exit(1)
 
 

@@ -34,6 +34,8 @@ mod run;
 #[cfg(feature = "store")]
 mod selftest;
 #[cfg(feature = "store")]
+mod stack;
+#[cfg(feature = "store")]
 mod verify;
 
 use defmt_semihosting as _;

@@ -7,7 +7,9 @@
 //! | 2 | [`typed`] | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
 //! | 3 | [`w1`] | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
 //! | 4 | [`w1`] | W1 (a tenth as many events) on a fresh image with the authenticated journal (`auth=on`'s layout: HMAC tags, ack records, 8 sectors of 8 KiB) | I1, I2, I3, I4 |
+//! | 5 | [`highwater`] | the deepest stack of `open`, `push`, `ack` and `release_next` (the `EventStore`; the journal's `open`, `push`, `ack` in its three layouts), painted before each call; prints `stack high-water: ...`, and `over budget` for a figure above 2048 B (a warning, not a failure) | I1, I3, I4 |
 
+mod highwater;
 mod typed;
 mod w1;
 
@@ -16,7 +18,7 @@ use crate::journal::{self, Journal};
 use crate::mirror::{MirrorFlash, SIZE};
 use w1::{w1, W1_FINGERPRINT};
 
-/// Runs the four phases on the image `args.image`; true when all pass.
+/// Runs the five phases on the image `args.image`; true when all pass.
 pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
     let events = args.events.max(10);
     defmt::info!(
@@ -80,6 +82,33 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         "host file differs from the RAM flash"
     );
     defmt::info!("selftest: phase 4 passed, fingerprint {=u64:#x}", fp);
+
+    defmt::info!(
+        "selftest: phase 5, stack high-water marks (budget {} B)",
+        highwater::BUDGET
+    );
+    let (store, journal, _ram) = highwater::highwater(m.into_ram(), args.image);
+    // The figures are measurements, not checks of the library's behaviour: one
+    // over the budget is reported (`over budget`, for boards/size.py and the
+    // reader of the log) without failing the invariant checks above.
+    for (what, deepest) in [("EventStore", store), ("journal", journal)] {
+        if deepest.max() > highwater::BUDGET {
+            defmt::warn!(
+                "stack: {=str} over budget: {} B deepest, budget {} B",
+                what,
+                deepest.max(),
+                highwater::BUDGET
+            );
+        } else {
+            defmt::info!(
+                "stack: {=str} within budget: {} B deepest, budget {} B",
+                what,
+                deepest.max(),
+                highwater::BUDGET
+            );
+        }
+    }
+    defmt::info!("selftest: phase 5 passed");
     defmt::info!("selftest: PASS (I1 I2 I3 I4, I5 through the EventStore API)");
     true
 }
