@@ -10,7 +10,9 @@ use crate::sim::rng::Rng;
 /// 4 KiB sectors and events of up to `MAX_ENCODED_LEN` bytes (8 KiB sectors with
 /// the authenticated journal's tags).
 pub const PENDING: usize = 16;
-/// Monitor updates that can be in flight at once.
+/// Monitor updates the workload keeps in flight at once, and the store's `K`: the
+/// channels that can have one in flight (no more than [`CHANNELS`], so the gate
+/// table never fills).
 pub const IN_FLIGHT: usize = 8;
 /// Channels of the monitor.
 pub const CHANNELS: usize = 8;
