@@ -21,7 +21,8 @@
 //! (I3, I10) and ack them. A store that cannot open is an open failure; a write that
 //! panics for any reason but the cut is a bricked store.
 //!
-//! `BROWNOUT_CUTS` sets the cuts per configuration (default 4000).
+//! `BROWNOUT_CUTS` sets the cuts per configuration (default 4000). A second test
+//! draws random geometries `Config` accepts and runs the same bursts on each.
 
 mod support;
 
@@ -390,6 +391,81 @@ fn i10_brownout_liveness() {
     assert_eq!(t.configs, jobs.len() as u64);
     let expected: u64 = jobs.iter().map(|(_, cap)| per.min(*cap)).sum();
     assert!(t.cuts >= expected, "{} cuts of {expected}", t.cuts);
+}
+
+/// I10 (with I1–I4) at random geometries: each draw is a configuration `Config`
+/// accepts (sector size 256 B to 16 KiB, 3 to 16 sectors, program unit 1 to 32 B,
+/// any mode, any reserve, a random body bound, N up to what fits), driven through
+/// the same bursts of cuts. `BROWNOUT_GEOMETRIES` sets the draws (default 120),
+/// `BROWNOUT_GEOMETRY_CUTS` the cuts per draw (default 300).
+#[test]
+fn i10_brownout_random_geometries() {
+    quiet_power_cuts();
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let draws = env("BROWNOUT_GEOMETRIES", 120);
+    let cuts = env("BROWNOUT_GEOMETRY_CUTS", 300);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let total = std::sync::Mutex::new(Tally::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let draw = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if draw >= draws {
+                    break;
+                }
+                let t = random_geometry_run(draw, cuts);
+                total.lock().unwrap().add(t);
+            });
+        }
+    });
+    let t = total.into_inner().unwrap();
+    println!(
+        "brown-out liveness, random geometries: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
+        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
+    );
+    assert!(
+        t.bricked + t.open_failures == 0 && t.counts.clean(),
+        "first failure: {}",
+        t.first.unwrap_or_default()
+    );
+    assert_eq!(t.configs, draws);
+}
+
+/// One random draw: a geometry, mode, reserve and body bound `Config` accepts, and
+/// the largest of 1, 2, 4, 8, 16, 32 pending events it holds.
+fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
+    let mut rng = Pcg32::new(0xB10_0000 + draw);
+    loop {
+        let g = Geometry {
+            sector_size: 256 << rng.below(7),
+            sector_count: 3 + rng.below(14),
+            write_size: 1 << rng.below(6),
+            multiwrite: false,
+        };
+        let mode = [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize];
+        let reserve = rng.below(g.sector_count - 2);
+        let body = 1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize;
+        let fits = max_pending(g, body, mode == Mode::RecordAuth);
+        let seed = draw * 7919 + 1;
+        let r = Some(reserve);
+        macro_rules! with_n {
+            ($($n:literal)*) => {
+                match fits {
+                    $(f if f >= $n && f < 2 * $n || ($n == 32 && f >= 32) => {
+                        return run::<$n>(g, mode, body, r, cuts, seed)
+                    })*
+                    _ => continue, // nothing fits: draw again
+                }
+            };
+        }
+        with_n!(1 2 4 8 16 32);
+    }
 }
 
 /// The {3, 5, 8 sectors} × {in-place, record, record + auth} × {4, 8, 32 B} matrix.
