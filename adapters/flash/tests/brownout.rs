@@ -457,7 +457,7 @@ fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
         macro_rules! with_n {
             ($($n:literal)*) => {
                 match fits {
-                    $(f if f >= $n && f < 2 * $n || ($n == 32 && f >= 32) => {
+                    $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
                         return run::<$n>(g, mode, body, r, cuts, seed)
                     })*
                     _ => continue, // nothing fits: draw again
