@@ -72,11 +72,46 @@ impl Tally {
     }
 }
 
-fn cuts_per_config() -> u64 {
-    std::env::var("BROWNOUT_CUTS")
+/// A number from the environment, or `default`.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4000)
+        .unwrap_or(default)
+}
+
+/// Runs `work(0..count)` on every core and adds up what each returns.
+fn fan_out(count: u64, work: impl Fn(u64) -> Tally + Sync) -> Tally {
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let total = std::sync::Mutex::new(Tally::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = work(i);
+                total.lock().unwrap().add(t);
+            });
+        }
+    });
+    total.into_inner().unwrap()
+}
+
+/// Prints the liveness line for `what` and fails on any violation, naming the
+/// first one.
+fn report(what: &str, t: &Tally) {
+    println!(
+        "{what}: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
+        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
+    );
+    assert!(
+        t.bricked + t.open_failures == 0 && t.counts.clean(),
+        "first failure: {}",
+        t.first.clone().unwrap_or_default()
+    );
 }
 
 fn config<const K: usize>(
@@ -350,44 +385,20 @@ fn i10_brownout_liveness() {
     case!(jobs, 8, 4096, 8, Mode::RecordAuth, MAX, Some(0));
     case!(jobs, 8, 4096, 4, Mode::Record, MAX, Some(5));
 
-    let per = cuts_per_config();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let total = std::sync::Mutex::new(Tally::default());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= jobs.len() {
-                    break;
-                }
-                let mut t = Tally::default();
-                let started = std::time::Instant::now();
-                let (job, cap) = &jobs[i];
-                let per = per.min(*cap);
-                for r in 0..per.div_ceil(1000) {
-                    let cuts = (per - r * 1000).min(1000);
-                    let mut one = job(cuts, 1 + i as u64 * 1000 + r);
-                    one.configs = u64::from(r == 0);
-                    t.add(one);
-                }
-                if std::env::var("BROWNOUT_TIMES").is_ok() {
-                    eprintln!("config {i}: {:.1} s", started.elapsed().as_secs_f64());
-                }
-                total.lock().unwrap().add(t);
-            });
+    let per = env_u64("BROWNOUT_CUTS", 4000);
+    let t = fan_out(jobs.len() as u64, |i| {
+        let (job, cap) = &jobs[i as usize];
+        let per = per.min(*cap);
+        let mut t = Tally::default();
+        for r in 0..per.div_ceil(1000) {
+            let cuts = (per - r * 1000).min(1000);
+            let mut one = job(cuts, 1 + i * 1000 + r);
+            one.configs = u64::from(r == 0);
+            t.add(one);
         }
+        t
     });
-    let t = total.into_inner().unwrap();
-    println!(
-        "brown-out liveness: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
-        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
-    );
-    assert!(
-        t.bricked + t.open_failures == 0 && t.counts.clean(),
-        "first failure: {}",
-        t.first.unwrap_or_default()
-    );
+    report("brown-out liveness", &t);
     assert_eq!(t.configs, jobs.len() as u64);
     let expected: u64 = jobs.iter().map(|(_, cap)| per.min(*cap)).sum();
     assert!(t.cuts >= expected, "{} cuts of {expected}", t.cuts);
@@ -401,39 +412,10 @@ fn i10_brownout_liveness() {
 #[test]
 fn i10_brownout_random_geometries() {
     quiet_power_cuts();
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let draws = env("BROWNOUT_GEOMETRIES", 120);
-    let cuts = env("BROWNOUT_GEOMETRY_CUTS", 300);
-    let next = std::sync::atomic::AtomicU64::new(0);
-    let total = std::sync::Mutex::new(Tally::default());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let draw = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if draw >= draws {
-                    break;
-                }
-                let t = random_geometry_run(draw, cuts);
-                total.lock().unwrap().add(t);
-            });
-        }
-    });
-    let t = total.into_inner().unwrap();
-    println!(
-        "brown-out liveness, random geometries: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
-        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
-    );
-    assert!(
-        t.bricked + t.open_failures == 0 && t.counts.clean(),
-        "first failure: {}",
-        t.first.unwrap_or_default()
-    );
+    let draws = env_u64("BROWNOUT_GEOMETRIES", 120);
+    let cuts = env_u64("BROWNOUT_GEOMETRY_CUTS", 300);
+    let t = fan_out(draws, |draw| random_geometry_run(draw, cuts));
+    report("brown-out liveness, random geometries", &t);
     assert_eq!(t.configs, draws);
 }
 

@@ -45,7 +45,7 @@ mod tests {
     /// I7: a journal stopped by a cut panics with `PowerCut` in its message; other
     /// panics are told apart.
     #[test]
-    fn a_cut_is_told_from_other_panics() {
+    fn i7_a_cut_is_told_from_other_panics() {
         quiet_power_cuts();
         let mut flash = SimFlash::default();
         let config = Config::<4>::try_new(monitor_events::Medium::geometry(&flash), 40).unwrap();
