@@ -4,6 +4,7 @@
 use super::format::{crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN};
 use super::tests::{cfg, pending_of, Mode, TestFlash, GEO, KEY, REGION};
 use super::*;
+use crate::medium::Geometry;
 use std::vec::Vec as StdVec;
 
 fn auth_geo() -> Geometry {

@@ -1,6 +1,7 @@
 //! Tests of the journal against a plain model, on a RAM medium with NOR rules.
 
 use super::*;
+use crate::medium::Geometry;
 use std::collections::BTreeMap;
 use std::vec::Vec as StdVec;
 

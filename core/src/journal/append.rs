@@ -1,0 +1,300 @@
+//! Writing records: the repair before the first write, appending a record with
+//! its CRC and tag, reading it back, and acks in place.
+
+use super::*;
+
+impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
+    /// Before the first write after `open`: erase every free sector that is not clean.
+    pub(super) fn repair(&mut self) {
+        if !self.needs_repair {
+            return;
+        }
+        let size = self.sector_size();
+        let s = self.sector_count();
+        let first = self.cur.map_or(0, |c| c.seq + 1);
+        for k in 0..self.free_count() {
+            let idx = (first.wrapping_add(k)) % s;
+            // The next sector may hold torn header programs that changed no bit, and
+            // sectors given back at open hold copies: they are erased all the same.
+            let phantom = k < self.reclaim;
+            if phantom || !self.is_erased(idx * size, size) {
+                self.m_erase(idx);
+            }
+        }
+        self.needs_repair = false;
+    }
+
+    /// Appends one record, verified; returns its offset and CRC.
+    pub(super) fn append(&mut self, spec: Spec<'_>) -> (u32, u32) {
+        let body_len = match spec {
+            Spec::Event(b) => b.len() as u32,
+            Spec::Copy(e) => e.len as u32 + 8,
+            Spec::Ack(id) if self.next_id - id <= MAX_VALUE as u64 => 0,
+            Spec::Ack(_) => 8,
+            Spec::Retire(_) => 0,
+        };
+        self.make_room(self.cfg.extent(body_len));
+        for attempt in 0..2 {
+            if attempt == 1 {
+                // The first try did not read back as written: seal and go on in a
+                // fresh sector (a worn unit is not a reason to stop).
+                warn!("monitor-events: write did not verify; sealing the sector");
+                if let Some(c) = self.cur.as_mut() {
+                    c.sealed = true;
+                }
+                self.make_room(self.cfg.extent(body_len));
+            }
+            let Some(cur) = self.cur else { break };
+            let (w, prefix, body) = match spec {
+                Spec::Event(b) => (
+                    Word0::with_body(Kind::Event, body_len),
+                    None,
+                    Body::Slice(b),
+                ),
+                Spec::Copy(e) => (
+                    Word0::with_body(Kind::Copy, body_len),
+                    Some(e.id),
+                    Body::Entry(e),
+                ),
+                Spec::Ack(id) if body_len == 0 => (
+                    Word0::with_value(Kind::AckShort, (self.next_id - id) as u32),
+                    None,
+                    Body::Slice(&[]),
+                ),
+                Spec::Ack(id) => (
+                    Word0::with_body(Kind::AckLong, 8),
+                    Some(id),
+                    Body::Slice(&[]),
+                ),
+                Spec::Retire(seq) => (
+                    Word0::with_value(Kind::Retire, cur.seq - seq),
+                    None,
+                    Body::Slice(&[]),
+                ),
+            };
+            let off = self.sector_base(cur.seq) + cur.ptr;
+            let mut tag = [0u8; TAG_LEN as usize];
+            if let Some(auth) = self.cfg.auth {
+                let mut t = record_tagger(&auth, cur.seq, cur.ptr, w);
+                if let Some(id) = prefix {
+                    t.update(&id.to_le_bytes());
+                }
+                self.feed_body(body, |chunk| t.update(chunk));
+                tag = t.finalize();
+            }
+            let tag = &tag[..self.cfg.tag_len() as usize];
+            let crc = {
+                let mut d = RecordCrc::new(cur.seq, cur.ptr, w, tag);
+                if let Some(id) = prefix {
+                    d.update(&id.to_le_bytes());
+                }
+                self.feed_body(body, |chunk| d.update(chunk));
+                d.finish()
+            };
+            let ext = self.cfg.extent(body_len);
+            self.write_record(off, w, crc, tag, prefix, body, ext);
+            if let Some(c) = self.cur.as_mut() {
+                c.ptr += ext;
+                c.records += 1;
+            }
+            if self.verify_record(off, w, crc, tag, prefix, body) {
+                return (off, crc);
+            }
+        }
+        fatal!(
+            "monitor-events: program at offset {} did not read back as written, twice",
+            { self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr) }
+        );
+    }
+
+    /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
+    /// corrected at open put right.
+    pub(super) fn read_payload(&mut self, e: Entry, at: usize, buf: &mut [u8]) {
+        let skip = self.cfg.tag_len() as usize + if e.flags & F_COPY != 0 { 8 } else { 0 };
+        self.m_read(e.off + RECORD_HEADER_LEN + (skip + at) as u32, buf);
+        apply_fix(buf, skip + at, e.fix);
+    }
+
+    /// The authentication tag stored with a pending entry (empty when plain).
+    pub(super) fn stored_tag(&mut self, e: Entry) -> [u8; TAG_LEN as usize] {
+        let mut t = [0u8; TAG_LEN as usize];
+        if self.cfg.auth.is_some() {
+            self.m_read(e.off + RECORD_HEADER_LEN, &mut t);
+            apply_fix(&mut t, 0, e.fix);
+        }
+        t
+    }
+
+    /// Checks a pending entry's payload, streamed through `f`, against its CRC and
+    /// (when authenticated) its tag; panics if the medium changed under it.
+    pub(super) fn check_entry(
+        &mut self,
+        e: Entry,
+        what: &str,
+        mut f: impl FnMut(&mut Self, usize, &mut [u8]),
+    ) {
+        let (seq, in_sector) = self.locate(e.off);
+        let w = Word0::with_body(kind_of(&e), body_len_of(&e));
+        let tag = self.stored_tag(e);
+        let mut d = RecordCrc::new(seq, in_sector, w, &tag[..self.cfg.tag_len() as usize]);
+        let mut t = self.cfg.auth.map(|a| record_tagger(&a, seq, in_sector, w));
+        if e.flags & F_COPY != 0 {
+            d.update(&e.id.to_le_bytes());
+            if let Some(t) = t.as_mut() {
+                t.update(&e.id.to_le_bytes());
+            }
+        }
+        let mut buf = [0u8; CHUNK];
+        let mut at = 0usize;
+        while at < e.len as usize {
+            let n = (e.len as usize - at).min(CHUNK);
+            self.read_payload(e, at, &mut buf[..n]);
+            d.update(&buf[..n]);
+            if let Some(t) = t.as_mut() {
+                t.update(&buf[..n]);
+            }
+            f(self, at, &mut buf[..n]);
+            at += n;
+        }
+        if d.finish() != e.crc || t.is_some_and(|t| t.finalize() != tag) {
+            fatal!(
+                "monitor-events: {} at offset {}: the record of event {} changed on the medium",
+                what,
+                e.off,
+                e.id
+            );
+        }
+    }
+
+    /// Streams a body's bytes to `f`. For a copy, the source record's checksum is
+    /// verified once all of it has been streamed.
+    pub(super) fn feed_body(&mut self, body: Body<'_>, mut f: impl FnMut(&[u8])) {
+        match body {
+            Body::Slice(b) => f(b),
+            Body::Entry(e) => self.check_entry(e, "compaction read", |_, _, chunk| f(chunk)),
+        }
+    }
+
+    /// Programs a record in pieces of at most `CHUNK` bytes (one program for any
+    /// record that fits).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write_record(
+        &mut self,
+        off: u32,
+        w: Word0,
+        crc: u32,
+        tag: &[u8],
+        prefix: Option<u64>,
+        body: Body<'_>,
+        ext: u32,
+    ) {
+        let mut buf = [0xFFu8; CHUNK];
+        let mut fill = 0usize;
+        let mut at = off;
+        let (head, head_len) = encode_record_head(w, crc, tag);
+        self.put(&head[..head_len], &mut buf, &mut fill, &mut at);
+        if let Some(id) = prefix {
+            self.put(&id.to_le_bytes(), &mut buf, &mut fill, &mut at);
+        }
+        match body {
+            Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
+            Body::Entry(e) => {
+                let mut tmp = [0u8; CHUNK];
+                let mut done = 0usize;
+                while done < e.len as usize {
+                    let n = (e.len as usize - done).min(CHUNK);
+                    self.read_payload(e, done, &mut tmp[..n]);
+                    self.put(&tmp[..n], &mut buf, &mut fill, &mut at);
+                    done += n;
+                }
+            }
+        }
+        let end = off + ext;
+        if at < end {
+            let n = (end - at) as usize;
+            self.m_program(at, &buf[..n]);
+        }
+    }
+
+    /// Adds bytes to the program buffer, programming it whenever it is full.
+    pub(super) fn put(
+        &mut self,
+        mut bytes: &[u8],
+        buf: &mut [u8; CHUNK],
+        fill: &mut usize,
+        at: &mut u32,
+    ) {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(CHUNK - *fill);
+            buf[*fill..*fill + n].copy_from_slice(&bytes[..n]);
+            *fill += n;
+            bytes = &bytes[n..];
+            if *fill == CHUNK {
+                self.m_program(*at, &buf[..]);
+                *at += CHUNK as u32;
+                *fill = 0;
+                buf.fill(0xFF);
+            }
+        }
+    }
+
+    /// Reads a record back and compares it with what was meant.
+    pub(super) fn verify_record(
+        &mut self,
+        off: u32,
+        w: Word0,
+        crc: u32,
+        tag: &[u8],
+        prefix: Option<u64>,
+        body: Body<'_>,
+    ) -> bool {
+        let (want, head_len) = encode_record_head(w, crc, tag);
+        let mut head = [0u8; MAX_HEAD_LEN];
+        self.m_read(off, &mut head[..head_len]);
+        if head[..head_len] != want[..head_len] {
+            return false;
+        }
+        match body {
+            Body::Slice(b) => {
+                let mut p = off + RECORD_HEADER_LEN + tag.len() as u32;
+                if let Some(id) = prefix {
+                    let mut x = [0u8; 8];
+                    self.m_read(p, &mut x);
+                    if x != id.to_le_bytes() {
+                        return false;
+                    }
+                    p += 8;
+                }
+                let mut cmp = [0u8; CHUNK];
+                for chunk in b.chunks(CHUNK) {
+                    self.m_read(p, &mut cmp[..chunk.len()]);
+                    if cmp[..chunk.len()] != *chunk {
+                        return false;
+                    }
+                    p += chunk.len() as u32;
+                }
+                true
+            }
+            // A copy: its CRC was computed from the verified source; check the
+            // written record against it.
+            Body::Entry(_) => {
+                let (seq, in_sector) = self.locate(off);
+                self.record_crc(seq, in_sector, w) == Some(crc)
+            }
+        }
+    }
+
+    /// Clears the ack byte of a pending record in place; false if it did not verify.
+    pub(super) fn ack_in_place(&mut self, e: Entry) -> bool {
+        let ws = self.cfg.geometry.write_size as usize;
+        let mut unit = [0u8; 32];
+        let unit = &mut unit[..ws.max(4)];
+        self.m_read(e.off, unit);
+        unit[2] = 0x00;
+        let want = [unit[0], unit[1], 0x00, unit[3]];
+        self.m_program(e.off, unit);
+        let mut back = [0u8; 4];
+        self.m_read(e.off, &mut back);
+        back == want
+    }
+}

@@ -1,0 +1,138 @@
+//! Making room: rolling over into the next sector and retiring the oldest one
+//! (copying its pending events forward, the `Retire` record, the erase).
+
+use super::*;
+
+impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
+    /// Makes sure the current sector can take `need` more bytes, rolling over and
+    /// compacting as needed.
+    pub(super) fn make_room(&mut self, need: u32) {
+        let size = self.sector_size();
+        let want_free = 1 + self.cfg.reserve();
+        loop {
+            let fits = self.cur.is_some_and(|c| !c.sealed && c.ptr + need <= size);
+            if fits {
+                if self.free_count() < want_free && self.can_retire() {
+                    let rb = self.retire_bytes();
+                    if self.cur.is_some_and(|c| c.ptr + rb + need <= size) {
+                        self.retire_oldest();
+                        continue;
+                    }
+                }
+                return;
+            }
+            if self.free_count() == 0 {
+                let rb = self.retire_bytes();
+                if self.can_retire() && self.cur.is_some_and(|c| !c.sealed && c.ptr + rb <= size) {
+                    self.retire_oldest();
+                    continue;
+                }
+                fatal!(
+                    "monitor-events: no free sector left (repeated power cuts during compaction?)"
+                );
+            }
+            self.rollover();
+            if self.free_count() < want_free && self.can_retire() {
+                self.retire_oldest();
+            }
+        }
+    }
+
+    pub(super) fn can_retire(&self) -> bool {
+        !self.retiring && self.cur.is_some_and(|c| self.oldest < c.seq)
+    }
+
+    /// Bytes the retirement of the oldest sector appends.
+    pub(super) fn retire_bytes(&self) -> u32 {
+        let lo = self.sector_base(self.oldest);
+        let hi = lo + self.sector_size();
+        let copies: u32 = self
+            .entries
+            .iter()
+            .filter(|e| (lo..hi).contains(&e.off))
+            .map(|e| self.cfg.extent(e.len as u32 + 8))
+            .sum();
+        copies + self.cfg.extent(0)
+    }
+
+    pub(super) fn rollover(&mut self) {
+        let seq = self.cur.map_or(0, |c| c.seq + 1);
+        if self.cur.is_none() {
+            self.oldest = 0;
+        }
+        let idx = seq % self.sector_count();
+        let g = self.cfg.geometry;
+        let header = encode_sector_header(
+            &g,
+            SectorHeader {
+                seq,
+                floor: self.next_id,
+                authenticated: self.cfg.auth.is_some(),
+            },
+        );
+        let hl = self.cfg.header_len() as usize;
+        let mut buf = [0xFFu8; 64];
+        buf[..SECTOR_HEADER_LEN as usize].copy_from_slice(&header);
+        if let Some(auth) = self.cfg.auth {
+            buf[SECTOR_HEADER_LEN as usize..][..TAG_LEN as usize]
+                .copy_from_slice(&sector_tag(&auth, seq, &header));
+        }
+        let base = idx * self.sector_size();
+        for attempt in 0..2 {
+            if attempt == 1 {
+                warn!("monitor-events: sector header did not verify; erasing");
+                self.m_erase(idx);
+            }
+            self.m_program(base, &buf[..hl]);
+            let mut back = [0u8; 64];
+            self.m_read(base, &mut back[..hl]);
+            if back[..hl] == buf[..hl] {
+                self.cur = Some(Current {
+                    seq,
+                    ptr: hl as u32,
+                    sealed: false,
+                    records: 0,
+                });
+                debug!("monitor-events: opened sector {} (seq {})", idx, seq);
+                return;
+            }
+        }
+        fatal!(
+            "monitor-events: program of the sector header at offset {} did not read back, twice",
+            base
+        );
+    }
+
+    /// Copies the oldest sector's pending events forward, records its retirement
+    /// and erases it.
+    pub(super) fn retire_oldest(&mut self) {
+        let old = self.oldest;
+        self.retiring = true;
+        let lo = self.sector_base(old);
+        let hi = lo + self.sector_size();
+        let mut i = 0;
+        while i < self.entries.len() {
+            let e = self.entries[i];
+            if (lo..hi).contains(&e.off) {
+                let (off, crc) = self.append(Spec::Copy(e));
+                if let Ok(k) = self.find(e.id) {
+                    let flags = F_COPY | self.in_place_flag(off);
+                    self.entries[k] = Entry {
+                        off,
+                        crc,
+                        fix: 0,
+                        flags,
+                        ..e
+                    };
+                }
+            }
+            i += 1;
+        }
+        self.append(Spec::Retire(old));
+        self.retiring = false;
+        self.sync();
+        self.oldest = old + 1;
+        self.m_erase(old % self.sector_count());
+        self.sync();
+    }
+}
