@@ -1,67 +1,22 @@
-//! The store on the NVMC partition declared in memory.x. The demo that runs on it
-//! (open, replay, push, acks) is `monitor_events_demo::run`, shared with the RP2040.
+//! The store on the NVMC partition declared in memory.x (`partition.rs`). The
+//! demo that runs on it (open, replay, push, acks) is `monitor_events_demo::run`,
+//! shared with the RP2040.
 
-use embassy_nrf::nvmc::{Nvmc, PAGE_SIZE};
-use monitor_events::journal::Config;
-use monitor_events::{Geometry, MAX_ENCODED_LEN};
+use embassy_nrf::nvmc::Nvmc;
 use monitor_events_demo::Base;
-use monitor_events_flash::NorFlashMedium;
 
-/// Pages of the partition (memory.x: `MONITOR_EVENTS`, 16 x 4 KiB).
-const SECTORS: u32 = 16;
-/// Pending events the journal holds at most.
-const N: usize = 16;
-/// The NVMC: 4 KiB pages, 4-byte words, a word may be written twice between erases
-/// (nRF52840 `n_WRITE` = 2), which in-place acks need: one write for the record,
-/// one to clear its ack byte.
-const GEOMETRY: Geometry = Geometry {
-    sector_size: PAGE_SIZE as u32,
-    sector_count: SECTORS,
-    write_size: 4,
-    multiwrite: true,
-};
-/// Checked at compile time: the partition can always hold `N` events of the
-/// largest size plus what compaction needs.
-const CONFIG: Config<N> = Config::new(GEOMETRY, MAX_ENCODED_LEN);
+use crate::partition::{self, CONFIG, N};
 
 /// Sizes for the size report (boards/size.py reads them from the ELF): the
 /// journal, its medium, a decoded event, the longest encoding and `N`; see
 /// `monitor_events_demo::sizes`.
 #[used]
 #[no_mangle]
-static MONITOR_EVENTS_SIZES: [u32; 5] =
-    monitor_events_demo::sizes::<NorFlashMedium<Nvmc<'static>>, N>();
-
-extern "C" {
-    static __monitor_events_start: u8;
-    static __monitor_events_end: u8;
-}
-
-/// The partition's flash offset and its pages, from the linker symbols.
-fn partition() -> (u32, u32) {
-    // Only the addresses of the linker symbols are taken, never their content.
-    let start = &raw const __monitor_events_start as u32;
-    let end = &raw const __monitor_events_end as u32;
-    (start, (end - start) / PAGE_SIZE as u32)
-}
+static MONITOR_EVENTS_SIZES: [u32; 5] = monitor_events_demo::sizes::<partition::Medium, N>();
 
 /// Binds the partition and runs the demo on it: recovers, replays, pushes and acks.
 pub fn run(flash: Nvmc<'static>) {
-    let (base, sectors) = partition();
-    defmt::assert_eq!(
-        sectors,
-        SECTORS,
-        "memory.x: MONITOR_EVENTS must be {} pages",
-        SECTORS
-    );
-    let medium = match NorFlashMedium::new_multiwrite(flash, base, sectors) {
-        Ok(m) => m,
-        // The medium's error is printed when the library's types are (feature `store`).
-        #[cfg(feature = "store")]
-        Err(e) => defmt::panic!("partition at {=u32:#x}: {}", base, e),
-        #[cfg(not(feature = "store"))]
-        Err(_) => defmt::panic!("partition at {=u32:#x}", base),
-    };
+    let (medium, base) = partition::medium(flash);
     // Panics if `open` fails, typically with NotAStore: the pages hold something
     // else. Erase them (`probe-rs erase --chip nRF52840_xxAA`) if that is expected.
     monitor_events_demo::run(medium, CONFIG, Base::Address(base));

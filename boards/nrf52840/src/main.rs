@@ -11,6 +11,8 @@
 
 #[cfg(feature = "store-min")]
 mod app;
+#[cfg(feature = "store-min")]
+mod partition;
 
 use defmt_rtt as _;
 use panic_probe as _;

@@ -3,10 +3,10 @@
 //! | key | default | used by |
 //! |---|---|---|
 //! | `image` | `selftest.img` (selftest), `flash.img` | all: the host file that is the flash |
-//! | `log` | `events.log` | run, verify: the report log |
+//! | `log` | `events.log` | run, verify, link: the report log |
 //! | `out` | `verify.txt` | verify: the verdict file |
 //! | `carry` | none | verify: on a pass, write the carried-over log here |
-//! | `events` | `100000` | selftest: W1 events (100 000 checks docs/BENCH.md's fingerprint) |
+//! | `events` | `100000` | selftest: W1 events (100 000 checks docs/BENCH.md's fingerprint); link: push while the next id is below it (`0`: push nothing, serve the link) |
 //! | `ops` | `0` (forever) | run: stop after this many operations |
 //! | `acks` | `inplace` | run, verify: `record` for a medium without multiwrite |
 //! | `auth` | `off` | run, verify: `on` for the authenticated journal (HMAC tags, ack records, 8 sectors of 8 KiB) |
@@ -21,6 +21,8 @@ pub enum Mode {
     Run,
     /// Check the image against the log.
     Verify,
+    /// Push events and serve them to a consumer over UART0, reporting to the log.
+    Link,
 }
 
 /// The parsed command line.
@@ -36,7 +38,7 @@ pub struct Args<'a> {
     pub out: &'a str,
     /// Where a passing verify writes the carried-over log.
     pub carry: Option<&'a str>,
-    /// W1 events of the self-test.
+    /// W1 events of the self-test; `link` pushes while the next id is below it.
     pub events: u64,
     /// Operations of `run` (0: forever).
     pub ops: u64,
@@ -76,6 +78,7 @@ impl<'a> Args<'a> {
                         "selftest" => Mode::Selftest,
                         "run" => Mode::Run,
                         "verify" => Mode::Verify,
+                        "link" => Mode::Link,
                         _ => return Err(w),
                     })
                 }

@@ -9,6 +9,7 @@
 //! | `selftest` (default) | W1 with reboots, then typed events through the `EventStore` (gating, replay), then W1 with ack records and on the authenticated journal: checks I1–I5 | 0 pass, 1 fail |
 //! | `run` | pushes and acks simulated monitor events forever, reporting each returned id and ack to a host log first | killed |
 //! | `verify` | recovers the image and checks it against the log | 0 pass, 1 fail |
+//! | `link` | pushes simulated monitor events into the `EventStore` and serves them to a consumer over UART0 (the link protocol), reporting what it sends to a host log | killed |
 //!
 //! See the README for the arguments and the power-cut loop.
 
@@ -26,6 +27,8 @@ mod events;
 #[cfg(feature = "store")]
 mod journal;
 #[cfg(feature = "store")]
+mod link;
+#[cfg(feature = "store")]
 mod mirror;
 #[cfg(feature = "store")]
 mod report;
@@ -35,6 +38,8 @@ mod run;
 mod selftest;
 #[cfg(feature = "store")]
 mod stack;
+#[cfg(feature = "store")]
+mod uart;
 #[cfg(feature = "store")]
 mod verify;
 
@@ -63,6 +68,7 @@ fn dispatch(args: &args::Args) -> bool {
         Mode::Selftest => selftest::selftest(ram, args),
         Mode::Run => run::run(ram, args),
         Mode::Verify => verify::verify(ram, args),
+        Mode::Link => link::link(ram, args),
     }
 }
 

@@ -160,7 +160,7 @@ impl core::fmt::Display for AppendError {
 impl core::error::Error for AppendError {}
 
 /// Why the journal refused an ack: the id was never pushed (it is not below
-/// [`Journal::next_id`]). Nothing changed. The journal knows ids only; the typed
+/// [`Journal::next_id`](super::Journal::next_id)). Nothing changed. The journal knows ids only; the typed
 /// store also checks that an ack names the event's channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
