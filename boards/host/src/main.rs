@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use monitor_events::AckMode;
 use monitor_events_flash::sim::Profile;
-use monitor_events_host::consume::{consume, open_serial, open_tcp, ConsumeOptions};
+use monitor_events_host::consume::{
+    consume, open_serial, open_tcp, ConsumeOptions, DEFAULT_CONNECT_TIMEOUT_SECS,
+};
 use monitor_events_host::error::{CliError, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_USAGE};
 use monitor_events_host::image::inspect::{inspect, verify};
 use monitor_events_host::image::load::GeometryFlags;
@@ -68,6 +70,10 @@ struct ConsumeArgs {
     /// resume and re-send unconfirmed acks.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     timeout_ms: u64,
+    /// Seconds to wait for the connection and the device's Hello before giving
+    /// up with exit code 1 (0: wait forever).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_CONNECT_TIMEOUT_SECS)]
+    connect_timeout: u64,
     /// Stop after N events, once their acks are confirmed.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
@@ -372,6 +378,7 @@ fn verify_cmd(a: &ImageArgs) -> ExitCode {
 }
 
 fn consume_cmd(a: &ConsumeArgs) -> ExitCode {
+    let connect_timeout = (a.connect_timeout > 0).then(|| Duration::from_secs(a.connect_timeout));
     let opts = ConsumeOptions {
         credit: a.credit,
         json: a.json,
@@ -379,11 +386,19 @@ fn consume_cmd(a: &ConsumeArgs) -> ExitCode {
         count: a.count,
         until_idle: a.until_idle,
         status: true,
+        connect_timeout,
+        peer: a
+            .tcp
+            .clone()
+            .or_else(|| a.serial.clone())
+            .unwrap_or_default(),
     };
     let timeout = Duration::from_millis(a.timeout_ms.max(1));
     let mut out = std::io::stdout().lock();
     let result = match (&a.tcp, &a.serial) {
-        (Some(addr), _) => open_tcp(addr, timeout).and_then(|s| consume(s, &opts, &mut out)),
+        (Some(addr), _) => {
+            open_tcp(addr, timeout, connect_timeout).and_then(|s| consume(s, &opts, &mut out))
+        }
         (_, Some(path)) => {
             open_serial(path, a.baud, timeout).and_then(|s| consume(s, &opts, &mut out))
         }
