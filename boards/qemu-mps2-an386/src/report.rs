@@ -21,10 +21,16 @@ pub struct Report {
 
 impl Report {
     /// Opens (or creates) `path` for appending and ends any torn last line.
+    ///
+    /// QEMU 7.2 opens the `"ab"` mode without `O_APPEND` (the file position
+    /// starts at 0 and the first write would overwrite the log), so the position
+    /// is moved to the end first; where the host appends anyway this changes
+    /// nothing.
     pub fn open(path: &str) -> Result<Self, HostError> {
-        let mut r = Report {
-            file: HostFile::open(path, Mode::Append)?,
-        };
+        let mut file = HostFile::open(path, Mode::Append)?;
+        let end = file.len()?;
+        file.seek(end)?;
+        let mut r = Report { file };
         r.file.write(b"\n")?;
         Ok(r)
     }
