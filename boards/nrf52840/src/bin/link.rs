@@ -244,10 +244,10 @@ async fn write_frame<'d>(
 
 /// The simulated channel monitor: every [`PUSH_EVERY`] its next event (the
 /// demo's, numbered by the store's next id, so a reboot continues the sequence)
-/// goes into the store, durable when `push` returns. Before a claim on a channel
-/// whose monitor update is about to complete, the update is begun, so the
-/// store holds the channel's HTLC events back until the `UpdateCompleted` is
-/// pushed (I5). With the store full it waits for acks: an event is never
+/// goes into the store, durable when `push` returns. One step before each
+/// `UpdateCompleted` the monitor update it completes is begun, so the store
+/// holds that channel's HTLC events back until the `UpdateCompleted` is pushed
+/// (I5). With the store full it waits for acks: an event is never
 /// dropped.
 async fn produce(device: &RefCell<Device>, wake: &Wake) -> ! {
     loop {
