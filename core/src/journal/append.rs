@@ -25,6 +25,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Appends one record, verified; returns its offset and CRC.
+    ///
+    /// Making room (which may retire the oldest sector, appending copies) happens
+    /// here, before the record's buffers exist: [`write_here`](Self::write_here)
+    /// keeps them in its own frame, so a retirement inside an append never stacks
+    /// two of them.
     pub(super) fn append(&mut self, spec: Spec<'_>) -> (u32, u32) {
         let body_len = match spec {
             Spec::Event(b) => b.len() as u32,
@@ -33,7 +38,6 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             Spec::Ack(_) => 8,
             Spec::Retire(_) => 0,
         };
-        self.make_room(self.cfg.extent(body_len));
         for attempt in 0..2 {
             if attempt == 1 {
                 // The first try did not read back as written: seal and go on in a
@@ -42,69 +46,80 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 if let Some(c) = self.cur.as_mut() {
                     c.sealed = true;
                 }
-                self.make_room(self.cfg.extent(body_len));
             }
-            let Some(cur) = self.cur else { break };
-            let (w, prefix, body) = match spec {
-                Spec::Event(b) => (
-                    Word0::with_body(Kind::Event, body_len),
-                    None,
-                    Body::Slice(b),
-                ),
-                Spec::Copy(e) => (
-                    Word0::with_body(Kind::Copy, body_len),
-                    Some(e.id),
-                    Body::Entry(e),
-                ),
-                Spec::Ack(id) if body_len == 0 => (
-                    Word0::with_value(Kind::AckShort, (self.next_id - id) as u32),
-                    None,
-                    Body::Slice(&[]),
-                ),
-                Spec::Ack(id) => (
-                    Word0::with_body(Kind::AckLong, 8),
-                    Some(id),
-                    Body::Slice(&[]),
-                ),
-                Spec::Retire(seq) => (
-                    Word0::with_value(Kind::Retire, cur.seq - seq),
-                    None,
-                    Body::Slice(&[]),
-                ),
-            };
-            let off = self.sector_base(cur.seq) + cur.ptr;
-            let mut tag = [0u8; TAG_LEN as usize];
-            if let Some(auth) = self.cfg.auth {
-                let mut t = record_tagger(&auth, cur.seq, cur.ptr, w);
-                if let Some(id) = prefix {
-                    t.update(&id.to_le_bytes());
-                }
-                self.feed_body(body, |chunk| t.update(chunk));
-                tag = t.finalize();
-            }
-            let tag = &tag[..self.cfg.tag_len() as usize];
-            let crc = {
-                let mut d = RecordCrc::new(cur.seq, cur.ptr, w, tag);
-                if let Some(id) = prefix {
-                    d.update(&id.to_le_bytes());
-                }
-                self.feed_body(body, |chunk| d.update(chunk));
-                d.finish()
-            };
-            let ext = self.cfg.extent(body_len);
-            self.write_record(off, w, crc, tag, prefix, body, ext);
-            if let Some(c) = self.cur.as_mut() {
-                c.ptr += ext;
-                c.records += 1;
-            }
-            if self.verify_record(off, w, crc, tag, prefix, body) {
-                return (off, crc);
+            self.make_room(self.cfg.extent(body_len));
+            if let Some(written) = self.write_here(spec, body_len) {
+                return written;
             }
         }
         fatal!(
             "monitor-events: program at offset {} did not read back as written, twice",
             { self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr) }
         );
+    }
+
+    /// Writes one record at the end of the current sector (which has room) and
+    /// reads it back: its offset and CRC, or `None` if it did not verify.
+    #[inline(never)]
+    fn write_here(&mut self, spec: Spec<'_>, body_len: u32) -> Option<(u32, u32)> {
+        let cur = self.cur?;
+        let (w, prefix, body) = match spec {
+            Spec::Event(b) => (
+                Word0::with_body(Kind::Event, body_len),
+                None,
+                Body::Slice(b),
+            ),
+            Spec::Copy(e) => (
+                Word0::with_body(Kind::Copy, body_len),
+                Some(e.id),
+                Body::Entry(e),
+            ),
+            Spec::Ack(id) if body_len == 0 => (
+                Word0::with_value(Kind::AckShort, (self.next_id - id) as u32),
+                None,
+                Body::Slice(&[]),
+            ),
+            Spec::Ack(id) => (
+                Word0::with_body(Kind::AckLong, 8),
+                Some(id),
+                Body::Slice(&[]),
+            ),
+            Spec::Retire(seq) => (
+                Word0::with_value(Kind::Retire, cur.seq - seq),
+                None,
+                Body::Slice(&[]),
+            ),
+        };
+        let off = self.sector_base(cur.seq) + cur.ptr;
+        let mut tag = [0u8; TAG_LEN as usize];
+        if let Some(auth) = self.cfg.auth {
+            let mut t = record_tagger(&auth, cur.seq, cur.ptr, w);
+            if let Some(id) = prefix {
+                t.update(&id.to_le_bytes());
+            }
+            self.feed_body(body, |chunk| t.update(chunk));
+            tag = t.finalize();
+        }
+        let tag = &tag[..self.cfg.tag_len() as usize];
+        let crc = {
+            let mut d = RecordCrc::new(cur.seq, cur.ptr, w, tag);
+            if let Some(id) = prefix {
+                d.update(&id.to_le_bytes());
+            }
+            self.feed_body(body, |chunk| d.update(chunk));
+            d.finish()
+        };
+        let ext = self.cfg.extent(body_len);
+        self.write_record(off, w, crc, tag, prefix, body, ext);
+        if let Some(c) = self.cur.as_mut() {
+            c.ptr += ext;
+            c.records += 1;
+        }
+        if self.verify_record(off, w, crc, tag, prefix, body) {
+            Some((off, crc))
+        } else {
+            None
+        }
     }
 
     /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
@@ -127,6 +142,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Checks a pending entry's payload, streamed through `f`, against its CRC and
     /// (when authenticated) its tag; panics if the medium changed under it.
+    #[inline(never)]
     pub(super) fn check_entry(
         &mut self,
         e: Entry,
@@ -178,6 +194,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Programs a record in pieces of at most `CHUNK` bytes (one program for any
     /// record that fits).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub(super) fn write_record(
         &mut self,
         off: u32,
@@ -199,12 +216,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         match body {
             Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
             Body::Entry(e) => {
-                let mut tmp = [0u8; CHUNK];
+                // Straight into the program buffer: no second buffer on the stack.
                 let mut done = 0usize;
                 while done < e.len as usize {
-                    let n = (e.len as usize - done).min(CHUNK);
-                    self.read_payload(e, done, &mut tmp[..n]);
-                    self.put(&tmp[..n], &mut buf, &mut fill, &mut at);
+                    let n = (e.len as usize - done).min(CHUNK - fill);
+                    self.read_payload(e, done, &mut buf[fill..fill + n]);
+                    self.put_filled(n, &mut buf, &mut fill, &mut at);
                     done += n;
                 }
             }
@@ -213,6 +230,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if at < end {
             let n = (end - at) as usize;
             self.m_program(at, &buf[..n]);
+        }
+    }
+
+    /// Counts `n` bytes already placed in the program buffer at `fill`,
+    /// programming it if it is full.
+    fn put_filled(&mut self, n: usize, buf: &mut [u8; CHUNK], fill: &mut usize, at: &mut u32) {
+        *fill += n;
+        if *fill == CHUNK {
+            self.m_program(*at, &buf[..]);
+            *at += CHUNK as u32;
+            *fill = 0;
+            buf.fill(0xFF);
         }
     }
 
@@ -227,18 +256,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         while !bytes.is_empty() {
             let n = bytes.len().min(CHUNK - *fill);
             buf[*fill..*fill + n].copy_from_slice(&bytes[..n]);
-            *fill += n;
             bytes = &bytes[n..];
-            if *fill == CHUNK {
-                self.m_program(*at, &buf[..]);
-                *at += CHUNK as u32;
-                *fill = 0;
-                buf.fill(0xFF);
-            }
+            self.put_filled(n, buf, fill, at);
         }
     }
 
     /// Reads a record back and compares it with what was meant.
+    #[inline(never)]
     pub(super) fn verify_record(
         &mut self,
         off: u32,
