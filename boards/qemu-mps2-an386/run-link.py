@@ -3,8 +3,8 @@
 bridged to a TCP socket, and the reference consumer `monitor-events consume --tcp
 ADDR --json` on the host, both killed at random.
 
-Builds the firmware (release) and the `monitor-events` binary (release, from
-boards/host), then, until at least CUTS device power cuts, RESTARTS host restarts
+Builds the firmware (release, feature `link`) and the `monitor-events` binary
+(release, from boards/host), then, until at least CUTS device power cuts, RESTARTS host restarts
 and EVENTS delivered events:
 
   1. boots QEMU in `link` mode on the same flash image (`-serial
@@ -374,7 +374,7 @@ def main():
     ap.add_argument("--max-life", type=float, default=3.0, help="longest life of a device boot, s")
     ap.add_argument("--timeout-ms", type=int, default=100, help="the consumer's read timeout")
     ap.add_argument("--consume", help="the monitor-events binary (default: build it from boards/host)")
-    ap.add_argument("--no-build", action="store_true", help="use the firmware already built")
+    ap.add_argument("--no-build", action="store_true", help="use the firmware already built (with --features link)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per boot on stderr")
     a = ap.parse_args()
 
@@ -395,10 +395,10 @@ def main():
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(BOARD, "target"))
     elf = os.path.join(target_dir, TARGET, "release", BIN)
     if not a.no_build:
-        r = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=BOARD, stdin=subprocess.DEVNULL,
-                           stdout=sys.stderr)
+        r = subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "link"], cwd=BOARD,
+                           stdin=subprocess.DEVNULL, stdout=sys.stderr)
         if r.returncode != 0:
-            return summary(failures=["cargo build --release (firmware) failed"])
+            return summary(failures=["cargo build --release --features link (firmware) failed"])
     consume_bin = a.consume
     if consume_bin is None:
         host_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))

@@ -21,7 +21,8 @@ pub enum Mode {
     Run,
     /// Check the image against the log.
     Verify,
-    /// Push events and serve them to a consumer over UART0, reporting to the log.
+    /// Push events and serve them to a consumer over UART0, reporting to the log
+    /// (feature `link`).
     Link,
 }
 

@@ -9,7 +9,7 @@
 //! | `selftest` (default) | W1 with reboots, then typed events through the `EventStore` (gating, replay), then W1 with ack records and on the authenticated journal: checks I1–I5 | 0 pass, 1 fail |
 //! | `run` | pushes and acks simulated monitor events forever, reporting each returned id and ack to a host log first | killed |
 //! | `verify` | recovers the image and checks it against the log | 0 pass, 1 fail |
-//! | `link` | pushes simulated monitor events into the `EventStore` and serves them to a consumer over UART0 (the link protocol), reporting what it sends to a host log | killed |
+//! | `link` (feature `link`) | pushes simulated monitor events into the `EventStore` and serves them to a consumer over UART0 (the link protocol), reporting what it sends to a host log | killed |
 //!
 //! See the README for the arguments and the power-cut loop.
 
@@ -26,7 +26,7 @@ mod host;
 mod events;
 #[cfg(feature = "store")]
 mod journal;
-#[cfg(feature = "store")]
+#[cfg(feature = "link")]
 mod link;
 #[cfg(feature = "store")]
 mod mirror;
@@ -38,7 +38,7 @@ mod run;
 mod selftest;
 #[cfg(feature = "store")]
 mod stack;
-#[cfg(feature = "store")]
+#[cfg(feature = "link")]
 mod uart;
 #[cfg(feature = "store")]
 mod verify;
@@ -68,7 +68,15 @@ fn dispatch(args: &args::Args) -> bool {
         Mode::Selftest => selftest::selftest(ram, args),
         Mode::Run => run::run(ram, args),
         Mode::Verify => verify::verify(ram, args),
+        #[cfg(feature = "link")]
         Mode::Link => link::link(ram, args),
+        #[cfg(not(feature = "link"))]
+        Mode::Link => {
+            defmt::error!(
+                "link: built without the `link` feature (cargo build --release --features link)"
+            );
+            false
+        }
     }
 }
 
