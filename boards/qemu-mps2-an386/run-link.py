@@ -20,8 +20,8 @@ Then it drains: boots with `events=0` (no more pushes) and runs `consume
 pending (none may be). It checks, from what each consumer run printed and from
 the device's report log (`B`, `P`, `R`, `E`, `A`, `X` lines; see src/link.rs):
 
-  - lost: every event the device made durable (a `P` line) reached the host
-    at least once (I1);
+  - lost: every event the device made durable (a `P` line, or a `K` line: pending
+    at a boot) reached the host at least once (I1);
   - redelivered after ack: no consumer run printed an event whose ack the device
     had made durable (`A`) before the run started, no run printed an id twice
     (the consumer forgets an id only on its `AckResult`), and the device never
@@ -299,7 +299,7 @@ class Run:
         """The checks; returns (events, lost, redelivered, duplicates)."""
         self.log.update()
         fail = self.failures
-        pushed, acked = [], set()
+        pushed, kept, acked = [], set(), set()
         after_ack = set()
         order = 0
         last = None
@@ -308,6 +308,8 @@ class Run:
                 last = None
             elif tag == "P":
                 pushed.append(nums[0])
+            elif tag == "K":
+                kept.add(nums[0])
             elif tag == "E":
                 if nums[0] in acked and nums[0] not in after_ack:
                     if len(after_ack) < 5:
@@ -350,9 +352,9 @@ class Run:
         phantom = [i for i in seen if i >= final_next]
         if phantom:
             fail.append(f"delivered ids the device never assigned: {sorted(phantom)[:5]}")
-        lost = set(pushed) - set(seen)
+        lost = (set(pushed) | kept) - set(seen)
         if lost:
-            err(f"lost (pushed, never delivered): {sorted(lost)[:10]}")
+            err(f"lost (durable, never delivered): {sorted(lost)[:10]}")
         never = acked - set(seen)
         if never:
             fail.append(f"acks of events never delivered: {sorted(never)[:5]}")
@@ -360,7 +362,7 @@ class Run:
             gaps = set(range(final_next)) - set(seen)
             err(f"device: {len(pushed)} pushes logged, next id {final_next}, {len(acked)} acks; consumer runs "
                 f"{len(self.consumers)}, {prints} deliveries, {host_order} id decreases within a run, "
-                f"ids below the next id never delivered: {sorted(gaps)[:10]}")
+                f"ids below the next id never delivered (a cut during their push): {sorted(gaps)[:10]}")
         return len(seen), len(lost), len(after_ack), prints - len(seen)
 
 

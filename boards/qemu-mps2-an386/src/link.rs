@@ -17,6 +17,7 @@
 //! | line | written |
 //! |---|---|
 //! | `B <next_id> <pending>` | after `open`, at every boot |
+//! | `K <id>` | after `B`, for every pending event (found durable at boot: also one whose push returned just before a cut, without its `P` line) |
 //! | `P <id> <len>` | after `push` returned `id` (the event is durable) |
 //! | `R <pass>` | after the host's `Resume` started release pass `pass` (the boot starts pass 0) |
 //! | `E <id>` | before the `Event` frame of `id` is sent |
@@ -97,6 +98,9 @@ pub fn link(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         store.next_id().0,
         Some(pending.len() as u64),
     );
+    for &id in &pending {
+        report(&mut log, b'K', id.0, None);
+    }
 
     let mut dev: DeviceLink<WINDOW, RESULTS> = DeviceLink::new();
     let mut tap = Tap::new();
