@@ -4,8 +4,8 @@ bridged to a TCP socket, and the reference consumer `monitor-events consume --tc
 ADDR --json` on the host, both killed at random.
 
 Builds the firmware (release, feature `link`) and the `monitor-events` binary
-(release, from boards/host), then, until at least CUTS device power cuts, RESTARTS host restarts
-and EVENTS delivered events:
+(release, from boards/host), then, until at least CUTS device power cuts,
+RESTARTS host restarts and EVENTS delivered events:
 
   1. boots QEMU in `link` mode on the same flash image (`-serial
      tcp:127.0.0.1:PORT,server=on,wait=off`) and waits for its boot line;
@@ -18,7 +18,7 @@ and EVENTS delivered events:
 Then it drains: boots with `events=0` (no more pushes) and runs `consume
 --until-idle` to the end, and boots once more to read how many events are still
 pending (none may be). It checks, from what each consumer run printed and from
-the device's report log (`B`, `P`, `R`, `E`, `A`, `X` lines; see src/link.rs):
+the device's report log (`B`, `K`, `P`, `R`, `E`, `A`, `X` lines; see src/link.rs):
 
   - lost: every event the device made durable (a `P` line, or a `K` line: pending
     at a boot) reached the host at least once (I1);
