@@ -188,7 +188,33 @@ impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
     /// # Panics
     /// If the medium fails a read (I7).
     pub fn open(medium: M, config: Config<N>) -> Result<Self, StoreError> {
-        EventStore::from_journal(Journal::open(medium, config)?)
+        Self::open_with_counter(medium, config, NoCounter)
+    }
+
+    /// As [`open`](Self::open), recovering the store in place, inside `slot`
+    /// (a `static` or a long-lived local): `open` holds the whole store in its own
+    /// frame while it recovers and then moves it out, which costs about twice the
+    /// store's size in stack. On a small stack, open with this. On an error
+    /// `slot` is left `None`.
+    ///
+    /// ```
+    /// # use monitor_events::{EventStore, Geometry, Medium, journal::Config};
+    /// # fn demo<M: Medium>(flash: M, config: Config<16>) -> Result<(), monitor_events::StoreError> {
+    /// let mut slot: Option<EventStore<M, 16>> = None;
+    /// let store = EventStore::open_into(&mut slot, flash, config)?;
+    /// store.no_updates_in_flight();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the medium fails a read (I7).
+    pub fn open_into(
+        slot: &mut Option<Self>,
+        medium: M,
+        config: Config<N>,
+    ) -> Result<&mut Self, StoreError> {
+        Self::open_into_with_counter(slot, medium, config, NoCounter)
     }
 }
 
@@ -199,18 +225,63 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
     /// # Panics
     /// If the medium or the counter fails (I7).
     pub fn open_with_counter(medium: M, config: Config<N>, counter: C) -> Result<Self, StoreError> {
-        EventStore::from_journal(Journal::open_with_counter(medium, config, counter)?)
+        let mut slot = None;
+        Self::open_into_with_counter(&mut slot, medium, config, counter)?;
+        match slot {
+            Some(store) => Ok(store),
+            None => unreachable!("opened"),
+        }
     }
 
-    fn from_journal(mut journal: Journal<M, N, C>) -> Result<Self, StoreError> {
-        let mut index = PendingIndex::new();
+    /// As [`open_into`](EventStore::open_into), refusing a medium rolled back
+    /// behind what `counter` vouches for.
+    ///
+    /// # Panics
+    /// If the medium or the counter fails (I7).
+    pub fn open_into_with_counter(
+        slot: &mut Option<Self>,
+        medium: M,
+        config: Config<N>,
+        counter: C,
+    ) -> Result<&mut Self, StoreError> {
+        *slot = None;
+        Journal::<M, N, C>::check_geometry(&medium, &config)?;
+        let recovered = slot
+            .insert(EventStore {
+                journal: Journal::unopened(medium, config, counter),
+                index: PendingIndex::new(),
+                gates: ChannelGates::new(),
+                state: InFlightState::Undeclared,
+            })
+            .recover();
+        match (recovered, slot) {
+            (Ok(()), Some(store)) => Ok(store),
+            (Ok(()), None) => unreachable!("just inserted"),
+            (Err(e), slot) => {
+                *slot = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Recovers the journal and rebuilds the pending index from it, in place.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.journal.recover_counted(&mut |_| {})?;
+        self.rebuild_index()
+    }
+
+    /// Fills the (empty) pending index from the journal's pending events. Out of
+    /// line, so that its buffers and the decoded event never share a frame with
+    /// the journal's recovery.
+    #[inline(never)]
+    fn rebuild_index(&mut self) -> Result<(), StoreError> {
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let mut i = 0;
         loop {
-            let next = journal.pending().nth(i);
+            let next = self.journal.pending().nth(i);
             let Some((id, _)) = next else { break };
-            let event = match journal.read(id, &mut buf) {
-                Ok(n) => MonitorEvent::decode(&buf[..n])
+            let (channel, kind) = match self.journal.read(id, &mut buf) {
+                Ok(n) => channel_and_kind(&buf[..n])
                     .map_err(|error| StoreError::BadEvent { id, error })?,
                 Err(journal::ReadError::BufferTooSmall { needed }) => {
                     let count = needed - MAX_ENCODED_LEN;
@@ -222,23 +293,15 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
                 Err(_) => unreachable!("listed as pending"),
             };
             // Ids come in increasing order and N bounds both indexes alike.
-            if index
-                .insert_kind(id, event.channel(), event.kind())
-                .is_err()
-            {
+            if self.index.insert_kind(id, channel, kind).is_err() {
                 return Err(StoreError::Journal(OpenError::TooManyPending {
                     capacity: N,
                 }));
             }
             i += 1;
         }
-        index.advance_next_id(journal.next_id());
-        Ok(EventStore {
-            journal,
-            index,
-            gates: ChannelGates::new(),
-            state: InFlightState::Undeclared,
-        })
+        self.index.advance_next_id(self.journal.next_id());
+        Ok(())
     }
 
     /// Validates `event`, makes it durable and returns its id (I1, I3). An
@@ -601,6 +664,18 @@ fn journal_push_error(e: journal::AppendError) -> PushError {
     }
 }
 
+/// Decodes (and so validates, I9) a pending event's body for its channel and
+/// kind. Out of line: the decoded event never shares a frame with the buffers
+/// of the journal's read.
+#[inline(never)]
+fn channel_and_kind(body: &[u8]) -> Result<(ChannelId, EventKind), DecodeError> {
+    // Read in place: moving the event out of the result would copy it.
+    match &MonitorEvent::decode(body) {
+        Ok(event) => Ok((event.channel(), event.kind())),
+        Err(e) => Err(*e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,6 +836,69 @@ mod tests {
             r,
             Err(StoreError::BadEvent { id: EventId(0), .. })
         ));
+    }
+
+    /// I1, I4, I9: `open_into` recovers in place exactly what `open` recovers;
+    /// a refused medium (foreign record, wrong geometry) leaves the slot empty,
+    /// and a store already in the slot is replaced, not kept.
+    #[test]
+    fn i1_open_into_recovers_in_place_and_empties_the_slot_on_error() {
+        let config = Config::<16>::new(GEO, MAX_ENCODED_LEN);
+        let mut flash = TestFlash::new(GEO);
+        {
+            let mut s = open(&mut flash);
+            for n in 0..5 {
+                s.push(&claim(n % 2, n)).unwrap();
+            }
+            s.ack(MonitorEventSource {
+                channel: ch(1),
+                id: EventId(1),
+            })
+            .unwrap();
+        }
+        let by_value: std::vec::Vec<PendingInfo> = open(&mut flash).pending().collect();
+        let mut copy = flash.clone();
+        let mut slot: Option<EventStore<&mut TestFlash, 16>> = None;
+        let store = EventStore::open_into(&mut slot, &mut copy, config).unwrap();
+        let in_place: std::vec::Vec<PendingInfo> = store.pending().collect();
+        assert_eq!(in_place, by_value);
+        assert_eq!(in_place.len(), 4);
+        assert!(in_place.iter().all(|p| p.held), "I5: held until declared");
+        store.no_updates_in_flight();
+        let (id, event) = store.release_next().unwrap();
+        assert_eq!((id, event), (EventId(0), claim(0, 0)));
+        assert!(slot.is_some());
+
+        // A foreign record: typed error, nothing left in the slot.
+        let mut foreign = TestFlash::new(GEO);
+        {
+            let mut j: Journal<_, 16> = Journal::open(&mut foreign, config).unwrap();
+            j.push(&[0xEE; 20]).unwrap();
+        }
+        let mut slot: Option<EventStore<&mut TestFlash, 16>> = None;
+        let r = EventStore::open_into(&mut slot, &mut foreign, config);
+        assert!(matches!(
+            r,
+            Err(StoreError::BadEvent { id: EventId(0), .. })
+        ));
+        assert!(slot.is_none());
+
+        // A store already in the slot is dropped even when the next open fails.
+        let mut blank = TestFlash::new(GEO);
+        let mut other = TestFlash::new(Geometry {
+            sector_count: 9,
+            ..GEO
+        });
+        let mut slot: Option<EventStore<&mut TestFlash, 16>> = None;
+        EventStore::open_into(&mut slot, &mut blank, config).unwrap();
+        assert!(slot.is_some());
+        let mut slot2: Option<EventStore<&mut TestFlash, 16>> = slot.take();
+        let r = EventStore::open_into(&mut slot2, &mut other, config);
+        assert!(matches!(
+            r,
+            Err(StoreError::Journal(OpenError::GeometryMismatch { .. }))
+        ));
+        assert!(slot2.is_none());
     }
 
     /// A medium that counts what reaches it, to show which calls write and sync.

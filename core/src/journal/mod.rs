@@ -313,6 +313,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         counter: C,
         mut visit: impl FnMut(Seen),
     ) -> Result<Self, OpenError> {
+        Self::check_geometry(&medium, &config)?;
+        let mut j = Self::unopened(medium, config, counter);
+        j.recover_counted(&mut visit)?;
+        Ok(j)
+    }
+
+    /// Refuses a medium whose geometry is not the configuration's.
+    pub(crate) fn check_geometry(medium: &M, config: &Config<N>) -> Result<(), OpenError> {
         let found = medium.geometry();
         if found != config.geometry {
             return Err(OpenError::GeometryMismatch {
@@ -320,7 +328,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 found,
             });
         }
-        let mut j = Journal {
+        Ok(())
+    }
+
+    /// A journal that has read nothing yet: [`recover_counted`](Self::recover_counted)
+    /// must run before anything else. Lets a store recover in place.
+    pub(crate) const fn unopened(medium: M, config: Config<N>, counter: C) -> Self {
+        Journal {
             medium,
             counter,
             cfg: config,
@@ -332,20 +346,29 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             reclaim: 1,
             retiring: false,
             in_place_from: 0,
-        };
-        j.recover(&mut visit)?;
-        let vouched = match j.counter.read() {
+        }
+    }
+
+    /// Recovers an [`unopened`](Self::unopened) journal in place (the steps of
+    /// `open`) and checks the counter.
+    #[inline(never)]
+    pub(crate) fn recover_counted(
+        &mut self,
+        visit: &mut impl FnMut(Seen),
+    ) -> Result<(), OpenError> {
+        self.recover(visit)?;
+        let vouched = match self.counter.read() {
             Ok(v) => v,
             Err(e) => fatal!("monitor-events: monotonic counter read failed: {:?}", e),
         };
-        let image = j.version();
+        let image = self.version();
         if image < vouched {
             return Err(OpenError::RolledBack {
                 image,
                 counter: vouched,
             });
         }
-        Ok(j)
+        Ok(())
     }
 
     /// The version of the journal's state: `(seq + 1) << 32 | records` of the
