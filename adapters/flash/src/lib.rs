@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod grouped;
 mod nor;
 mod ram;
 pub mod rng;
@@ -11,6 +12,7 @@ pub mod sim;
 #[cfg(feature = "sim")]
 pub mod workload;
 
+pub use grouped::{GroupError, Grouped};
 pub use nor::{NorFlashMedium, NorFlashMediumError, PartitionError, MAX_UNIT};
 pub use ram::RamFlash;
 #[cfg(feature = "sim")]
