@@ -30,6 +30,7 @@ use monitor_events::journal::{max_pending, AckMode, Auth, Config, Journal};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
+use monitor_events_flash::Grouped;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::{check, Counts, InFlight, Model};
 
@@ -48,6 +49,8 @@ struct Tally {
     bricked: u64,
     open_failures: u64,
     counts: Counts,
+    /// The most events pending after a cut.
+    peak_pending: u64,
     /// The first failure seen, to reproduce it.
     first: Option<String>,
 }
@@ -59,6 +62,7 @@ impl Tally {
         self.bricked += o.bricked;
         self.open_failures += o.open_failures;
         self.counts.add(o.counts);
+        self.peak_pending = self.peak_pending.max(o.peak_pending);
         if self.first.is_none() {
             self.first = o.first;
         }
@@ -104,8 +108,8 @@ fn fan_out(count: u64, work: impl Fn(u64) -> Tally + Sync) -> Tally {
 /// first one.
 fn report(what: &str, t: &Tally) {
     println!(
-        "{what}: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}",
-        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused
+        "{what}: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}, peak pending {}",
+        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused, t.peak_pending
     );
     assert!(
         t.bricked + t.open_failures == 0 && t.counts.clean(),
@@ -139,19 +143,28 @@ fn config<const K: usize>(
     }
 }
 
+/// The flash as the journal sees it: sectors of `group` erase blocks.
+fn grouped(flash: &mut SimFlash, group: u32) -> Grouped<&mut SimFlash> {
+    Grouped::new(flash, group).expect("a grouping the flash was sized for")
+}
+
 /// Random operations until the armed cut fires (the closure then panics).
 fn operate<const K: usize>(
     flash: &mut SimFlash,
+    group: u32,
     cfg: Config<K>,
     model: &mut Model,
     rng: &mut Pcg32,
     max_body: usize,
     stuck: bool,
 ) -> Result<(), String> {
-    let mut j = Journal::open(&mut *flash, cfg).map_err(|e| format!("open: {e}"))?;
+    let mut j = Journal::open(grouped(flash, group), cfg).map_err(|e| format!("open: {e}"))?;
     for _ in 0..100_000 {
         let r = rng.below(100);
-        if r < 50 && j.pending_count() < K {
+        // With room for hundreds, lean on pushes so that pending climbs toward K
+        // and retirements copy hundreds of events.
+        let pushes = if K >= 128 { 80 } else { 50 };
+        if r < pushes && j.pending_count() < K {
             let len = if rng.below(3) == 0 {
                 max_body
             } else {
@@ -168,7 +181,7 @@ fn operate<const K: usize>(
                     ))
                 }
             }
-        } else if r < 95 && j.pending_count() > usize::from(stuck) {
+        } else if r < pushes + 45 * (100 - pushes) / 50 && j.pending_count() > usize::from(stuck) {
             // A stuck consumer never acks the oldest event: every retirement must
             // copy it forward.
             let ids = j.pending_ids();
@@ -180,7 +193,7 @@ fn operate<const K: usize>(
             model.acked(id);
         } else {
             drop(j);
-            j = Journal::open(&mut *flash, cfg).map_err(|e| format!("reopen: {e}"))?;
+            j = Journal::open(grouped(flash, group), cfg).map_err(|e| format!("reopen: {e}"))?;
         }
     }
     Err("no cut fired in 100000 operations".into())
@@ -189,6 +202,7 @@ fn operate<const K: usize>(
 /// One run: `cuts` cuts in bursts from a blank flash, then stable power.
 fn run<const K: usize>(
     g: Geometry,
+    group: u32,
     mode: Mode,
     max_body: usize,
     reserve: Option<u32>,
@@ -197,7 +211,7 @@ fn run<const K: usize>(
 ) -> Tally {
     let cfg = config::<K>(g, mode, max_body, reserve);
     let name = format!(
-        "{}x{} B, unit {} B, {mode:?}, N {K}, reserve {}, seed {seed}",
+        "{}x{} B ({group} blocks each), unit {} B, {mode:?}, N {K}, reserve {}, seed {seed}",
         g.sector_count,
         g.sector_size,
         g.write_size,
@@ -207,7 +221,13 @@ fn run<const K: usize>(
         configs: 1,
         ..Tally::default()
     };
-    let mut flash = SimFlash::new(cfg.geometry());
+    // The sectors the journal sees are `group` erase blocks of the flash each.
+    let blocks = Geometry {
+        sector_size: g.sector_size / group,
+        sector_count: g.sector_count * group,
+        ..cfg.geometry()
+    };
+    let mut flash = SimFlash::new(blocks);
     let mut model = Model::default();
     let mut rng = Pcg32::new(seed);
     let stuck = seed % 2 == 0 && K > 1;
@@ -220,13 +240,17 @@ fn run<const K: usize>(
             if rng.below(10) < 4 {
                 burst = 1 + rng.below(20);
             }
-            rng.below(120)
+            // With room for hundreds, some runs between cuts are long enough for
+            // pending to climb and for retirements of hundreds of events.
+            rng.below(if K >= 128 { 120 + 8 * K as u32 } else { 120 })
         } as u64;
         let torn = Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF));
         flash.cut_after(k, torn);
         let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate::<K>(&mut flash, cfg, &mut model, &mut rng, max_body, stuck)
+            operate::<K>(
+                &mut flash, group, cfg, &mut model, &mut rng, max_body, stuck,
+            )
         }));
         t.cuts += 1;
         match r {
@@ -251,7 +275,7 @@ fn run<const K: usize>(
             }
         }
         flash.power_on();
-        let mut j = match Journal::open(&mut flash, cfg) {
+        let mut j = match Journal::open(grouped(&mut flash, group), cfg) {
             Ok(j) => j,
             Err(e) => {
                 t.open_failures += 1;
@@ -259,6 +283,7 @@ fn run<const K: usize>(
                 return t;
             }
         };
+        t.peak_pending = t.peak_pending.max(j.pending_count() as u64);
         let (c, got) = check(&model, &mut j, &what);
         if !c.clean() {
             t.fail(format!("{what}: {c:?}"));
@@ -268,7 +293,8 @@ fn run<const K: usize>(
     }
     // Stable power: everything promised is there; N new events go in and come back.
     let r = catch_unwind(AssertUnwindSafe(|| -> Result<Counts, String> {
-        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        let mut j =
+            Journal::open(grouped(&mut flash, group), cfg).map_err(|e| format!("open: {e}"))?;
         let mut c = check(&model, &mut j, &name).0;
         for id in j.pending_ids() {
             j.ack(id).map_err(|e| format!("ack: {e}"))?;
@@ -287,14 +313,16 @@ fn run<const K: usize>(
             fresh.push(id);
         }
         drop(j);
-        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        let mut j =
+            Journal::open(grouped(&mut flash, group), cfg).map_err(|e| format!("open: {e}"))?;
         c.add(check(&model, &mut j, &name).0);
         for id in fresh {
             j.ack(id).map_err(|e| format!("ack: {e}"))?;
             model.acked(id);
         }
         drop(j);
-        let mut j = Journal::open(&mut flash, cfg).map_err(|e| format!("open: {e}"))?;
+        let mut j =
+            Journal::open(grouped(&mut flash, group), cfg).map_err(|e| format!("open: {e}"))?;
         c.add(check(&model, &mut j, &name).0);
         if j.pending_count() != 0 {
             c.resurrected += j.pending_count() as u64;
@@ -345,7 +373,10 @@ macro_rules! case {
             u64::MAX
         )
     };
-    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr, $reserve:expr, $cap:expr) => {{
+    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr, $reserve:expr, $cap:expr) => {
+        case!($jobs, $sectors, $size, $unit, $mode, $body, $reserve, $cap, 1)
+    };
+    ($jobs:ident, $sectors:expr, $size:expr, $unit:expr, $mode:expr, $body:expr, $reserve:expr, $cap:expr, $group:expr) => {{
         const G: Geometry = Geometry {
             sector_size: $size,
             sector_count: $sectors,
@@ -354,7 +385,7 @@ macro_rules! case {
         };
         const K: usize = max_pending(G, $body, matches!($mode, Mode::RecordAuth));
         let job: Box<dyn Fn(u64, u64) -> Tally + Send + Sync> =
-            Box::new(|cuts, seed| run::<K>(G, $mode, $body, $reserve, cuts, seed));
+            Box::new(|cuts, seed| run::<K>(G, $group, $mode, $body, $reserve, cuts, seed));
         $jobs.push((job, $cap));
     }};
 }
@@ -363,9 +394,6 @@ macro_rules! case {
 #[test]
 fn i10_brownout_liveness() {
     quiet_power_cuts();
-    /// A configuration's run and the most cuts it takes (the largest regions
-    /// take fewer: every open reads all their headers).
-    type Job = (Box<dyn Fn(u64, u64) -> Tally + Send + Sync>, u64);
     let mut jobs: Vec<Job> = Vec::new();
     const MAX: usize = MAX_ENCODED_LEN;
     for_matrix!(jobs);
@@ -385,7 +413,17 @@ fn i10_brownout_liveness() {
     case!(jobs, 8, 4096, 8, Mode::RecordAuth, MAX, Some(0));
     case!(jobs, 8, 4096, 4, Mode::Record, MAX, Some(5));
 
-    let per = env_u64("BROWNOUT_CUTS", 4000);
+    let t = run_jobs(&jobs, env_u64("BROWNOUT_CUTS", 4000));
+    report("brown-out liveness", &t);
+}
+
+/// A configuration's run and the most cuts it takes (the largest regions take
+/// fewer: every open reads all their headers).
+type Job = (Box<dyn Fn(u64, u64) -> Tally + Send + Sync>, u64);
+
+/// Runs every job for `per` cuts (at most its cap) in runs of 1000, each from a
+/// blank flash and ending in stable power.
+fn run_jobs(jobs: &[Job], per: u64) -> Tally {
     let t = fan_out(jobs.len() as u64, |i| {
         let (job, cap) = &jobs[i as usize];
         let per = per.min(*cap);
@@ -398,15 +436,64 @@ fn i10_brownout_liveness() {
         }
         t
     });
-    report("brown-out liveness", &t);
     assert_eq!(t.configs, jobs.len() as u64);
     let expected: u64 = jobs.iter().map(|(_, cap)| per.min(*cap)).sum();
     assert!(t.cuts >= expected, "{} cuts of {expected}", t.cuts);
+    t
+}
+
+/// I10 (with I1–I4) with hundreds pending: sectors of several erase blocks
+/// (`Grouped`) sized for a force-close burst, so that retirements copy hundreds
+/// of events and cuts land between the blocks of a sector's erase. 4 x 128 KiB of
+/// 4 KiB blocks on a 1 B unit (N 568), 3 x 64 KiB of 4 KiB blocks authenticated
+/// (N 260), 4 x 16 KiB of 256 B blocks with a 32 B unit, 4 x 256 KiB of 4 KiB
+/// blocks (N 1138). Pushes lead 4 to 1 and some runs between cuts are long, so
+/// pending climbs to the hundreds (checked) and past a thousand.
+/// `BROWNOUT_GROUPED_CUTS` sets the cuts per configuration (default 2000, 500 for
+/// the largest).
+#[test]
+fn i10_brownout_grouped_sectors() {
+    quiet_power_cuts();
+    let mut jobs: Vec<Job> = Vec::new();
+    const MAX: usize = MAX_ENCODED_LEN;
+    case!(
+        jobs,
+        4,
+        128 << 10,
+        1,
+        Mode::InPlace,
+        MAX,
+        None,
+        u64::MAX,
+        32
+    );
+    case!(
+        jobs,
+        3,
+        64 << 10,
+        4,
+        Mode::RecordAuth,
+        MAX,
+        None,
+        u64::MAX,
+        16
+    );
+    case!(jobs, 4, 16 << 10, 32, Mode::Record, MAX, None, u64::MAX, 64);
+    // More than a thousand pending: 4 x 256 KiB of 4 KiB blocks (N 1138).
+    case!(jobs, 4, 256 << 10, 1, Mode::Record, MAX, None, 500, 64);
+    let t = run_jobs(&jobs, env_u64("BROWNOUT_GROUPED_CUTS", 2000));
+    report("brown-out liveness, grouped sectors", &t);
+    assert!(
+        t.peak_pending >= 256,
+        "pending never reached the hundreds: {}",
+        t.peak_pending
+    );
 }
 
 /// I10 (with I1–I4) at random geometries: each draw is a configuration `Config`
 /// accepts (sector size 256 B to 16 KiB, 3 to 16 sectors, program unit 1 to 32 B,
-/// any mode, any reserve, a random body bound, N up to what fits), driven through
+/// any mode, any reserve, a random body bound, N up to what fits, each sector 1 to
+/// 8 erase blocks of the flash through `Grouped`), driven through
 /// the same bursts of cuts. `BROWNOUT_GEOMETRIES` sets the draws (default 120),
 /// `BROWNOUT_GEOMETRY_CUTS` the cuts per draw (default 300).
 #[test]
@@ -430,6 +517,8 @@ fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
             write_size: 1 << rng.below(6),
             multiwrite: false,
         };
+        // Sometimes the sectors are several erase blocks of the flash.
+        let group = (1u32 << rng.below(4)).min(g.sector_size / 256);
         let mode = [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize];
         let reserve = rng.below(g.sector_count - 2);
         let body = 1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize;
@@ -440,7 +529,7 @@ fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
             ($($n:literal)*) => {
                 match fits {
                     $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
-                        return run::<$n>(g, mode, body, r, cuts, seed)
+                        return run::<$n>(g, group, mode, body, r, cuts, seed)
                     })*
                     _ => continue, // nothing fits: draw again
                 }
