@@ -1,10 +1,16 @@
-//! docs/BENCH.md's W1 on the simulated NOR flash: every store in one run, on the same
-//! `SimFlash` geometry, driven by the same operation stream (the fingerprint
-//! proves it), with figures for both device profiles.
+//! docs/BENCH.md's W1, W2 and W3 on the simulated NOR flash: every store in one
+//! run, on the same `SimFlash` geometry, driven by the same operation stream (the
+//! fingerprint proves it), with figures for both device profiles.
 //!
 //! ```text
 //! cargo bench -p monitor-events-flash --features sim --bench w1 [-- --short | --events N] [--json]
 //! ```
+//!
+//! W1 and W3 run on 16 x 4 KiB. W2 (480 events pending at once) runs our journal on
+//! `Grouped` sectors of 16 erase blocks (the journal's sector must hold N copies
+//! of the largest event), the peer on a flash of the same size and on W1's; W2 at
+//! scale (4000 pending, `w25q-spi`) on sectors of 256 blocks. `--short` runs W1
+//! and W3 on 10 000 events, W2 whole and W2 at scale for one round.
 //!
 //! A store takes part by implementing `W1Store` over a `SimFlash` and handing its
 //! label and store to `measure`; `main` collects the rows.
@@ -12,10 +18,13 @@
 use embedded_storage_async::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
 use monitor_events::journal::{AckMode, Auth, Config, Journal};
 use monitor_events::{EventId, Geometry, Medium};
-use monitor_events_flash::sim::{Profile, SimError, SimFlash};
+use monitor_events_flash::sim::{Profile, SimError, SimFlash, Stats};
 use monitor_events_flash::workload::{
-    run_w1, run_w3, W1Store, W3Result, W1_EVENTS, W1_FINGERPRINT, W1_REOPEN_EVERY, W3_EVENTS,
+    run_w1, run_w2, run_w2_scale, run_w3, W1Store, W2Phase, W2Result, W3Result, W1_EVENTS,
+    W1_FINGERPRINT, W1_REOPEN_EVERY, W2_EVENTS, W2_PAYLOAD, W2_SCALE_EVENTS, W2_SCALE_MAX_PAYLOAD,
+    W2_SCALE_MIN_PAYLOAD, W2_SCALE_ROUNDS, W2_SEED, W3_EVENTS,
 };
+use monitor_events_flash::Grouped;
 use sequential_storage::cache::{
     page_pointers::ArrayPagePointers, page_states::ArrayPageStates, Cache, CacheImpl, Uncached,
 };
@@ -30,6 +39,7 @@ use std::time::Instant;
 struct Opts {
     events: u64,
     json: bool,
+    short: bool,
 }
 
 impl Opts {
@@ -37,12 +47,16 @@ impl Opts {
         let mut opts = Opts {
             events: W1_EVENTS,
             json: false,
+            short: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--json" => opts.json = true,
-                "--short" => opts.events = 10_000,
+                "--short" => {
+                    opts.events = 10_000;
+                    opts.short = true;
+                }
                 "--events" => {
                     opts.events = args
                         .next()
@@ -158,8 +172,12 @@ fn block_on<F: Future>(future: F) -> F::Output {
 struct AsyncSim(SimFlash);
 
 impl AsyncSim {
-    fn new() -> Self {
-        let flash = SimFlash::default();
+    /// `pages` erase blocks of docs/BENCH.md's 4 KiB.
+    fn new(pages: u32) -> Self {
+        let flash = SimFlash::new(Geometry {
+            sector_count: pages,
+            ..SimFlash::BENCH_GEOMETRY
+        });
         let g = flash.geometry();
         assert_eq!(
             (g.sector_size as usize, g.write_size as usize, g.multiwrite),
@@ -217,11 +235,24 @@ struct PeerQueue<C: CacheImpl<()>> {
 }
 
 type NoCache = Cache<Uncached, Uncached, Uncached>;
-type BestCache = Cache<ArrayPageStates<16>, ArrayPagePointers<16>, Uncached>;
+/// The peer's best cache for a flash of `PAGES` pages.
+type PagesCache<const PAGES: usize> =
+    Cache<ArrayPageStates<PAGES>, ArrayPagePointers<PAGES>, Uncached>;
+type BestCache = PagesCache<16>;
+
+fn best_cache<const PAGES: usize>() -> PagesCache<PAGES> {
+    Cache::new(ArrayPageStates::new(), ArrayPagePointers::new(), Uncached)
+}
 
 impl<C: CacheImpl<()>> PeerQueue<C> {
+    /// On docs/BENCH.md's 16 x 4 KiB.
     fn new(new_cache: fn() -> C) -> Self {
-        let flash = AsyncSim::new();
+        Self::with_pages(16, new_cache)
+    }
+
+    /// On `pages` x 4 KiB.
+    fn with_pages(pages: u32, new_cache: fn() -> C) -> Self {
+        let flash = AsyncSim::new(pages);
         let range = 0..flash.capacity() as u32;
         Self {
             queue: Some(QueueStorage::new(
@@ -641,6 +672,644 @@ fn print_w3_json(rows: &[W3Row]) {
     }
 }
 
+// ---------------------------------------------------------------- W2
+
+/// W2's burst: our journal's capacity.
+const W2_N: usize = W2_EVENTS;
+/// W2 at scale: our journal's capacity.
+const W2_SCALE_N: usize = W2_SCALE_EVENTS;
+/// W2's burst: erase blocks (4 KiB) per journal sector, 64 KiB.
+const W2_BLOCKS_PER_SECTOR: u32 = 16;
+/// W2 at scale: erase blocks (4 KiB) per journal sector, 1 MiB.
+const W2_SCALE_BLOCKS_PER_SECTOR: u32 = 256;
+/// W2's burst: the fewest 64 KiB sectors `Config` accepts for 480 events of 100 B.
+const W2_SECTORS: u32 = fewest_sectors::<W2_N>(W2_BLOCKS_PER_SECTOR, W2_PAYLOAD);
+/// W2 at scale: the fewest 1 MiB sectors `Config` accepts for 4000 events of 214 B.
+const W2_SCALE_SECTORS: u32 =
+    fewest_sectors::<W2_SCALE_N>(W2_SCALE_BLOCKS_PER_SECTOR, W2_SCALE_MAX_PAYLOAD);
+/// W2's burst: 4 KiB pages of the flash, for ours and the peer beside it.
+const W2_PAGES: usize = (W2_SECTORS * W2_BLOCKS_PER_SECTOR) as usize;
+/// W2 at scale: 4 KiB pages of the flash.
+const W2_SCALE_PAGES: usize = (W2_SCALE_SECTORS * W2_SCALE_BLOCKS_PER_SECTOR) as usize;
+
+/// The geometry of a journal on `sectors` sectors of `blocks` erase blocks of
+/// docs/BENCH.md's flash (4 KiB, 4 B program unit).
+const fn grouped_geometry(blocks: u32, sectors: u32, multiwrite: bool) -> Geometry {
+    Geometry {
+        sector_size: SimFlash::BENCH_GEOMETRY.sector_size * blocks,
+        sector_count: sectors,
+        write_size: SimFlash::BENCH_GEOMETRY.write_size,
+        multiwrite,
+    }
+}
+
+/// The fewest sectors of `blocks` erase blocks on which `Config::<N>` accepts
+/// bodies of `max_body` bytes (in-place acks).
+const fn fewest_sectors<const N: usize>(blocks: u32, max_body: usize) -> u32 {
+    let mut sectors = 1;
+    while sectors <= 0xFFFF {
+        if Config::<N>::try_new(grouped_geometry(blocks, sectors, true), max_body).is_ok() {
+            return sectors;
+        }
+        sectors += 1;
+    }
+    panic!("no sector count holds N events");
+}
+
+/// Our journal on [`Grouped`] sectors of a `SimFlash` of 4 KiB erase blocks, boxed
+/// (with thousands pending it is large).
+struct GroupedJournal<const N: usize> {
+    journal: Option<Box<Journal<Grouped<SimFlash>, N>>>,
+    config: Config<N>,
+    buf: [u8; 256],
+}
+
+impl<const N: usize> GroupedJournal<N> {
+    fn new(blocks: u32, sectors: u32, max_body: usize, mode: AckMode) -> Self {
+        let geometry = grouped_geometry(blocks, sectors, mode == AckMode::InPlace);
+        let flash = SimFlash::new(Geometry {
+            sector_count: sectors * blocks,
+            ..grouped_geometry(1, sectors, geometry.multiwrite)
+        });
+        let medium = Grouped::new(flash, blocks).expect("a whole number of sectors");
+        assert_eq!(medium.geometry(), geometry);
+        let config = Config::<N>::try_new(geometry, max_body)
+            .and_then(|c| c.with_ack_mode(mode))
+            .expect("W2 configuration");
+        let journal = Journal::open(medium, config).expect("open a blank flash");
+        Self {
+            journal: Some(Box::new(journal)),
+            config,
+            buf: [0; 256],
+        }
+    }
+
+    fn journal(&mut self) -> &mut Journal<Grouped<SimFlash>, N> {
+        self.journal.as_mut().expect("journal is open")
+    }
+
+    fn sim(&mut self) -> &mut SimFlash {
+        self.journal().medium_mut().inner_mut()
+    }
+
+    fn label(mode: AckMode) -> Label {
+        Label {
+            store: "monitor-events journal",
+            mode_key: "ack_mode",
+            mode: match mode {
+                AckMode::InPlace => "in-place",
+                AckMode::Record => "record",
+            },
+            ram_bytes: size_of::<Journal<Grouped<&'static mut SimFlash>, N>>(),
+            cache_ram_bytes: None,
+        }
+    }
+
+    /// "S x K KiB (Grouped B x 4 KiB, reserve R)".
+    fn flash(&self) -> String {
+        let g = self.config.geometry();
+        format!(
+            "{} x {} KiB (Grouped {} x 4 KiB, reserve {})",
+            g.sector_count,
+            g.sector_size / 1024,
+            g.sector_size / SimFlash::BENCH_GEOMETRY.sector_size,
+            self.config.reserve()
+        )
+    }
+}
+
+impl<const N: usize> W1Store for GroupedJournal<N> {
+    fn push(&mut self, payload: &[u8]) -> u64 {
+        self.journal().push(payload).expect("monitor-events push").0
+    }
+
+    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
+        self.journal()
+            .push(payload)
+            .map(|id| id.0)
+            .map_err(|e| e.to_string())
+    }
+
+    fn ack(&mut self, id: u64) {
+        self.journal().ack(EventId(id)).expect("monitor-events ack");
+    }
+
+    fn reopen(&mut self) {
+        let flash = self.journal.take().expect("journal is open").into_medium();
+        let journal = Journal::open(flash, self.config).expect("monitor-events reopen");
+        self.journal = Some(Box::new(journal));
+    }
+
+    fn pending(&mut self) -> Vec<Vec<u8>> {
+        let journal = self.journal.as_mut().expect("journal is open");
+        let ids: Vec<EventId> = journal.pending().map(|(id, _)| id).collect();
+        ids.into_iter()
+            .map(|id| {
+                let n = journal.read(id, &mut self.buf).expect("pending body");
+                self.buf[..n].to_vec()
+            })
+            .collect()
+    }
+}
+
+/// What the medium did in one phase (or several phases added up), with the host
+/// time it took.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    read_bytes: u64,
+    prog_bytes: u64,
+    prog_ops: u64,
+    erases: u64,
+    device_us: [f64; Profile::COUNT],
+    host_ns: f64,
+}
+
+impl Tally {
+    fn between(before: &Stats, after: &Stats, host_ns: f64) -> Self {
+        let mut device_us = [0.0; Profile::COUNT];
+        for p in Profile::all() {
+            device_us[p as usize] = after.device_us(p) - before.device_us(p);
+        }
+        Tally {
+            read_bytes: after.bytes_read - before.bytes_read,
+            prog_bytes: after.bytes_programmed - before.bytes_programmed,
+            prog_ops: after.program_ops - before.program_ops,
+            erases: after.erases - before.erases,
+            device_us,
+            host_ns,
+        }
+    }
+
+    fn add(&mut self, other: &Tally) {
+        self.read_bytes += other.read_bytes;
+        self.prog_bytes += other.prog_bytes;
+        self.prog_ops += other.prog_ops;
+        self.erases += other.erases;
+        for (a, b) in self.device_us.iter_mut().zip(other.device_us) {
+            *a += b;
+        }
+        self.host_ns += other.host_ns;
+    }
+
+    fn device_ms(&self, p: Profile) -> f64 {
+        self.device_us[p as usize] / 1000.0
+    }
+}
+
+/// One W2 run of a store: its cost per phase. Checks of the pending payloads are
+/// not counted anywhere.
+#[derive(Clone, Debug)]
+struct W2Run {
+    result: W2Result,
+    push: Tally,
+    ack: Tally,
+    /// Every reopen: events pending, and its cost.
+    opens: Vec<(usize, Tally)>,
+    max_sector_erases: u64,
+    mean_sector_erases: f64,
+}
+
+impl W2Run {
+    /// The reopens with `pending` events pending, added up, and how many there were.
+    fn opens_at(&self, pending: usize) -> (Tally, usize) {
+        let mut sum = Tally::default();
+        let mut n = 0;
+        for (_, t) in self.opens.iter().filter(|(p, _)| *p == pending) {
+            sum.add(t);
+            n += 1;
+        }
+        (sum, n)
+    }
+}
+
+/// Runs a W2 driver (`drive`: [`run_w2`] or [`run_w2_scale`]) on `store`, charging
+/// the medium's work between two phase marks to the phase that ran.
+fn measure_w2<S: W1Store>(
+    store: &mut S,
+    flash: impl Fn(&mut S) -> &mut SimFlash,
+    drive: impl FnOnce(&mut S, &mut dyn FnMut(&mut S, W2Phase)) -> W2Result,
+) -> W2Run {
+    flash(store).reset_stats();
+    let mut push = Tally::default();
+    let mut ack = Tally::default();
+    let mut opens = Vec::new();
+    let mut phase = None;
+    let mut last = flash(store).stats().clone();
+    let mut since = Instant::now();
+    let result = drive(store, &mut |s: &mut S, next: W2Phase| {
+        let host_ns = since.elapsed().as_nanos() as f64;
+        let now = flash(s).stats().clone();
+        let tally = Tally::between(&last, &now, host_ns);
+        match phase {
+            Some(W2Phase::Push) => push.add(&tally),
+            Some(W2Phase::Ack) => ack.add(&tally),
+            Some(W2Phase::Open { pending }) => opens.push((pending, tally)),
+            _ => {}
+        }
+        phase = Some(next);
+        last = now;
+        since = Instant::now();
+    });
+    let stats = flash(store).stats();
+    W2Run {
+        result,
+        push,
+        ack,
+        opens,
+        max_sector_erases: stats.max_sector_erases(),
+        mean_sector_erases: stats.mean_sector_erases(),
+    }
+}
+
+/// One W2 or W2-scale run of a store, seen under one profile.
+struct W2Row {
+    workload: &'static str,
+    label: Label,
+    flash: String,
+    profile: Profile,
+    run: W2Run,
+    /// The capacity the store was built for (ours), for RAM per pending slot.
+    slots: Option<usize>,
+}
+
+impl W2Row {
+    fn acks(&self) -> f64 {
+        self.run.result.acks.max(1) as f64
+    }
+
+    fn pushes(&self) -> f64 {
+        self.run.result.pushes.max(1) as f64
+    }
+
+    fn ms_per_ack(&self) -> f64 {
+        self.run.ack.device_ms(self.profile) / self.acks()
+    }
+
+    fn ms_per_push(&self) -> f64 {
+        self.run.push.device_ms(self.profile) / self.pushes()
+    }
+
+    fn read_per_ack(&self) -> f64 {
+        self.run.ack.read_bytes as f64 / self.acks()
+    }
+
+    fn prog_per_ack(&self) -> f64 {
+        self.run.ack.prog_bytes as f64 / self.acks()
+    }
+
+    /// Push and ack phases together (reopens and checks left out).
+    fn work(&self) -> Tally {
+        let mut t = self.run.push;
+        t.add(&self.run.ack);
+        t
+    }
+
+    fn is_ours(&self) -> bool {
+        self.label.mode_key == "ack_mode"
+    }
+}
+
+fn w2_rows(label: Label, flash: String, run: W2Run, slots: Option<usize>) -> Vec<W2Row> {
+    Profile::all()
+        .into_iter()
+        .map(|profile| W2Row {
+            workload: "W2",
+            label: label.clone(),
+            flash: flash.clone(),
+            profile,
+            run: run.clone(),
+            slots,
+        })
+        .collect()
+}
+
+/// W2's burst: ours on grouped sectors (in-place acks and ack records), the peer
+/// with its best cache on a flash of the same size and on W1's 16 x 4 KiB.
+fn w2_burst_rows() -> Vec<W2Row> {
+    let mut rows = Vec::new();
+    for mode in [AckMode::InPlace, AckMode::Record] {
+        let mut ours =
+            GroupedJournal::<W2_N>::new(W2_BLOCKS_PER_SECTOR, W2_SECTORS, W2_PAYLOAD, mode);
+        let flash = ours.flash();
+        let run = measure_w2(&mut ours, GroupedJournal::sim, |s, mark| run_w2(s, mark));
+        rows.extend(w2_rows(
+            GroupedJournal::<W2_N>::label(mode),
+            flash,
+            run,
+            Some(W2_N),
+        ));
+    }
+    let mut peer = PeerQueue::<PagesCache<W2_PAGES>>::with_pages(W2_PAGES as u32, best_cache);
+    let run = measure_w2(&mut peer, PeerQueue::sim, |s, mark| run_w2(s, mark));
+    rows.extend(w2_rows(
+        PeerQueue::<PagesCache<W2_PAGES>>::label("page states + page pointers"),
+        format!("{W2_PAGES} x 4 KiB"),
+        run,
+        None,
+    ));
+    let mut peer = PeerQueue::<BestCache>::new(best_cache);
+    let run = measure_w2(&mut peer, PeerQueue::sim, |s, mark| run_w2(s, mark));
+    rows.extend(w2_rows(
+        PeerQueue::<BestCache>::label("page states + page pointers"),
+        "16 x 4 KiB".into(),
+        run,
+        None,
+    ));
+    rows.sort_by_key(|r| r.profile as usize);
+    rows
+}
+
+/// W2 at scale on `w25q-spi`: ours on 1 MiB grouped sectors, the peer with its
+/// best cache on the same flash; `rounds` rounds of 4000 pending.
+fn w2_scale_rows(rounds: u32) -> Vec<W2Row> {
+    let scale = |label, flash, run, slots| W2Row {
+        workload: "W2-scale",
+        label,
+        flash,
+        profile: Profile::W25qSpi,
+        run,
+        slots,
+    };
+    let mut rows = Vec::new();
+    let mut ours = GroupedJournal::<W2_SCALE_N>::new(
+        W2_SCALE_BLOCKS_PER_SECTOR,
+        W2_SCALE_SECTORS,
+        W2_SCALE_MAX_PAYLOAD,
+        AckMode::InPlace,
+    );
+    let flash = ours.flash();
+    let run = measure_w2(&mut ours, GroupedJournal::sim, |s, mark| {
+        run_w2_scale(s, W2_SCALE_EVENTS, rounds, mark)
+    });
+    rows.push(scale(
+        GroupedJournal::<W2_SCALE_N>::label(AckMode::InPlace),
+        flash,
+        run,
+        Some(W2_SCALE_N),
+    ));
+    drop(ours);
+    let mut peer =
+        PeerQueue::<PagesCache<W2_SCALE_PAGES>>::with_pages(W2_SCALE_PAGES as u32, best_cache);
+    let run = measure_w2(&mut peer, PeerQueue::sim, |s, mark| {
+        run_w2_scale(s, W2_SCALE_EVENTS, rounds, mark)
+    });
+    rows.push(scale(
+        PeerQueue::<PagesCache<W2_SCALE_PAGES>>::label("page states + page pointers"),
+        format!("{W2_SCALE_PAGES} x 4 KiB"),
+        run,
+        None,
+    ));
+    rows
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+/// The peer's row beside `ours`: same profile, on `flash` pages.
+fn peer_of<'a>(rows: &'a [W2Row], ours: &W2Row, flash: &str) -> Option<&'a W2Row> {
+    rows.iter()
+        .find(|r| !r.is_ours() && r.profile == ours.profile && r.flash == flash)
+}
+
+fn print_w2(rows: &[W2Row]) {
+    let Some(first) = rows.first() else { return };
+    println!();
+    println!(
+        "W2 (force-close burst): {} events of {} B pending at once, acked in random order \
+         (PCG32 seed {W2_SEED}, swap-remove), fingerprint {:#018x}; \
+         ours on Grouped sectors, the fewest Config::<{W2_N}> accepts for {W2_PAYLOAD} B",
+        first.run.result.pushes, W2_PAYLOAD, first.run.result.fingerprint
+    );
+    println!(
+        "| store | cache / ack mode | flash | profile | RAM B | completed events | device ms/push \
+         | device ms/ack | read B/ack | prog B/ack | erases (acks) | host ns/ack | x peer ms/ack (same flash) |"
+    );
+    println!("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let same_flash = format!("{W2_PAGES} x 4 KiB");
+    for r in rows {
+        let ratio = if r.is_ours() {
+            peer_of(rows, r, &same_flash).map_or("-".into(), |p| {
+                format!("{:.3}", r.ms_per_ack() / p.ms_per_ack())
+            })
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.0} | {:.1} | {} | {:.0} | {} |",
+            r.label.store,
+            r.label.mode,
+            r.flash,
+            r.profile.name(),
+            r.label.ram_bytes,
+            r.run.result.pushes,
+            r.ms_per_push(),
+            r.ms_per_ack(),
+            r.read_per_ack(),
+            r.prog_per_ack(),
+            r.run.ack.erases,
+            r.run.ack.host_ns / r.acks(),
+            ratio,
+        );
+    }
+    for r in rows.iter().filter(|r| r.is_ours()) {
+        let vs = |flash: &str| {
+            peer_of(rows, r, flash).map_or("no peer row".into(), |p| {
+                let x = r.ms_per_ack() / p.ms_per_ack();
+                format!(
+                    "{:.3}x the peer's {:.3} ms on {flash} ({})",
+                    x,
+                    p.ms_per_ack(),
+                    met(x <= 0.1)
+                )
+            })
+        };
+        println!(
+            "W2 goals, ours {}, {}: device ms/ack {:.4} = {}, {}; read B/ack {:.0} <= 256 ({})",
+            r.label.mode,
+            r.profile.name(),
+            r.ms_per_ack(),
+            vs(&same_flash),
+            vs("16 x 4 KiB"),
+            r.read_per_ack(),
+            met(r.read_per_ack() <= 256.0),
+        );
+    }
+}
+
+fn print_w2_scale(rows: &[W2Row], rounds: u32, short: bool, burst: &[W2Row]) {
+    println!();
+    println!(
+        "W2-scale: {W2_SCALE_EVENTS} events of {W2_SCALE_MIN_PAYLOAD}..={W2_SCALE_MAX_PAYLOAD} B \
+         pending at once (PCG32 seed {W2_SEED}: per event the length 40 + below(175), then the \
+         payload words), acked in random order, restarts with all pending and halfway through \
+         the acks, {rounds} round(s){}; w25q-spi",
+        if short {
+            " (reduced by --short from 3)"
+        } else {
+            ""
+        }
+    );
+    if let Some(first) = rows.first() {
+        println!("fingerprint {:#018x}", first.run.result.fingerprint);
+    }
+    println!(
+        "| store | cache / ack mode | flash | profile | RAM B | RAM B/pending slot | completed events \
+         | device ms/push | device ms/ack | read B/ack | prog B/ack | erases (pushes / acks) \
+         | open with {W2_SCALE_EVENTS} pending: device ms | host ms | read B | host ns/ack |"
+    );
+    println!("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for r in rows {
+        let (open, n) = r.run.opens_at(W2_SCALE_EVENTS);
+        let n = n.max(1) as f64;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {}{} | {:.3} | {:.3} | {:.0} | {:.1} | {} / {} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            r.label.store,
+            r.label.mode,
+            r.flash,
+            r.profile.name(),
+            r.label.ram_bytes,
+            r.slots.map_or("-".into(), |s| format!(
+                "{:.1} (journal alone)",
+                r.label.ram_bytes as f64 / s as f64
+            )),
+            r.run.result.pushes,
+            if r.run.result.failed {
+                " (a refused push)"
+            } else {
+                ""
+            },
+            r.ms_per_push(),
+            r.ms_per_ack(),
+            r.read_per_ack(),
+            r.prog_per_ack(),
+            r.run.push.erases,
+            r.run.ack.erases,
+            open.device_ms(r.profile) / n,
+            open.host_ns / 1e6 / n,
+            open.read_bytes as f64 / n,
+            r.run.ack.host_ns / r.acks(),
+        );
+    }
+    if let Some(ours) = rows.iter().find(|r| r.is_ours()) {
+        let (open, n) = ours.run.opens_at(W2_SCALE_EVENTS);
+        let worst = ours
+            .run
+            .opens
+            .iter()
+            .filter(|(p, _)| *p == W2_SCALE_EVENTS)
+            .map(|(_, t)| t.device_ms(ours.profile))
+            .fold(0.0, f64::max);
+        println!(
+            "W2-scale goals, ours: open with {W2_SCALE_EVENTS} pending {:.2} ms device (mean of {n}, \
+             worst {worst:.2}; {} B programmed) <= 100 ms ({}); RAM {:.1} B per pending slot, \
+             journal alone (the goal, <= 16 B, counts journal + pending index: {})",
+            open.device_ms(ours.profile) / n.max(1) as f64,
+            open.prog_bytes,
+            met(worst <= 100.0),
+            ours.label.ram_bytes as f64 / W2_SCALE_N as f64,
+            met(ours.label.ram_bytes as f64 / W2_SCALE_N as f64 <= 16.0),
+        );
+        if let Some(peer) = rows.iter().find(|r| !r.is_ours()) {
+            println!(
+                "W2-scale, device ms/ack: ours {:.4}, the peer {:.4} ({:.3}x)",
+                ours.ms_per_ack(),
+                peer.ms_per_ack(),
+                ours.ms_per_ack() / peer.ms_per_ack()
+            );
+        }
+        if let Some(small) = burst
+            .iter()
+            .find(|r| r.is_ours() && r.label.mode == "in-place" && r.profile == ours.profile)
+        {
+            println!(
+                "ours on {}, device ms/ack with {W2_N} pending (W2) {:.4}, with {W2_SCALE_EVENTS} \
+                 (W2-scale) {:.4}; ms/push {:.4} and {:.4}",
+                ours.profile.name(),
+                small.ms_per_ack(),
+                ours.ms_per_ack(),
+                small.ms_per_push(),
+                ours.ms_per_push()
+            );
+        }
+    }
+}
+
+fn print_w2_json(rows: &[W2Row]) {
+    for r in rows {
+        let work = r.work();
+        let n = r.pushes();
+        let cache_ram = r
+            .label
+            .cache_ram_bytes
+            .map_or(String::new(), |b| format!(",\"cache_ram_bytes\":{b}"));
+        let limit_ms = r.profile.limit_us(
+            r.run.result.average_payload(),
+            SimFlash::BENCH_GEOMETRY.sector_size,
+        ) / 1000.0;
+        let mut extra = String::new();
+        if r.workload == "W2-scale" {
+            let (open, opens) = r.run.opens_at(W2_SCALE_EVENTS);
+            let opens = opens.max(1) as f64;
+            extra = format!(
+                ",\"pending_at_open\":{W2_SCALE_EVENTS},\"open_device_ms\":{:.4},\"open_host_ms\":{:.4},\
+                 \"open_read_bytes\":{:.0}",
+                open.device_ms(r.profile) / opens,
+                open.host_ns / 1e6 / opens,
+                open.read_bytes as f64 / opens,
+            );
+            if let Some(slots) = r.slots {
+                extra += &format!(
+                    ",\"ram_bytes_per_slot\":{:.2}",
+                    r.label.ram_bytes as f64 / slots as f64
+                );
+            }
+        }
+        println!(
+            "{{\"workload\":\"{}\",\"store\":\"{}\",\"{}\":\"{}\",\"profile\":\"{}\",\"flash\":\"{}\",\
+             \"events\":{},\"completed_events\":{},\"failed\":{},\"fingerprint\":\"{:#018x}\",\
+             \"avg_payload\":{:.3},\"prog_bytes_per_event\":{:.4},\"prog_ops_per_event\":{:.4},\
+             \"read_bytes_per_event\":{:.4},\"erases_per_1k\":{:.4},\"write_amp\":{:.4},\
+             \"max_sector_erases\":{},\"mean_sector_erases\":{:.4},\"device_ms_per_event\":{:.4},\
+             \"limit_ratio\":{:.4},\"host_ns_per_event\":{:.0},\"device_ms_per_push\":{:.4},\
+             \"device_ms_per_ack\":{:.4},\"read_bytes_per_ack\":{:.4},\"prog_bytes_per_ack\":{:.4},\
+             \"ram_bytes\":{}{}{}}}",
+            r.workload,
+            r.label.store,
+            r.label.mode_key,
+            r.label.mode,
+            r.profile.name(),
+            r.flash,
+            r.run.result.pushes,
+            r.run.result.pushes,
+            r.run.result.failed,
+            r.run.result.fingerprint,
+            r.run.result.average_payload(),
+            work.prog_bytes as f64 / n,
+            work.prog_ops as f64 / n,
+            work.read_bytes as f64 / n,
+            work.erases as f64 * 1000.0 / n,
+            work.prog_bytes as f64 / r.run.result.payload_bytes.max(1) as f64,
+            r.run.max_sector_erases,
+            r.run.mean_sector_erases,
+            work.device_ms(r.profile) / n,
+            work.device_ms(r.profile) / n / limit_ms,
+            work.host_ns / n,
+            r.ms_per_push(),
+            r.ms_per_ack(),
+            r.read_per_ack(),
+            r.prog_per_ack(),
+            r.label.ram_bytes,
+            cache_ram,
+            extra,
+        );
+    }
+}
+
 fn main() {
     let opts = Opts::parse();
     let mut rows = our_rows(&opts);
@@ -652,8 +1321,13 @@ fn main() {
         opts.events
     };
     let w3 = w3_rows(w3_events);
+    let w2 = w2_burst_rows();
+    let scale_rounds = if opts.short { 1 } else { W2_SCALE_ROUNDS };
+    let w2_scale = w2_scale_rows(scale_rounds);
     if opts.json {
         print_json(&rows);
+        print_w2_json(&w2);
+        print_w2_json(&w2_scale);
         print_w3_json(&w3);
     } else {
         print_table(&rows);
@@ -662,5 +1336,7 @@ fn main() {
                 .find(|r| r.profile == p && r.label.mode == "in-place")
                 .map(|r| r.device_ms_per_event)
         });
+        print_w2(&w2);
+        print_w2_scale(&w2_scale, scale_rounds, opts.short, &w2);
     }
 }
