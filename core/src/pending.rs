@@ -60,18 +60,67 @@ pub enum AckOutcome {
     AlreadyAcked,
 }
 
-/// The ids and flags of up to `N` pending events, in id order. No heap; memory is
-/// fixed at compile time (invariant I6).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct PendingIndex<const N: usize> {
+/// The ids and flags of up to `N` pending events, in id order, and the channels
+/// they belong to: at most `CH` different channels at a time (by default `N`).
+/// No heap; memory is fixed at compile time (invariant I6): 8 bytes per pending
+/// event (an id relative to the oldest, a channel's index, the flags) and 36
+/// bytes per channel.
+pub struct PendingIndex<const N: usize, const CH: usize = N> {
     /// Sorted by id, strictly increasing.
-    events: heapless::Vec<PendingEvent, N>,
+    events: heapless::Vec<Slot, N>,
+    /// Channels with events pending; an entry whose count is 0 is free.
+    channels: heapless::Vec<ChannelEntry, CH>,
+    /// Ids are stored as `id - base`.
+    base: u64,
     /// Greater than every id ever assigned (invariant I3).
     next_id: EventId,
 }
 
-impl<const N: usize> PendingIndex<N> {
+/// One pending event: its id less the index's base, its channel's entry, flags.
+#[derive(Clone, Copy)]
+struct Slot {
+    delta: u32,
+    channel: u16,
+    /// `HTLC` and `RELEASED`.
+    flags: u8,
+    /// The event's kind ([`kind_code`]), or `NO_KIND`.
+    kind: u8,
+}
+
+const HTLC: u8 = 1;
+const RELEASED: u8 = 2;
+const NO_KIND: u8 = 0xFF;
+
+/// A channel and how many pending events name it.
+#[derive(Clone, Copy)]
+struct ChannelEntry {
+    id: ChannelId,
+    events: u32,
+}
+
+fn kind_code(kind: Option<EventKind>) -> u8 {
+    match kind {
+        None => NO_KIND,
+        Some(EventKind::HtlcResolved) => 0,
+        Some(EventKind::CommitmentTxConfirmed) => 1,
+        Some(EventKind::HolderForceClosed) => 2,
+        Some(EventKind::UpdateCompleted) => 3,
+    }
+}
+
+fn kind_of(code: u8) -> Option<EventKind> {
+    match code {
+        0 => Some(EventKind::HtlcResolved),
+        1 => Some(EventKind::CommitmentTxConfirmed),
+        2 => Some(EventKind::HolderForceClosed),
+        3 => Some(EventKind::UpdateCompleted),
+        _ => None,
+    }
+}
+
+impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
+    const CHANNELS_FIT: () = assert!(CH <= u16::MAX as usize, "CH must be at most 65535");
+
     /// An empty index whose first id is 0.
     pub const fn new() -> Self {
         Self::with_next_id(EventId(0))
@@ -80,8 +129,12 @@ impl<const N: usize> PendingIndex<N> {
     /// An empty index whose next id is `next_id`: after a restart, the saved
     /// counter, so ids are never reused (invariant I3).
     pub const fn with_next_id(next_id: EventId) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CHANNELS_FIT;
         PendingIndex {
             events: heapless::Vec::new(),
+            channels: heapless::Vec::new(),
+            base: 0,
             next_id,
         }
     }
@@ -122,25 +175,43 @@ impl<const N: usize> PendingIndex<N> {
         N
     }
 
+    /// The most channels that can have events pending at once: `CH`.
+    pub const fn channel_capacity(&self) -> usize {
+        CH
+    }
+
+    /// Whether an event of `channel` can be added as far as the channel table
+    /// goes: the channel has events pending already, or fewer than `CH` channels
+    /// do.
+    pub fn has_channel_room(&self, channel: &ChannelId) -> bool {
+        self.channel_entry(channel).is_some()
+    }
+
+    /// Whether `channel` has events pending.
+    pub fn channel_pending(&self, channel: &ChannelId) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.events > 0 && c.id == *channel)
+    }
+
+    /// How many more channels can have events pending: `CH` less those that do.
+    pub fn free_channels(&self) -> usize {
+        CH - self.channels.iter().filter(|c| c.events > 0).count()
+    }
+
     /// Adds a new pending event and assigns it the next id, which is greater than
     /// every earlier one (invariant I3).
     ///
-    /// `Err(Full)` changes nothing (invariant I6); so does the id space running out
-    /// at `u64::MAX` (never, in practice), which is reported as `Full` too.
+    /// `Err(Full)` changes nothing (invariant I6): `N` events are pending, or `CH`
+    /// channels have events pending and `channel` is not one of them (see
+    /// [`has_channel_room`](Self::has_channel_room)). So does the id space running
+    /// out at `u64::MAX` (never, in practice), which is reported as `Full` too.
     pub fn push(&mut self, channel: ChannelId, is_htlc: bool) -> Result<EventId, Full> {
         let id = self.next_id;
         if id.0 == u64::MAX {
             return Err(Full);
         }
-        self.events
-            .push(PendingEvent {
-                id,
-                channel,
-                is_htlc,
-                released: false,
-                kind: None,
-            })
-            .map_err(|_| Full)?;
+        self.add(id, channel, is_htlc, None).map_err(|_| Full)?;
         self.next_id = id.next();
         Ok(id)
     }
@@ -154,27 +225,7 @@ impl<const N: usize> PendingIndex<N> {
         channel: ChannelId,
         is_htlc: bool,
     ) -> Result<(), InsertError> {
-        if id < self.next_id {
-            return Err(if self.get(id).is_some() {
-                InsertError::Duplicate
-            } else {
-                InsertError::OutOfOrder
-            });
-        }
-        if id.0 == u64::MAX {
-            return Err(InsertError::OutOfRange);
-        }
-        self.events
-            .push(PendingEvent {
-                id,
-                channel,
-                is_htlc,
-                released: false,
-                kind: None,
-            })
-            .map_err(|_| InsertError::Full)?;
-        self.next_id = id.next();
-        Ok(())
+        self.insert_coded(id, channel, is_htlc, None)
     }
 
     /// As [`insert`](Self::insert), recording the event's kind too (the HTLC flag
@@ -185,11 +236,113 @@ impl<const N: usize> PendingIndex<N> {
         channel: ChannelId,
         kind: EventKind,
     ) -> Result<(), InsertError> {
-        self.insert(id, channel, kind == EventKind::HtlcResolved)?;
-        if let Some(last) = self.events.last_mut() {
-            last.kind = Some(kind);
+        self.insert_coded(id, channel, kind == EventKind::HtlcResolved, Some(kind))
+    }
+
+    fn insert_coded(
+        &mut self,
+        id: EventId,
+        channel: ChannelId,
+        is_htlc: bool,
+        kind: Option<EventKind>,
+    ) -> Result<(), InsertError> {
+        if id < self.next_id {
+            return Err(if self.get(id).is_some() {
+                InsertError::Duplicate
+            } else {
+                InsertError::OutOfOrder
+            });
         }
+        if id.0 == u64::MAX {
+            return Err(InsertError::OutOfRange);
+        }
+        self.add(id, channel, is_htlc, kind)?;
+        self.next_id = id.next();
         Ok(())
+    }
+
+    /// Appends an event whose id is above every pending one; changes nothing on
+    /// `Err`.
+    fn add(
+        &mut self,
+        id: EventId,
+        channel: ChannelId,
+        is_htlc: bool,
+        kind: Option<EventKind>,
+    ) -> Result<(), InsertError> {
+        if self.events.is_full() {
+            return Err(InsertError::Full);
+        }
+        let Some(entry) = self.channel_entry(&channel) else {
+            return Err(InsertError::TooManyChannels);
+        };
+        let Some(delta) = self.delta_for(id) else {
+            // The oldest pending event is more than 2^32 ids behind: the index
+            // cannot tell such ids apart. Never in practice; refused as full.
+            return Err(InsertError::Full);
+        };
+        if entry == self.channels.len() {
+            // Cannot fail: channel_entry found room.
+            let _ = self.channels.push(ChannelEntry {
+                id: channel,
+                events: 0,
+            });
+        }
+        let c = &mut self.channels[entry];
+        c.id = channel;
+        c.events += 1;
+        // Cannot fail: checked above.
+        let _ = self.events.push(Slot {
+            delta,
+            channel: entry as u16,
+            flags: if is_htlc { HTLC } else { 0 },
+            kind: kind_code(kind),
+        });
+        Ok(())
+    }
+
+    /// The table entry for `channel`: its own, a free one, or a new one at the
+    /// end (`channels.len()`); `None` if the table is full.
+    fn channel_entry(&self, channel: &ChannelId) -> Option<usize> {
+        let mut free = None;
+        for (i, c) in self.channels.iter().enumerate() {
+            if c.events > 0 && c.id == *channel {
+                return Some(i);
+            }
+            if c.events == 0 && free.is_none() {
+                free = Some(i);
+            }
+        }
+        free.or((!self.channels.is_full()).then_some(self.channels.len()))
+    }
+
+    /// `id - base` for a new id, moving the base up to the oldest pending id if
+    /// needed; `None` if even that leaves it above `u32::MAX`.
+    fn delta_for(&mut self, id: EventId) -> Option<u32> {
+        let Some(oldest) = self.events.first().map(|s| s.delta) else {
+            self.base = id.0;
+            return Some(0);
+        };
+        if let Ok(d) = u32::try_from(id.0 - self.base) {
+            return Some(d);
+        }
+        let d = u32::try_from(id.0 - self.base - oldest as u64).ok()?;
+        for s in self.events.iter_mut() {
+            s.delta -= oldest;
+        }
+        self.base += oldest as u64;
+        Some(d)
+    }
+
+    /// The public view of a slot.
+    fn view(&self, s: &Slot) -> PendingEvent {
+        PendingEvent {
+            id: EventId(self.base + s.delta as u64),
+            channel: self.channels[s.channel as usize].id,
+            is_htlc: s.flags & HTLC != 0,
+            released: s.flags & RELEASED != 0,
+            kind: kind_of(s.kind),
+        }
     }
 
     /// Releases the next event: the lowest-id pending event not yet released in this
@@ -210,17 +363,25 @@ impl<const N: usize> PendingIndex<N> {
         &mut self,
         mut held: impl FnMut(&PendingEvent) -> bool,
     ) -> Option<(EventId, ChannelId)> {
-        let e = self.events.iter_mut().find(|e| !e.released && !held(e))?;
-        e.released = true;
-        Some((e.id, e.channel))
+        for i in 0..self.events.len() {
+            if self.events[i].flags & RELEASED != 0 {
+                continue;
+            }
+            let e = self.view(&self.events[i]);
+            if !held(&e) {
+                self.events[i].flags |= RELEASED;
+                return Some((e.id, e.channel));
+            }
+        }
+        None
     }
 
     /// Forgets which events were released in this run: each pending event will be
     /// released once more, as after a restart (invariant I4). For a consumer that
     /// restarted while the producer did not. RAM only.
     pub fn rewind(&mut self) {
-        for e in self.events.iter_mut() {
-            e.released = false;
+        for s in self.events.iter_mut() {
+            s.flags &= !RELEASED;
         }
     }
 
@@ -236,10 +397,12 @@ impl<const N: usize> PendingIndex<N> {
         if source.id >= self.next_id {
             return Err(AckError::Unknown);
         }
-        match self.get(source.id) {
-            None => Ok(AckOutcome::AlreadyAcked),
-            Some(e) if e.channel == source.channel => Ok(AckOutcome::Acked),
-            Some(_) => Err(AckError::WrongChannel),
+        match self.position(source.id) {
+            Err(_) => Ok(AckOutcome::AlreadyAcked),
+            Ok(i) if self.channels[self.events[i].channel as usize].id == source.channel => {
+                Ok(AckOutcome::Acked)
+            }
+            Ok(_) => Err(AckError::WrongChannel),
         }
     }
 
@@ -247,7 +410,8 @@ impl<const N: usize> PendingIndex<N> {
     pub fn remove(&mut self, id: EventId) -> bool {
         match self.position(id) {
             Ok(i) => {
-                self.events.remove(i);
+                let s = self.events.remove(i);
+                self.channels[s.channel as usize].events -= 1;
                 true
             }
             Err(_) => false,
@@ -265,20 +429,20 @@ impl<const N: usize> PendingIndex<N> {
     }
 
     /// The pending events in id order.
-    pub fn iter(&self) -> impl Iterator<Item = &PendingEvent> + '_ {
-        self.events.iter()
+    pub fn iter(&self) -> impl Iterator<Item = PendingEvent> + '_ {
+        self.events.iter().map(|s| self.view(s))
     }
 
     /// The pending event `id`, if it is pending.
-    pub fn get(&self, id: EventId) -> Option<&PendingEvent> {
-        self.position(id).ok().map(|i| &self.events[i])
+    pub fn get(&self, id: EventId) -> Option<PendingEvent> {
+        self.position(id).ok().map(|i| self.view(&self.events[i]))
     }
 
     /// The pending events older than `max_age`: more than `max_age` events were
     /// pushed after each of them. In id order.
     pub fn leak_report(&self, max_age: u64) -> impl Iterator<Item = Leak> + '_ {
         let next = self.next_id.0;
-        self.events.iter().filter_map(move |e| {
+        self.iter().filter_map(move |e| {
             let age = next.saturating_sub(e.id.0).saturating_sub(1);
             (age > max_age).then_some(Leak {
                 id: e.id,
@@ -289,13 +453,71 @@ impl<const N: usize> PendingIndex<N> {
     }
 
     fn position(&self, id: EventId) -> Result<usize, usize> {
-        self.events.binary_search_by_key(&id, |e| e.id)
+        let Some(d) = id.0.checked_sub(self.base) else {
+            return Err(0);
+        };
+        let Ok(d) = u32::try_from(d) else {
+            return Err(self.events.len());
+        };
+        self.events.binary_search_by_key(&d, |s| s.delta)
     }
 }
 
-impl<const N: usize> Default for PendingIndex<N> {
+impl<const N: usize, const CH: usize> Default for PendingIndex<N, CH> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<const N: usize, const CH: usize> Clone for PendingIndex<N, CH> {
+    fn clone(&self) -> Self {
+        PendingIndex {
+            events: self.events.clone(),
+            channels: self.channels.clone(),
+            base: self.base,
+            next_id: self.next_id,
+        }
+    }
+}
+
+/// Equal when the same events are pending, with the same flags, and the next id
+/// is the same (however the table is laid out).
+impl<const N: usize, const CH: usize> PartialEq for PendingIndex<N, CH> {
+    fn eq(&self, other: &Self) -> bool {
+        self.next_id == other.next_id
+            && self.len() == other.len()
+            && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl<const N: usize, const CH: usize> Eq for PendingIndex<N, CH> {}
+
+impl<const N: usize, const CH: usize> fmt::Debug for PendingIndex<N, CH> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingIndex")
+            .field("next_id", &self.next_id)
+            .field("events", &DebugEvents(self))
+            .finish()
+    }
+}
+
+struct DebugEvents<'a, const N: usize, const CH: usize>(&'a PendingIndex<N, CH>);
+
+impl<const N: usize, const CH: usize> fmt::Debug for DebugEvents<'_, N, CH> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const N: usize, const CH: usize> defmt::Format for PendingIndex<N, CH> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "PendingIndex {{ next_id: {}, pending: {} }}",
+            self.next_id,
+            self.len()
+        )
     }
 }
 
@@ -319,6 +541,9 @@ impl core::error::Error for Full {}
 pub enum InsertError {
     /// `N` events are already pending.
     Full,
+    /// `CH` channels have events pending and this event's channel is not one of
+    /// them.
+    TooManyChannels,
     /// The id is already pending.
     Duplicate,
     /// The id is below [`PendingIndex::next_id`] and not pending: inserts must come in
@@ -332,6 +557,7 @@ impl fmt::Display for InsertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             InsertError::Full => "pending index is full",
+            InsertError::TooManyChannels => "too many channels with events pending",
             InsertError::Duplicate => "event id is already pending",
             InsertError::OutOfOrder => "event id is below the next id",
             InsertError::OutOfRange => "event id is out of range",
@@ -381,14 +607,166 @@ mod tests {
         p.iter().map(|e| e.id.0).collect()
     }
 
+    /// I6: 8 bytes per pending event and 36 per channel, fixed at compile time.
     #[test]
     fn i6_memory_is_fixed_size_of_pending_index() {
-        let s16 = core::mem::size_of::<PendingIndex<16>>();
-        let s64 = core::mem::size_of::<PendingIndex<64>>();
-        println!("size_of::<PendingIndex<16>>() = {s16}");
-        println!("size_of::<PendingIndex<64>>() = {s64}");
-        let slot = core::mem::size_of::<PendingEvent>();
-        assert_eq!(s64 - s16, 48 * slot);
+        let s16 = core::mem::size_of::<PendingIndex<16, 8>>();
+        let s64 = core::mem::size_of::<PendingIndex<64, 8>>();
+        let c16 = core::mem::size_of::<PendingIndex<16, 16>>();
+        println!("size_of::<PendingIndex<16, 8>>() = {s16}, <64, 8>: {s64}, <16, 16>: {c16}");
+        assert_eq!(s64 - s16, 48 * 8, "8 B per pending event");
+        assert_eq!(c16 - s16, 8 * 36, "36 B per channel");
+    }
+
+    /// I6: a full channel table refuses an event of a new channel and changes
+    /// nothing; events of channels already pending still go in; a channel whose
+    /// events are all acked frees its entry.
+    #[test]
+    fn i6_channel_table_full_refuses_new_channels_only() {
+        let c = ChannelId([0xcc; 32]);
+        let mut p = PendingIndex::<8, 2>::new();
+        p.push(A, true).unwrap();
+        p.push(B, false).unwrap();
+        assert!(!p.has_channel_room(&c));
+        assert_eq!(p.free_channels(), 0);
+        let before = p.clone();
+        assert_eq!(p.push(c, true), Err(Full));
+        assert_eq!(
+            p.insert(EventId(7), c, true),
+            Err(InsertError::TooManyChannels)
+        );
+        assert_eq!(p, before);
+        assert_eq!(p.next_id(), EventId(2));
+        assert_eq!(p.push(A, false), Ok(EventId(2)));
+        assert!(p.remove(EventId(1)));
+        assert!(p.has_channel_room(&c) && !p.channel_pending(&B));
+        assert_eq!(p.push(c, true), Ok(EventId(3)));
+        let seen: Vec<(u64, ChannelId)> = p.iter().map(|e| (e.id.0, e.channel)).collect();
+        assert_eq!(seen, [(0, A), (2, A), (3, c)]);
+    }
+
+    /// I3, I6: ids are kept relative to the oldest pending event; when they drift
+    /// more than 2^32 apart the base moves up, and an oldest event 2^32 ids behind
+    /// the next one is refused as full, changing nothing.
+    #[test]
+    fn i3_ids_far_apart_rebase_or_are_refused() {
+        let mut p = PendingIndex::<4>::new();
+        p.push(A, true).unwrap();
+        p.push(B, false).unwrap();
+        assert!(p.remove(EventId(0)));
+        p.advance_next_id(EventId(1 << 33));
+        assert_eq!(p.push(A, false), Err(Full), "event 1 is 2^33 ids behind");
+        assert_eq!(ids(&p), [1]);
+        assert!(p.remove(EventId(1)));
+        assert_eq!(p.push(A, false), Ok(EventId(1 << 33)));
+        p.advance_next_id(EventId((1 << 33) + u32::MAX as u64));
+        assert_eq!(p.push(B, true), Ok(EventId((1 << 33) + u32::MAX as u64)));
+        assert!(p.remove(EventId(1 << 33)));
+        // The base (2^33) is now u32::MAX below the oldest pending id: the next id
+        // only fits once the base moves up to the oldest.
+        let oldest = (1u64 << 33) + u32::MAX as u64;
+        p.advance_next_id(EventId(oldest + 100));
+        assert_eq!(p.push(A, true), Ok(EventId(oldest + 100)));
+        assert_eq!(ids(&p), [oldest, oldest + 100]);
+        assert_eq!(p.get(EventId(oldest + 100)).map(|e| e.channel), Some(A));
+        assert!(p.get(EventId(1 << 33)).is_none());
+        assert_eq!(p.check_ack(&src(B, oldest)), Ok(AckOutcome::Acked));
+        // More than 2^32 behind the oldest: refused, nothing changed.
+        p.advance_next_id(EventId(oldest + (1 << 32) + 5));
+        let before = p.clone();
+        assert_eq!(p.push(B, true), Err(Full));
+        assert_eq!(p, before);
+        assert!(p.remove(EventId(oldest)));
+        assert_eq!(p.push(B, true), Ok(EventId(oldest + (1 << 32) + 5)));
+        assert_eq!(ids(&p), [oldest + 100, oldest + (1 << 32) + 5]);
+    }
+
+    /// The operations of the model test below.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u8, bool),
+        Ack(usize, u8),
+        Release(u8),
+        Rewind,
+        Jump(u32),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..5, any::<bool>()).prop_map(|(c, h)| Op::Push(c, h)),
+            3 => (any::<usize>(), 0u8..5).prop_map(|(i, c)| Op::Ack(i, c)),
+            2 => (0u8..5).prop_map(Op::Release),
+            1 => Just(Op::Rewind),
+            1 => prop_oneof![Just(u32::MAX), Just(1u32 << 31), 0u32..1000].prop_map(Op::Jump),
+        ]
+    }
+
+    proptest::proptest! {
+        /// I2–I6 against a plain model: random pushes on 5 channels into an index
+        /// of 6 events and 3 channels, acks (right and wrong channel, pending or
+        /// not), releases with a gated channel, rewinds, and jumps of the next id
+        /// by up to 2^32 (the relative ids must rebase or refuse). Every answer and
+        /// the whole content must match the model's.
+        #[test]
+        fn i6_compact_index_matches_a_plain_model(ops in proptest::collection::vec(op(), 1..200)) {
+            let ch = |c: u8| ChannelId([c; 32]);
+            let mut p = PendingIndex::<6, 3>::new();
+            let mut model: Vec<PendingEvent> = Vec::new();
+            let mut next = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(c, htlc) => {
+                        let channels: std::collections::BTreeSet<[u8; 32]> =
+                            model.iter().map(|e| e.channel.0).collect();
+                        let fits = model.len() < 6
+                            && (channels.contains(&ch(c).0) || channels.len() < 3)
+                            && model.first().is_none_or(|o| next - o.id.0 <= u32::MAX as u64);
+                        let got = p.push(ch(c), htlc);
+                        if fits {
+                            proptest::prop_assert_eq!(got, Ok(EventId(next)));
+                            model.push(PendingEvent { id: EventId(next), channel: ch(c), is_htlc: htlc, released: false, kind: None });
+                            next += 1;
+                        } else {
+                            proptest::prop_assert_eq!(got, Err(Full));
+                        }
+                    }
+                    Op::Ack(i, c) => {
+                        let id = if model.is_empty() || i % 4 == 0 { EventId((i as u64) % (next + 2)) } else { model[i % model.len()].id };
+                        let want = if id.0 >= next {
+                            Err(AckError::Unknown)
+                        } else {
+                            match model.iter().position(|e| e.id == id) {
+                                None => Ok(AckOutcome::AlreadyAcked),
+                                Some(k) if model[k].channel == ch(c) => { model.remove(k); Ok(AckOutcome::Acked) }
+                                Some(_) => Err(AckError::WrongChannel),
+                            }
+                        };
+                        proptest::prop_assert_eq!(p.ack(&src(ch(c), id.0)), want);
+                    }
+                    Op::Release(gated) => {
+                        let held = |e: &PendingEvent| e.is_htlc && e.channel == ch(gated);
+                        let want = model.iter_mut().find(|e| !e.released && !held(e));
+                        let want = want.map(|e| { e.released = true; (e.id, e.channel) });
+                        let got = p.next_release_by(|e| e.is_htlc && e.channel == ch(gated));
+                        proptest::prop_assert_eq!(got, want);
+                    }
+                    Op::Rewind => {
+                        p.rewind();
+                        for e in model.iter_mut() { e.released = false; }
+                    }
+                    Op::Jump(by) => {
+                        next += by as u64;
+                        p.advance_next_id(EventId(next));
+                    }
+                }
+                let got: Vec<PendingEvent> = p.iter().collect();
+                proptest::prop_assert_eq!(&got, &model);
+                proptest::prop_assert_eq!(p.next_id(), EventId(next));
+                let distinct: std::collections::BTreeSet<[u8; 32]> = model.iter().map(|e| e.channel.0).collect();
+                proptest::prop_assert_eq!(p.free_channels(), 3 - distinct.len());
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::id::EventId;
 use crate::inflight::{ChannelGates, InFlightError};
 use crate::journal::{self, Config, Journal, MonotonicCounter, NoCounter, OpenError, ReadError};
 use crate::medium::Medium;
-use crate::pending::{AckError, AckOutcome, Leak, PendingEvent, PendingIndex};
+use crate::pending::{AckError, AckOutcome, InsertError, Leak, PendingEvent, PendingIndex};
 use crate::MAX_ENCODED_LEN;
 
 /// Why [`EventStore::open`] failed. Nothing was written.
@@ -26,6 +26,12 @@ pub enum StoreError {
         /// Why it does not decode.
         error: DecodeError,
     },
+    /// The pending events name more channels than the store's `CH`: open it with
+    /// a larger `CH`.
+    TooManyChannels {
+        /// `CH`.
+        capacity: usize,
+    },
 }
 
 impl From<OpenError> for StoreError {
@@ -39,6 +45,10 @@ impl core::fmt::Display for StoreError {
         match self {
             StoreError::Journal(e) => write!(f, "{e}"),
             StoreError::BadEvent { id, error } => write!(f, "event {id} does not decode: {error}"),
+            StoreError::TooManyChannels { capacity } => write!(
+                f,
+                "the pending events name more than {capacity} channels (the store's CH)"
+            ),
         }
     }
 }
@@ -68,6 +78,12 @@ pub enum PushError {
         /// Bytes the encodings take.
         needed: usize,
     },
+    /// `CH` channels have events pending and this event's channel is not one of
+    /// them: keep the event and push it again after acks (as for `Full`).
+    TooManyChannels {
+        /// `CH`.
+        capacity: usize,
+    },
 }
 
 impl core::fmt::Display for PushError {
@@ -81,6 +97,10 @@ impl core::fmt::Display for PushError {
             PushError::ScratchTooSmall { needed } => {
                 write!(f, "the batch needs {needed} B of scratch")
             }
+            PushError::TooManyChannels { capacity } => write!(
+                f,
+                "{capacity} channels have events pending already: ack events first"
+            ),
         }
     }
 }
@@ -171,14 +191,17 @@ pub struct EventStore<
     const N: usize,
     const K: usize = 8,
     C: MonotonicCounter = NoCounter,
+    const CH: usize = N,
 > {
     journal: Journal<M, N, C>,
-    index: PendingIndex<N>,
+    index: PendingIndex<N, CH>,
     gates: ChannelGates<K>,
     state: InFlightState,
 }
 
-impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
+impl<M: Medium, const N: usize, const K: usize, const CH: usize>
+    EventStore<M, N, K, NoCounter, CH>
+{
     /// Opens the store, replaying every un-acked event (each will be released once
     /// more in this run, I4). A blank medium opens empty. Writes nothing.
     ///
@@ -218,7 +241,9 @@ impl<M: Medium, const N: usize, const K: usize> EventStore<M, N, K> {
     }
 }
 
-impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<M, N, K, C> {
+impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: usize>
+    EventStore<M, N, K, C, CH>
+{
     /// As [`open`](EventStore::open), refusing a medium rolled back behind what
     /// `counter` vouches for (see [`journal::counter`]).
     ///
@@ -293,10 +318,16 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
                 Err(_) => unreachable!("listed as pending"),
             };
             // Ids come in increasing order and N bounds both indexes alike.
-            if self.index.insert_kind(id, channel, kind).is_err() {
-                return Err(StoreError::Journal(OpenError::TooManyPending {
-                    capacity: N,
-                }));
+            match self.index.insert_kind(id, channel, kind) {
+                Ok(()) => {}
+                Err(InsertError::TooManyChannels) => {
+                    return Err(StoreError::TooManyChannels { capacity: CH })
+                }
+                Err(_) => {
+                    return Err(StoreError::Journal(OpenError::TooManyPending {
+                        capacity: N,
+                    }))
+                }
             }
             i += 1;
         }
@@ -319,6 +350,9 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
         let bytes = encode(event, &mut buf)?;
         if self.index.is_full() {
             return Err(PushError::Full);
+        }
+        if !self.index.has_channel_room(&event.channel()) {
+            return Err(PushError::TooManyChannels { capacity: CH });
         }
         let id = match self.journal.push(bytes) {
             Ok(id) => id,
@@ -360,6 +394,9 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
         if !self.has_room(events.len()) {
             return Err(PushError::Full);
         }
+        if !self.channels_fit(events) {
+            return Err(PushError::TooManyChannels { capacity: CH });
+        }
         if scratch.len() < needed {
             return Err(PushError::ScratchTooSmall { needed });
         }
@@ -399,8 +436,22 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
         }
     }
 
+    /// Whether the channels of `events` that have nothing pending yet fit in the
+    /// channel table.
+    fn channels_fit(&self, events: &[MonitorEvent]) -> bool {
+        let mut new = 0;
+        for (i, e) in events.iter().enumerate() {
+            let c = e.channel();
+            if !self.index.channel_pending(&c) && !events[..i].iter().any(|p| p.channel() == c) {
+                new += 1;
+            }
+        }
+        new <= self.index.free_channels()
+    }
+
     /// Whether `n` more events fit now: a push of `n` events (one by one or as a
-    /// batch) will not answer `Full`.
+    /// batch) will not answer `Full` (events of a channel with nothing pending
+    /// also need room in the channel table: `TooManyChannels`).
     pub fn has_room(&self, n: usize) -> bool {
         n <= self.free_slots()
     }
@@ -535,7 +586,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
             // The store records every event with its kind.
             kind: e.kind.unwrap_or(EventKind::HtlcResolved),
             released: e.released,
-            held: Self::held(&self.gates, self.state, e),
+            held: Self::held(&self.gates, self.state, &e),
         })
     }
 
@@ -630,7 +681,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter> EventStore<
     }
 
     /// The pending index (ids, channels, released flags).
-    pub fn index(&self) -> &PendingIndex<N> {
+    pub fn index(&self) -> &PendingIndex<N, CH> {
         &self.index
     }
 
@@ -811,15 +862,28 @@ mod tests {
     /// printed are the RAM per pending slot quoted in the docs.
     #[test]
     fn i6_ram_per_pending_slot() {
-        type S<const N: usize> = EventStore<&'static mut TestFlash, N>;
+        // With the channel table sized apart (CH = 16 channels with events pending).
+        type S<const N: usize> = EventStore<&'static mut TestFlash, N, 8, NoCounter, 16>;
         let (s16, s64) = (core::mem::size_of::<S<16>>(), core::mem::size_of::<S<64>>());
+        let (s256, s4096) = (
+            core::mem::size_of::<S<256>>(),
+            core::mem::size_of::<S<4096>>(),
+        );
         let per_slot = (s64 - s16) / 48;
         assert_eq!((s64 - s16) % 48, 0);
-        assert_eq!(s16 - 16 * per_slot, s64 - 64 * per_slot, "fixed part");
+        let fixed = s16 - 16 * per_slot;
+        assert_eq!(fixed, s64 - 64 * per_slot, "fixed part");
+        assert_eq!(fixed, s256 - 256 * per_slot, "fixed part");
+        assert_eq!(fixed, s4096 - 4096 * per_slot, "fixed part");
         std::println!(
-            "EventStore<_, 16>: {s16} B, EventStore<_, 64>: {s64} B, {per_slot} B per pending slot"
+            "EventStore<_, N, CH = 16>: N 16: {s16} B, N 256: {s256} B, N 4096: {s4096} B; {per_slot} B per pending slot, {fixed} B fixed"
         );
-        assert!(per_slot <= 80, "{per_slot}");
+        // The default CH is N: the channel table then grows with N too.
+        type D<const N: usize> = EventStore<&'static mut TestFlash, N>;
+        let d = (core::mem::size_of::<D<64>>() - core::mem::size_of::<D<16>>()) / 48;
+        std::println!("EventStore<_, N> (CH = N): {d} B per pending slot");
+        assert!(per_slot <= 32, "{per_slot}");
+        assert!(d <= 68, "{d}");
     }
 
     /// I9: a record that checks but is not an event fails open with a typed error.
