@@ -17,7 +17,7 @@ use monitor_events_host::error::{CliError, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_U
 use monitor_events_host::image::inspect::{inspect, verify};
 use monitor_events_host::image::load::GeometryFlags;
 use monitor_events_host::sim::config::{
-    SimConfig, AUTH_SECTOR_SIZE, BROWNOUT_MAX_BURST, DEFAULT_MAX_CUTS_IN_A_ROW,
+    Scenario, SimConfig, AUTH_SECTOR_SIZE, BROWNOUT_MAX_BURST, DEFAULT_MAX_CUTS_IN_A_ROW,
 };
 use monitor_events_host::sim::run::{run, SimFailure};
 
@@ -91,6 +91,16 @@ enum ProfileArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScenarioArg {
+    /// Steady traffic on eight channels, the consumer always there.
+    Steady,
+    /// One channel force-closes while the consumer is away: 483 HTLC resolutions
+    /// pushed at once into a store of room for 512 (4 sectors of 128 KiB, each 32
+    /// erase blocks of 4 KiB, w25q-spi), then acked in random order.
+    ForceClose,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum AckModeArg {
     /// Clear the ack byte in the event's record (multiwrite NOR flash).
     InPlace,
@@ -100,18 +110,28 @@ enum AckModeArg {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// Device-time profile of the flash.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Nrf52840)]
-    profile: ProfileArg,
+    /// What the monitor and the consumer do.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Steady)]
+    scenario: ScenarioArg,
+    /// Device-time profile of the flash (default nrf52840; w25q-spi for
+    /// force-close).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
     /// Seed of the workload, the cut points and the torn writes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Events to push.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
-    events: u64,
-    /// Random power cuts to inject, brown-out bursts included.
-    #[arg(long, default_value_t = 200)]
-    cuts: u64,
+    /// Events to push (default 20000; for force-close the HTLC resolutions of the
+    /// burst, 483).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    events: Option<u64>,
+    /// Random power cuts to inject, brown-out bursts included (default 200; 60
+    /// for force-close).
+    #[arg(long)]
+    cuts: Option<u64>,
+    /// Pending events the store has room for, its `N` (default 16; 512 for
+    /// force-close).
+    #[arg(long, value_name = "N", value_parser = ["16", "64", "512"])]
+    pending: Option<String>,
     /// Brown-outs: the chance in percent that a power cut is followed by another
     /// within the first 1 to 6 program or erase operations after the restart
     /// (bursts of up to 20 cuts in a row).
@@ -122,9 +142,10 @@ struct SimulateArgs {
     /// (default 3, the journal's spare sectors; 20 with --brownout).
     #[arg(long, value_name = "N")]
     max_cuts_in_a_row: Option<u32>,
-    /// Clean restarts (reboots with power intact).
-    #[arg(long, default_value_t = 50)]
-    restarts: u64,
+    /// Clean restarts (reboots with power intact; default 50, 3 for force-close,
+    /// the first at the peak).
+    #[arg(long)]
+    restarts: Option<u64>,
     /// How acks are made durable (default in-place; record with --auth).
     #[arg(long, value_enum)]
     ack_mode: Option<AckModeArg>,
@@ -132,16 +153,22 @@ struct SimulateArgs {
     /// under a device key derived from the seed; acks are records.
     #[arg(long)]
     auth: bool,
-    /// Number of sectors.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    sectors: u32,
-    /// Sector size in bytes (default 4096; 8192 with --auth, whose tags make 16
-    /// events of the largest size too many for 4 KiB).
+    /// Number of journal sectors (default 16; 4 for force-close).
+    #[arg(long, value_name = "N")]
+    sectors: Option<u32>,
+    /// Journal sector size in bytes (default 4096; 8192 with --auth, whose tags
+    /// make 16 events of the largest size too many for 4 KiB; 131072 for
+    /// force-close).
     #[arg(long, value_name = "BYTES")]
     sector_size: Option<u32>,
-    /// Program unit in bytes (a power of two up to 32).
-    #[arg(long, value_name = "BYTES", default_value_t = 4)]
-    write_size: u32,
+    /// Erase block of the flash in bytes: a journal sector groups several
+    /// (default: the sector size; 4096 for force-close).
+    #[arg(long, value_name = "BYTES")]
+    erase_block: Option<u32>,
+    /// Program unit in bytes, a power of two up to 32 (default 4; 1 for
+    /// force-close on w25q-spi).
+    #[arg(long, value_name = "BYTES")]
+    write_size: Option<u32>,
     /// Write the final flash image to this file (for `inspect` and `verify`).
     #[arg(long, value_name = "PATH")]
     image: Option<PathBuf>,
@@ -215,15 +242,33 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
             (Some(AckModeArg::InPlace), false) | (None, false) => AckMode::InPlace,
             (Some(AckModeArg::Record), _) | (None, true) => AckMode::Record,
         };
+    let base = match a.scenario {
+        ScenarioArg::Steady => SimConfig::default(),
+        ScenarioArg::ForceClose => SimConfig::force_close(),
+    };
+    let sector_size = a
+        .sector_size
+        .unwrap_or(if a.auth && base.scenario == Scenario::Steady {
+            AUTH_SECTOR_SIZE
+        } else {
+            base.sector_size
+        });
     let cfg = SimConfig {
+        scenario: base.scenario,
+        pending: a
+            .pending
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(base.pending),
         profile: match a.profile {
-            ProfileArg::Nrf52840 => Profile::Nrf52840,
-            ProfileArg::W25qSpi => Profile::W25qSpi,
+            None => base.profile,
+            Some(ProfileArg::Nrf52840) => Profile::Nrf52840,
+            Some(ProfileArg::W25qSpi) => Profile::W25qSpi,
         },
         seed: a.seed,
-        events: a.events,
-        cuts: a.cuts,
-        restarts: a.restarts,
+        events: a.events.unwrap_or(base.events),
+        cuts: a.cuts.unwrap_or(base.cuts),
+        restarts: a.restarts.unwrap_or(base.restarts),
         max_cuts_in_a_row: a.max_cuts_in_a_row.unwrap_or(if a.brownout > 0 {
             BROWNOUT_MAX_BURST
         } else {
@@ -231,13 +276,22 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
         }),
         brownout: a.brownout,
         auth: a.auth,
-        sectors: a.sectors,
-        sector_size: a.sector_size.unwrap_or(if a.auth {
-            AUTH_SECTOR_SIZE
-        } else {
-            SimConfig::default().sector_size
+        sectors: a.sectors.unwrap_or(base.sectors),
+        sector_size,
+        erase_block: a.erase_block.unwrap_or(match base.scenario {
+            Scenario::Steady => sector_size,
+            Scenario::ForceClose => base.erase_block,
         }),
-        write_size: a.write_size,
+        // The force-close flash is SPI NOR (1 B unit); the nRF52840 programs words.
+        write_size: a.write_size.unwrap_or(
+            if base.scenario == Scenario::ForceClose
+                && matches!(a.profile, Some(ProfileArg::Nrf52840))
+            {
+                4
+            } else {
+                base.write_size
+            },
+        ),
         trace: a.trace,
         ack_mode,
     };
@@ -251,7 +305,7 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
         }
     }
     // The bar appears only once a run has taken a second.
-    let bar = ProgressBar::with_draw_target(Some(a.events), ProgressDrawTarget::hidden());
+    let bar = ProgressBar::with_draw_target(Some(cfg.events), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("simulate [{wide_bar}] {pos}/{len} events ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -281,7 +335,9 @@ fn simulate(a: &SimulateArgs) -> ExitCode {
             }
             let code = match e {
                 SimFailure::Panic { .. } => EXIT_INTERNAL,
-                SimFailure::Config(_) => EXIT_USAGE,
+                SimFailure::Config(_) | SimFailure::Pending(_) | SimFailure::EraseBlock { .. } => {
+                    EXIT_USAGE
+                }
                 _ => EXIT_INTEGRITY,
             };
             eprintln!(

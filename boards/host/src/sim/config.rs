@@ -1,4 +1,5 @@
-//! What `simulate` runs: the flash, the store's capacity and the fault schedule.
+//! What `simulate` runs: the scenario, the flash, the store's capacity and the
+//! fault schedule.
 
 use monitor_events::journal::{Auth, ConfigError};
 use monitor_events::{AckMode, Config, Geometry};
@@ -10,6 +11,23 @@ use crate::sim::rng::Rng;
 /// 4 KiB sectors and events of up to `MAX_ENCODED_LEN` bytes (8 KiB sectors with
 /// the authenticated journal's tags).
 pub const PENDING: usize = 16;
+/// The store capacities `simulate` is built for (`--pending`): `N` is a const
+/// generic of the store, so each is a separate instance of the emulator.
+pub const PENDING_CHOICES: [usize; 3] = [16, 64, 512];
+/// Acks the consumer can hold at once: the largest of [`PENDING_CHOICES`], so a
+/// consumer that takes every pending event never finds its barrier full.
+pub const HELD: usize = 512;
+/// HTLC resolutions of the force-close burst: LDK's default limit of HTLCs per
+/// direction of a channel.
+pub const FORCE_CLOSE_HTLCS: u64 = 483;
+/// The force-close scenario's store: room for 512 pending events.
+pub const FORCE_CLOSE_PENDING: usize = 512;
+/// The force-close scenario's journal sectors: 128 KiB, 32 erase blocks each.
+pub const FORCE_CLOSE_SECTOR_SIZE: u32 = 128 << 10;
+/// The force-close scenario's journal sectors: 4 of them (512 KiB of NOR).
+pub const FORCE_CLOSE_SECTORS: u32 = 4;
+/// The erase block of W25Q-class SPI NOR and of the nRF52840's flash.
+pub const ERASE_BLOCK: u32 = 4096;
 /// Monitor updates the workload keeps in flight at once, and the store's `K`: the
 /// channels that can have one in flight (no more than [`CHANNELS`], so the gate
 /// table never fills).
@@ -29,9 +47,35 @@ pub const AUTH_SECTOR_SIZE: u32 = 8192;
 /// The region identity of an authenticated simulation (16 bytes).
 pub const AUTH_REGION: [u8; 16] = *b"simulated-region";
 
+/// What the monitor and the consumer do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Steady traffic: HTLC claims and failures on eight channels, monitor
+    /// updates, now and then a force-close, the consumer always there.
+    Steady,
+    /// One channel force-closes while the consumer is away: the device pushes
+    /// [`FORCE_CLOSE_HTLCS`] HTLC resolutions of it at once, then the consumer
+    /// comes back, takes them all and acks them in random order.
+    ForceClose,
+}
+
+impl Scenario {
+    /// The name `--scenario` takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scenario::Steady => "steady",
+            Scenario::ForceClose => "force-close",
+        }
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The store's capacity `N`: one of [`PENDING_CHOICES`].
+    pub pending: usize,
     /// Device-time profile to report.
     pub profile: Profile,
     /// Seed of everything random.
@@ -54,10 +98,14 @@ pub struct SimConfig {
     /// Authenticate every record and sector header (HMAC tags, ack records) with a
     /// device key derived from the seed.
     pub auth: bool,
-    /// Sectors.
+    /// Journal sectors.
     pub sectors: u32,
-    /// Bytes per sector.
+    /// Bytes per journal sector.
     pub sector_size: u32,
+    /// Bytes per erase block of the flash: a journal sector is
+    /// `sector_size / erase_block` consecutive blocks (`Grouped`); equal to
+    /// `sector_size` when the flash erases whole sectors.
+    pub erase_block: u32,
     /// Program unit in bytes.
     pub write_size: u32,
     /// Print every power cut and recovery to stderr.
@@ -69,6 +117,8 @@ impl Default for SimConfig {
     /// sectors of 4 KiB with a 4 B program unit, no brown-outs.
     fn default() -> Self {
         SimConfig {
+            scenario: Scenario::Steady,
+            pending: PENDING,
             profile: Profile::Nrf52840,
             seed: 1,
             events: 20_000,
@@ -80,6 +130,7 @@ impl Default for SimConfig {
             auth: false,
             sectors: SimFlash::BENCH_GEOMETRY.sector_count,
             sector_size: SimFlash::BENCH_GEOMETRY.sector_size,
+            erase_block: SimFlash::BENCH_GEOMETRY.sector_size,
             write_size: SimFlash::BENCH_GEOMETRY.write_size,
             trace: false,
         }
@@ -87,9 +138,28 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// The flash: `sectors` sectors of `sector_size` bytes, a `write_size` program unit;
-    /// multiwrite for in-place acks, one program per word (as ECC flash) for ack
-    /// records.
+    /// The force-close scenario's defaults: 483 HTLC resolutions into a store of
+    /// room for 512 on 4 sectors of 128 KiB, each 32 erase blocks of 4 KiB, of
+    /// W25Q-class SPI NOR (1 B program unit); 60 power cuts, 3 clean restarts.
+    pub fn force_close() -> Self {
+        SimConfig {
+            scenario: Scenario::ForceClose,
+            pending: FORCE_CLOSE_PENDING,
+            profile: Profile::W25qSpi,
+            events: FORCE_CLOSE_HTLCS,
+            cuts: 60,
+            restarts: 3,
+            sectors: FORCE_CLOSE_SECTORS,
+            sector_size: FORCE_CLOSE_SECTOR_SIZE,
+            erase_block: ERASE_BLOCK,
+            write_size: 1,
+            ..SimConfig::default()
+        }
+    }
+
+    /// The journal's view of the flash: `sectors` sectors of `sector_size` bytes, a
+    /// `write_size` program unit; multiwrite for in-place acks, one program per
+    /// word (as ECC flash) for ack records.
     pub fn geometry(&self) -> Geometry {
         Geometry {
             multiwrite: self.ack_mode == AckMode::InPlace,
@@ -97,6 +167,29 @@ impl SimConfig {
             sector_size: self.sector_size,
             write_size: self.write_size,
         }
+    }
+
+    /// Erase blocks per journal sector.
+    pub fn blocks(&self) -> u32 {
+        self.sector_size / self.erase_block.max(1)
+    }
+
+    /// The simulated flash itself: [`geometry`](Self::geometry) in erase blocks.
+    /// `None` if the erase block does not divide the sector into a power of two of
+    /// blocks, or is smaller than the program unit.
+    pub fn flash_geometry(&self) -> Option<Geometry> {
+        let g = self.geometry();
+        let ok = self.erase_block.is_power_of_two()
+            && self.erase_block <= self.sector_size
+            && self.erase_block >= self.write_size
+            && self.sector_size % self.erase_block == 0
+            && self.blocks().is_power_of_two();
+        let sector_count = self.sectors.checked_mul(self.blocks())?;
+        ok.then_some(Geometry {
+            sector_size: self.erase_block,
+            sector_count,
+            ..g
+        })
     }
 
     /// The device key of an authenticated run: derived from the seed, so a run
@@ -110,8 +203,8 @@ impl SimConfig {
 
     /// The journal's configuration for [`geometry`](Self::geometry), events of up
     /// to `MAX_ENCODED_LEN` bytes, the ack mode and the key.
-    pub fn config(&self) -> Result<Config<PENDING>, ConfigError> {
-        let config = Config::<PENDING>::try_new(self.geometry(), monitor_events::MAX_ENCODED_LEN)?;
+    pub fn config<const N: usize>(&self) -> Result<Config<N>, ConfigError> {
+        let config = Config::<N>::try_new(self.geometry(), monitor_events::MAX_ENCODED_LEN)?;
         match self.auth_key() {
             // An authenticated journal acks with records: `ack_mode` says so already.
             Some(auth) => config.with_auth(auth),
@@ -128,7 +221,8 @@ mod tests {
     fn the_default_flash_is_the_bench_geometry() {
         let cfg = SimConfig::default();
         assert_eq!(cfg.geometry(), SimFlash::BENCH_GEOMETRY);
-        let config = cfg.config().expect("the defaults fit");
+        let config = cfg.config::<PENDING>().expect("the defaults fit");
+        assert_eq!(cfg.flash_geometry(), Some(cfg.geometry()));
         assert!(!config.authenticated());
     }
 
@@ -141,7 +235,7 @@ mod tests {
             ..SimConfig::default()
         };
         assert!(!cfg.geometry().multiwrite);
-        assert!(cfg.config().expect("fits").authenticated());
+        assert!(cfg.config::<PENDING>().expect("fits").authenticated());
         let other = SimConfig {
             seed: 2,
             ..cfg.clone()
@@ -156,6 +250,29 @@ mod tests {
             sectors: 1,
             ..SimConfig::default()
         };
-        assert!(cfg.config().is_err());
+        assert!(cfg.config::<PENDING>().is_err());
+    }
+
+    /// The force-close store: 483 events of the largest size need sectors of
+    /// 128 KiB, built from 32 erase blocks of 4 KiB; the same sectors of 4 KiB
+    /// cannot take a store of 512.
+    #[test]
+    fn force_close_groups_erase_blocks_into_sectors_that_fit_512() {
+        let cfg = SimConfig::force_close();
+        assert_eq!(cfg.blocks(), 32);
+        let flash = cfg.flash_geometry().expect("a valid grouping");
+        assert_eq!((flash.sector_size, flash.sector_count), (4096, 128));
+        assert!(cfg.config::<FORCE_CLOSE_PENDING>().is_ok());
+        let small = SimConfig {
+            sectors: 128,
+            sector_size: ERASE_BLOCK,
+            ..cfg.clone()
+        };
+        assert!(small.config::<FORCE_CLOSE_PENDING>().is_err());
+        let odd = SimConfig {
+            erase_block: 3 * 1024,
+            ..cfg
+        };
+        assert_eq!(odd.flash_geometry(), None);
     }
 }

@@ -22,6 +22,7 @@ use monitor_events::{
     MonitorEventSource, PaymentHash,
 };
 
+use crate::sim::config::HELD;
 use crate::sim::rng::Rng;
 
 /// Counters of the consumer.
@@ -38,7 +39,9 @@ pub struct ConsumerStats {
 /// The channel manager's side.
 #[derive(Debug, Default)]
 pub struct Consumer {
-    barrier: AckBarrier<32, 4>,
+    /// Room for every event a store of the largest capacity holds (boxed: about
+    /// 120 KiB).
+    barrier: Box<AckBarrier<HELD, 4>>,
     /// Conditions still to be met, with the tick they will be met at.
     due: Vec<(u64, Condition)>,
     /// Acks whose conditions are all met but which are not known to be durable: if

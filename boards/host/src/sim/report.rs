@@ -2,19 +2,66 @@
 
 use std::fmt::Write as _;
 
-use monitor_events::{AckMode, HtlcOutcome, MonitorEvent};
+use monitor_events::{AckMode, EventId, HtlcOutcome, MonitorEvent, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::Stats;
 use serde::Serialize;
 
-use crate::sim::config::{SimConfig, PENDING};
+use crate::sim::config::{Scenario, SimConfig};
 use crate::sim::consumer::ConsumerStats;
 use crate::sim::model::{Model, Violations};
+
+/// Where a run stands when a power cut fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The consumer is away: the device only pushes.
+    Burst = 0,
+    /// The consumer is there and pending events are still to be released to it
+    /// (after it came back, or after a reopen).
+    Replay = 1,
+    /// Everything pending was released: only acks (and pushes) go on.
+    Acks = 2,
+}
+
+/// The cost of one `open`: the one with the most events pending of a run's clean
+/// restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct OpenFigures {
+    /// Events pending after it.
+    pub pending: usize,
+    /// Device time under the run's profile.
+    pub device_ms: f64,
+    /// Host time of the call.
+    pub host_ms: f64,
+    /// Bytes it read.
+    pub bytes_read: u64,
+    /// Program operations it made.
+    pub program_ops: u64,
+    /// Erases it made (of erase blocks).
+    pub erases: u64,
+}
 
 /// Counters of one run.
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
     /// Pushes that returned an id.
     pub pushed: u64,
+    /// Of which events of `MAX_ENCODED_LEN` bytes.
+    pub largest: u64,
+    /// Most events pending at once (after a push or a reopen).
+    pub peak_pending: usize,
+    /// Device time of each push that returned, in microseconds.
+    pub push_us: Vec<f64>,
+    /// Device time of each ack that returned (repeats apart), in microseconds.
+    pub ack_us: Vec<f64>,
+    /// Power cuts by [`Phase`].
+    pub phase_cuts: [u64; 3],
+    /// The highest id of an ack that returned.
+    pub max_acked: Option<EventId>,
+    /// Acks that returned for an id below one acked before (a later event
+    /// overtook it).
+    pub acks_out_of_order: u64,
+    /// The open with the most events pending among clean restarts.
+    pub open: Option<OpenFigures>,
     /// Encoded bytes of those events.
     pub event_bytes: u64,
     /// Claims pushed.
@@ -76,6 +123,9 @@ impl Counts {
     pub fn count_event(&mut self, event: &MonitorEvent, len: u64) {
         self.pushed += 1;
         self.event_bytes += len;
+        if len == MAX_ENCODED_LEN as u64 {
+            self.largest += 1;
+        }
         match event {
             MonitorEvent::HtlcResolved(h) => match h.outcome {
                 HtlcOutcome::Claimed { .. } => self.claims += 1,
@@ -112,6 +162,19 @@ pub struct FlashInfo {
     pub write_size: u32,
     /// Whether a unit may be programmed twice.
     pub multiwrite: bool,
+    /// Bytes per erase block (a sector is `sector_size / erase_block` blocks).
+    pub erase_block: u32,
+}
+
+/// Power cuts by where the run stood (the force-close scenario).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PhaseCuts {
+    /// While the consumer was away and the device pushed the burst.
+    pub burst: u64,
+    /// While pending events were still being released to the consumer.
+    pub replay: u64,
+    /// Once everything was released, among the acks.
+    pub acks: u64,
 }
 
 /// Events pushed, by kind.
@@ -147,6 +210,8 @@ pub struct InDoubtCounts {
 /// Everything `simulate` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// `steady` or `force-close`.
+    pub scenario: String,
     /// Device-time profile.
     pub profile: String,
     /// Seed.
@@ -164,6 +229,10 @@ pub struct Summary {
     pub capacity: usize,
     /// Pushes that returned an id.
     pub events_pushed: u64,
+    /// Of which events of the largest encoded size (`MAX_ENCODED_LEN`).
+    pub largest_events: u64,
+    /// Most events pending at once.
+    pub peak_pending: usize,
     /// By kind.
     pub events: EventMix,
     /// Events released to the consumer.
@@ -178,6 +247,8 @@ pub struct Summary {
     pub conditions_met: u64,
     /// Acks repeated (answered `AlreadyAcked`).
     pub repeat_acks: u64,
+    /// Acks for an id below one acked before them (a later event overtook it).
+    pub acks_out_of_order: u64,
     /// Monitor updates begun.
     pub updates_begun: u64,
     /// Monitor updates completed.
@@ -227,7 +298,19 @@ pub struct Summary {
     pub device_ms_total: f64,
     /// Device time per pushed event.
     pub device_ms_per_event: f64,
-    /// Sector erases.
+    /// Device time of a push that returned, on average (retirements included).
+    pub device_ms_per_push: f64,
+    /// The median push's device time.
+    pub device_ms_per_push_median: f64,
+    /// Device time of an ack that returned, on average (repeats apart).
+    pub device_ms_per_ack: f64,
+    /// The median ack's device time.
+    pub device_ms_per_ack_median: f64,
+    /// The open with the most events pending among the clean restarts.
+    pub open_most_pending: Option<OpenFigures>,
+    /// Power cuts by phase (the force-close scenario).
+    pub cuts_by_phase: Option<PhaseCuts>,
+    /// Erases (of erase blocks).
     pub erases: u64,
     /// Erases per 1000 pushed events.
     pub erases_per_1000_events: f64,
@@ -237,7 +320,7 @@ pub struct Summary {
     pub bytes_programmed_per_event: f64,
     /// Program operations.
     pub program_ops: u64,
-    /// Erases of each sector.
+    /// Erases of each journal sector (of its most erased block).
     pub wear: Vec<u64>,
     /// Erases of the most erased sector.
     pub wear_max: u64,
@@ -270,7 +353,26 @@ impl Summary {
         let events = c.pushed.max(1) as f64;
         let device_us = stats.device_us(cfg.profile);
         let v = &model.violations;
+        let blocks = cfg.blocks().max(1) as usize;
+        // Erases of each journal sector: the most of its erase blocks.
+        let wear: Vec<u64> = stats
+            .sector_erases
+            .chunks(blocks)
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .collect();
+        let wear_max = wear.iter().copied().max().unwrap_or(0);
+        let wear_mean = wear.iter().sum::<u64>() as f64 / wear.len().max(1) as f64;
+        let mean = |us: &[f64]| round(us.iter().sum::<f64>() / 1000.0 / us.len().max(1) as f64, 3);
+        let median = |us: &[f64]| {
+            let mut sorted = us.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            round(
+                sorted.get(sorted.len() / 2).copied().unwrap_or(0.0) / 1000.0,
+                3,
+            )
+        };
         Summary {
+            scenario: cfg.scenario.name().to_owned(),
             profile: cfg.profile.name().to_owned(),
             seed: cfg.seed,
             ack_mode: match cfg.ack_mode {
@@ -285,9 +387,12 @@ impl Summary {
                 sector_count: g.sector_count,
                 write_size: g.write_size,
                 multiwrite: g.multiwrite,
+                erase_block: cfg.erase_block,
             },
-            capacity: PENDING,
+            capacity: cfg.pending,
             events_pushed: c.pushed,
+            largest_events: c.largest,
+            peak_pending: c.peak_pending,
             events: EventMix {
                 htlc_claimed: c.claims,
                 htlc_failed: c.failures,
@@ -302,6 +407,7 @@ impl Summary {
             deferred_acks: consumer.deferred,
             conditions_met: consumer.conditions,
             repeat_acks: c.repeat_acks,
+            acks_out_of_order: c.acks_out_of_order,
             updates_begun: c.updates_begun,
             updates_completed: c.updates_completed,
             htlc_events_held_back: model.held_back(),
@@ -331,14 +437,28 @@ impl Summary {
             acks_held_at_end: end.acks_held,
             device_ms_total: round(device_us / 1000.0, 1),
             device_ms_per_event: round(device_us / 1000.0 / events, 3),
+            device_ms_per_push: mean(&c.push_us),
+            device_ms_per_push_median: median(&c.push_us),
+            device_ms_per_ack: mean(&c.ack_us),
+            device_ms_per_ack_median: median(&c.ack_us),
+            open_most_pending: c.open.map(|o| OpenFigures {
+                device_ms: round(o.device_ms, 3),
+                host_ms: round(o.host_ms, 3),
+                ..o
+            }),
+            cuts_by_phase: (cfg.scenario == Scenario::ForceClose).then_some(PhaseCuts {
+                burst: c.phase_cuts[Phase::Burst as usize],
+                replay: c.phase_cuts[Phase::Replay as usize],
+                acks: c.phase_cuts[Phase::Acks as usize],
+            }),
             erases: stats.erases,
             erases_per_1000_events: round(stats.erases as f64 * 1000.0 / events, 2),
             bytes_programmed: stats.bytes_programmed,
             bytes_programmed_per_event: round(stats.bytes_programmed as f64 / events, 1),
             program_ops: stats.program_ops,
-            wear: stats.sector_erases.clone(),
-            wear_max: stats.max_sector_erases(),
-            wear_mean: round(stats.mean_sector_erases(), 2),
+            wear,
+            wear_max,
+            wear_mean: round(wear_mean, 2),
             elapsed_s: round(end.elapsed_s, 2),
             result: if v.total() + c.bricked + c.open_failures == 0 {
                 "ok"
@@ -386,7 +506,12 @@ impl Summary {
         };
         let _ = writeln!(
             o,
-            "monitor-events simulate: seed {}, profile {}, {} acks{}{}",
+            "monitor-events simulate: {}seed {}, profile {}, {} acks{}{}",
+            if self.cuts_by_phase.is_some() {
+                format!("scenario {}, ", self.scenario)
+            } else {
+                String::new()
+            },
             self.seed,
             self.profile,
             self.ack_mode,
@@ -397,9 +522,18 @@ impl Summary {
                 String::new()
             }
         );
+        let blocks = if f.erase_block < f.sector_size {
+            format!(
+                " ({} erase blocks of {} B each)",
+                f.sector_size / f.erase_block.max(1),
+                f.erase_block
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "flash: {} sectors x {} B, {} B program unit, {}; room for {} pending events\n",
+            "flash: {} sectors x {} B{blocks}, {} B program unit, {}; room for {} pending events\n",
             f.sector_count,
             f.sector_size,
             f.write_size,
@@ -464,6 +598,9 @@ impl Summary {
                 self.next_id, self.acks_held_at_end
             ),
         );
+        if let Some(p) = &self.cuts_by_phase {
+            self.render_force_close(&mut o, p);
+        }
         let _ = writeln!(o, "faults");
         let burst = if self.brownout_percent > 0 {
             format!(
@@ -594,6 +731,70 @@ impl Summary {
         );
         o.push_str(&wear_chart(&self.wear, 40));
         o
+    }
+}
+
+impl Summary {
+    /// The force-close section: the burst, its peak, what a push, an ack and an
+    /// open at the peak cost, and where the cuts landed.
+    fn render_force_close(&self, o: &mut String, p: &PhaseCuts) {
+        let row = |o: &mut String, name: &str, value: String, note: String| {
+            let _ = writeln!(o, "  {name:<28}{value:>10}   {note}");
+        };
+        let _ = writeln!(o, "force-close");
+        row(
+            o,
+            "peak pending",
+            self.peak_pending.to_string(),
+            format!(
+                "of room for {}; {} events of the largest size ({MAX_ENCODED_LEN} B)",
+                self.capacity, self.largest_events
+            ),
+        );
+        row(
+            o,
+            "device ms per push",
+            format!("{:.3}", self.device_ms_per_push),
+            format!(
+                "mean, erases and copies of retirements included; median {:.3}",
+                self.device_ms_per_push_median
+            ),
+        );
+        row(
+            o,
+            "device ms per ack",
+            format!("{:.3}", self.device_ms_per_ack),
+            format!(
+                "mean; median {:.3}; {} acks out of id order",
+                self.device_ms_per_ack_median, self.acks_out_of_order
+            ),
+        );
+        match &self.open_most_pending {
+            Some(open) => row(
+                o,
+                "device ms per open",
+                format!("{:.3}", open.device_ms),
+                format!(
+                    "with {} pending: {} B read, {} programs, {} erases; host {:.2} ms",
+                    open.pending, open.bytes_read, open.program_ops, open.erases, open.host_ms
+                ),
+            ),
+            None => row(
+                o,
+                "device ms per open",
+                "-".into(),
+                "no clean restart".into(),
+            ),
+        }
+        row(
+            o,
+            "power cuts by phase",
+            (p.burst + p.replay + p.acks).to_string(),
+            format!(
+                "{} in the burst, {} in the replay, {} among the acks",
+                p.burst, p.replay, p.acks
+            ),
+        );
     }
 }
 

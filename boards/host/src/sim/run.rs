@@ -31,6 +31,14 @@
 //! anything but the power cut leaves the store **bricked**, an `open` that returns
 //! an error is an **open failure**. Either ends the run early, and the summary
 //! reports it.
+//!
+//! The store sits on [`Grouped`] erase blocks of the flash: one block per sector
+//! in the steady scenario (the flash erases whole sectors), 32 blocks of 4 KiB per
+//! 128 KiB sector in the force-close scenario ([`force_close`]). Its capacity `N`
+//! is one of [`PENDING_CHOICES`](crate::sim::config::PENDING_CHOICES), each an
+//! instance of [`Device`].
+
+mod force_close;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -39,17 +47,20 @@ use monitor_events::journal::ConfigError;
 use monitor_events::{
     ChannelId, Config, EventId, EventStore, MonitorEvent, MonitorEventSource, PushError, StoreError,
 };
-use monitor_events_flash::sim::{SharedFlash, SimFlash, Torn};
+use monitor_events_flash::sim::{SharedFlash, SimFlash, Stats, Torn};
+use monitor_events_flash::Grouped;
 
 use crate::panic::{install_panic_hook, quietly};
-use crate::sim::config::{SimConfig, BROWNOUT_WINDOW, CHANNELS, IN_FLIGHT, PENDING};
+use crate::sim::config::{Scenario, SimConfig, BROWNOUT_WINDOW, CHANNELS, IN_FLIGHT};
 use crate::sim::consumer::Consumer;
 use crate::sim::model::{InDoubt, Model, Resolved};
-use crate::sim::report::{Counts, EndState, Summary};
+use crate::sim::report::{Counts, EndState, OpenFigures, Phase, Summary};
 use crate::sim::rng::Rng;
 use crate::sim::workload::Monitor;
 
-type Store = EventStore<SharedFlash, PENDING, IN_FLIGHT>;
+/// The medium the store sees: journal sectors of one or more erase blocks.
+type Medium = Grouped<SharedFlash>;
+type Store<const N: usize> = EventStore<Medium, N, IN_FLIGHT>;
 
 /// Why a run stopped before its end without a summary (liveness failures, I10,
 /// end the run with one: see [`Outcome`]).
@@ -57,6 +68,15 @@ type Store = EventStore<SharedFlash, PENDING, IN_FLIGHT>;
 pub enum SimFailure {
     /// The configuration does not fit the flash.
     Config(ConfigError),
+    /// The store's capacity is not one `simulate` is built for.
+    Pending(usize),
+    /// The erase block does not divide a sector into a power of two of blocks.
+    EraseBlock {
+        /// The erase block in bytes.
+        erase_block: u32,
+        /// The sector size in bytes.
+        sector_size: u32,
+    },
     /// The store did not open on the blank flash.
     Open(StoreError),
     /// A panic that was not a power cut, outside a push or an ack: a bug.
@@ -81,6 +101,18 @@ impl std::fmt::Display for SimFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SimFailure::Config(e) => write!(f, "the configuration does not fit the flash: {e}"),
+            SimFailure::Pending(n) => write!(
+                f,
+                "a store of room for {n} pending events is not built in: choose one of {:?}",
+                crate::sim::config::PENDING_CHOICES
+            ),
+            SimFailure::EraseBlock {
+                erase_block,
+                sector_size,
+            } => write!(
+                f,
+                "an erase block of {erase_block} B does not divide a sector of {sector_size} B into a power of two of blocks (both powers of two, the block at least the program unit)"
+            ),
             SimFailure::Open(e) => write!(f, "the store did not open on blank flash: {e}"),
             SimFailure::Panic {
                 message, pushed, ..
@@ -144,12 +176,14 @@ enum Call<T> {
     Cut,
 }
 
-struct Device {
+struct Device<const N: usize> {
     cfg: SimConfig,
-    config: Config<PENDING>,
+    config: Config<N>,
     rng: Rng,
     flash: SharedFlash,
-    store: Store,
+    /// The store's view of `flash` (shares it), opened at every restart.
+    medium: Medium,
+    store: Store<N>,
     monitor: Monitor,
     consumer: Consumer,
     model: Model,
@@ -169,6 +203,15 @@ struct Device {
     next_restart_at: u64,
     replaying: bool,
     last_push_tick: u64,
+    /// Whether the consumer is there to take released events (the steady
+    /// scenario: always).
+    present: bool,
+    /// Whether the consumer, back after being away, is still taking the backlog
+    /// at its own pace (the force-close scenario's replay phase).
+    catching_up: bool,
+    /// Pushes and acks sent to the store, cut or not: the force-close scenario's
+    /// clock for cuts and restarts.
+    writes: u64,
 }
 
 /// A finished run: all its events, or fewer when the store stopped making
@@ -182,13 +225,33 @@ pub struct Outcome {
 }
 
 /// Runs the emulation; `progress` is called with the number of events pushed.
-pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, SimFailure> {
+pub fn run(cfg: &SimConfig, progress: impl FnMut(u64)) -> Result<Outcome, SimFailure> {
+    match cfg.pending {
+        16 => run_with::<16>(cfg, progress),
+        64 => run_with::<64>(cfg, progress),
+        512 => run_with::<512>(cfg, progress),
+        n => Err(SimFailure::Pending(n)),
+    }
+}
+
+/// [`run`] with a store of room for `N` pending events.
+fn run_with<const N: usize>(
+    cfg: &SimConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<Outcome, SimFailure> {
     install_panic_hook();
     let started = Instant::now();
-    let geometry = cfg.geometry();
-    let config = cfg.config().map_err(SimFailure::Config)?;
+    let config = cfg.config::<N>().map_err(SimFailure::Config)?;
+    let grouping = SimFailure::EraseBlock {
+        erase_block: cfg.erase_block,
+        sector_size: cfg.sector_size,
+    };
+    let Some(geometry) = cfg.flash_geometry() else {
+        return Err(grouping);
+    };
     let flash = SharedFlash::new(SimFlash::new(geometry));
-    let mut store = match open(&flash, config, 0)? {
+    let medium = Grouped::new(flash.clone(), cfg.blocks()).map_err(|_| grouping)?;
+    let mut store = match open(&medium, config, 0)? {
         Ok(store) => store,
         Err(e) => return Err(SimFailure::Open(e)),
     };
@@ -201,6 +264,7 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
         config,
         rng,
         flash,
+        medium,
         store,
         monitor,
         consumer: Consumer::new(),
@@ -218,12 +282,18 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
         next_restart_at: 0,
         replaying: false,
         last_push_tick: 0,
+        present: true,
+        catching_up: false,
+        writes: 0,
     };
     d.next_cut_at = d.cut_spacing() / 2;
     d.next_restart_at = d.restart_spacing();
     let mut reported = 0;
     let ended = (|| {
-        while d.counts.pushed < cfg.events {
+        if cfg.scenario == Scenario::ForceClose {
+            d.force_close(&mut progress)?;
+        }
+        while cfg.scenario == Scenario::Steady && d.counts.pushed < cfg.events {
             d.tick()?;
             if d.counts.pushed >= reported + 256 {
                 reported = d.counts.pushed;
@@ -268,20 +338,20 @@ pub fn run(cfg: &SimConfig, mut progress: impl FnMut(u64)) -> Result<Outcome, Si
     Ok(Outcome { summary, image })
 }
 
-/// Opens the store on `flash`: its error, or a failure if it panicked.
-fn open(
-    flash: &SharedFlash,
-    config: Config<PENDING>,
+/// Opens the store on `medium`: its error, or a failure if it panicked.
+fn open<const N: usize>(
+    medium: &Medium,
+    config: Config<N>,
     pushed: u64,
-) -> Result<Result<Store, StoreError>, SimFailure> {
-    quietly(|| Store::open(flash.clone(), config)).map_err(|message| SimFailure::Panic {
+) -> Result<Result<Store<N>, StoreError>, SimFailure> {
+    quietly(|| Store::open(medium.clone(), config)).map_err(|message| SimFailure::Panic {
         message,
         pushed,
-        image: flash.get().image().to_vec(),
+        image: medium.inner().get().image().to_vec(),
     })
 }
 
-impl Device {
+impl<const N: usize> Device<N> {
     /// Pushes between two independent cuts. Brown-outs spend part of the budget
     /// on their bursts (a cut starts `1 / (1 - p)` cuts on average), so the
     /// independent cuts are spaced to spread the whole budget over the run.
@@ -305,7 +375,11 @@ impl Device {
 
     /// Runs `f` on the store; a panic on a dead medium is a power cut, any other
     /// panic a failure: of liveness (bricked) if `f` writes, a bug if it only reads.
-    fn guard<T>(&mut self, writes: bool, f: impl FnOnce(&mut Store) -> T) -> Result<Call<T>, Halt> {
+    fn guard<T>(
+        &mut self,
+        writes: bool,
+        f: impl FnOnce(&mut Store<N>) -> T,
+    ) -> Result<Call<T>, Halt> {
         let store = &mut self.store;
         match quietly(move || f(store)) {
             Ok(v) => Ok(Call::Done(v)),
@@ -464,12 +538,21 @@ impl Device {
         }
     }
 
+    /// Device time so far under the run's profile, in microseconds.
+    fn device_us(&self) -> f64 {
+        self.flash.get().stats().device_us(self.cfg.profile)
+    }
+
     fn push(&mut self, event: MonitorEvent) -> Result<Pushed, Halt> {
         let id = self.store.journal().next_id();
         let len = event.encoded_len() as u64;
+        let before = self.device_us();
+        self.writes += 1;
         match self.guard(true, |s| s.push(&event))? {
             Call::Done(Ok(id)) => {
+                self.counts.push_us.push(self.device_us() - before);
                 self.counts.count_event(&event, len);
+                self.counts.peak_pending = self.counts.peak_pending.max(self.store.pending_count());
                 self.cuts_in_a_row = 0;
                 self.model.on_push(id, event);
                 self.last_push_tick = self.now;
@@ -490,8 +573,15 @@ impl Device {
     /// Sends one ack; false if power was cut meanwhile.
     fn ack(&mut self, source: MonitorEventSource) -> Result<bool, Halt> {
         let event = self.model.event(source.id).cloned();
+        let before = self.device_us();
+        self.writes += 1;
         match self.guard(true, |s| s.ack(source))? {
             Call::Done(Ok(outcome)) => {
+                self.counts.ack_us.push(self.device_us() - before);
+                match self.counts.max_acked {
+                    Some(max) if source.id < max => self.counts.acks_out_of_order += 1,
+                    _ => self.counts.max_acked = Some(source.id),
+                }
                 self.model.on_ack(source, outcome);
                 self.consumer.forget(source.id, event.as_ref());
                 self.cuts_in_a_row = 0;
@@ -535,6 +625,7 @@ impl Device {
             }
             Call::Done(None) => {
                 self.model.on_release_none(&gated);
+                self.catching_up = false;
                 Ok(false)
             }
             // A release only reads; a cut cannot fire in it, but be safe.
@@ -581,7 +672,7 @@ impl Device {
             None => "a read".into(),
         };
         self.cut_fired(&during);
-        let resolved = self.reopen(in_doubt)?;
+        let resolved = self.reopen(in_doubt, false)?;
         if self.cfg.trace {
             eprintln!(
                 "trace: recovered ({resolved:?}): {:?}",
@@ -611,6 +702,14 @@ impl Device {
     /// brown-out, arms the next cut before the restart.
     fn cut_fired(&mut self, during: &str) {
         self.counts.cuts += 1;
+        let phase = if !self.present {
+            Phase::Burst
+        } else if self.catching_up {
+            Phase::Replay
+        } else {
+            Phase::Acks
+        };
+        self.counts.phase_cuts[phase as usize] += 1;
         self.cuts_in_a_row += 1;
         self.counts.max_cuts_in_a_row = self.counts.max_cuts_in_a_row.max(self.cuts_in_a_row);
         if self.burst_armed {
@@ -637,32 +736,65 @@ impl Device {
     }
 
     /// Opens the store after a restart. A power cut inside `open` (its repairs
-    /// write) is one more cut: power comes back and the device opens again.
-    fn open_after_restart(&mut self) -> Result<Store, Halt> {
+    /// write) is one more cut: power comes back and the device opens again. The
+    /// cost of an open after a `clean` restart, without a cut in it, is noted
+    /// when it has the most events pending so far.
+    fn open_after_restart(&mut self, clean: bool) -> Result<Store<N>, Halt> {
+        let mut clean = clean;
         loop {
-            match open(&self.flash, self.config, self.counts.pushed) {
-                Ok(Ok(store)) => return Ok(store),
+            let before = self.flash.get().stats().clone();
+            let started = Instant::now();
+            match open(&self.medium, self.config, self.counts.pushed) {
+                Ok(Ok(store)) => {
+                    if clean {
+                        self.note_open(&before, started, store.pending_count());
+                    }
+                    return Ok(store);
+                }
                 Ok(Err(e)) => return Err(Halt::OpenFailed(e)),
-                Err(_) if self.flash.get().is_dead() => self.cut_fired("open"),
+                Err(_) if self.flash.get().is_dead() => {
+                    self.cut_fired("open");
+                    clean = false;
+                }
                 Err(f) => return Err(f.into()),
             }
         }
     }
 
+    /// Keeps the cost of an open with `pending` events if none had more.
+    fn note_open(&mut self, before: &Stats, started: Instant, pending: usize) {
+        if self.counts.open.is_some_and(|o| o.pending >= pending) {
+            return;
+        }
+        let host_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let flash = self.flash.get();
+        let after = flash.stats();
+        self.counts.open = Some(OpenFigures {
+            pending,
+            device_ms: (after.device_us(self.cfg.profile) - before.device_us(self.cfg.profile))
+                / 1000.0,
+            host_ms,
+            bytes_read: after.bytes_read - before.bytes_read,
+            program_ops: after.program_ops - before.program_ops,
+            erases: after.erases - before.erases,
+        });
+    }
+
     /// A clean restart: the device reboots with power intact.
     fn restart(&mut self) -> Result<(), Halt> {
-        self.reopen(None).map(|_| ())
+        self.reopen(None, true).map(|_| ())
     }
 
     /// Reopens the store, checks I1–I3, registers in-flight updates again and
-    /// replays everything releasable (I4, I5).
-    fn reopen(&mut self, in_doubt: Option<InDoubt>) -> Result<Resolved, Halt> {
+    /// replays everything releasable (I4, I5), unless the consumer is away.
+    /// `clean`: a reboot with power intact, not a recovery.
+    fn reopen(&mut self, in_doubt: Option<InDoubt>, clean: bool) -> Result<Resolved, Halt> {
         let doubted_ack = match &in_doubt {
             Some(InDoubt::Ack(source)) => Some((source.id, self.model.event(source.id).cloned())),
             _ => None,
         };
         // The old store is gone with the device's RAM.
-        self.store = self.open_after_restart()?;
+        self.store = self.open_after_restart(clean)?;
         let ids: Vec<EventId> = self.store.journal().pending().map(|(id, _)| id).collect();
         let next = self.store.next_id();
         let resolved = self.model.on_reopen(&ids, next, in_doubt);
@@ -679,6 +811,10 @@ impl Device {
             .collect();
         if self.store.restore_in_flight(&updates).is_err() {
             self.model.violations.gating += 1;
+        }
+        self.counts.peak_pending = self.counts.peak_pending.max(self.store.pending_count());
+        if !self.present {
+            return Ok(resolved);
         }
         self.replaying = true;
         let replay = loop {

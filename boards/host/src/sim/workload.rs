@@ -11,6 +11,11 @@
 //! | `HtlcResolved`, failure with its BOLT 4 data | ~ 28 % | 106..166 B |
 //! | `UpdateCompleted` | ~ 20 % | 34..36 B |
 //! | `HolderForceClosed`, `CommitmentTxConfirmed` | < 1 % | 33..45 B |
+//!
+//! A force-close burst ([`Monitor::force_close_burst`]) resolves every HTLC of one
+//! channel on chain: the same claims and failures, and one in eight of the
+//! largest encoded size (`MAX_ENCODED_LEN`, 214 B: a failed forward whose every
+//! field takes the most bytes), the size the journal's capacity check assumes.
 
 use monitor_events::{
     ChannelId, CloseReason, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent,
@@ -87,6 +92,64 @@ impl Monitor {
     /// An HTLC of a random channel was claimed or failed.
     pub fn htlc_resolution(&mut self, rng: &mut Rng) -> Produced {
         let i = self.random_index(rng);
+        self.htlc_resolution_on(rng, i)
+    }
+
+    /// A random open channel force-closes and the chain resolves `count` of its
+    /// HTLCs: claims and failures as [`htlc_resolution`](Self::htlc_resolution)
+    /// makes them, all on chain, one in eight a failed forward of the largest
+    /// encoded size. Returns the channel and the resolutions in chain order.
+    pub fn force_close_burst(&mut self, rng: &mut Rng, count: u64) -> (ChannelId, Vec<Produced>) {
+        let i = self.random_index(rng);
+        self.channels[i].closing = true;
+        let burst = (0..count)
+            .map(|_| {
+                if rng.chance(1, 8) {
+                    self.largest_resolution(rng, i)
+                } else {
+                    self.htlc_resolution_on(rng, i)
+                }
+            })
+            .collect();
+        (self.channels[i].id, burst)
+    }
+
+    /// A failed forward on channel `i` whose every field takes the most bytes: the
+    /// largest event there is (`MAX_ENCODED_LEN`). The integers have their top
+    /// bits set, which only an amount above 2^63 msat or an HTLC id above 2^63
+    /// reaches: a worst case, as the capacity check assumes, not a likely one.
+    fn largest_resolution(&mut self, rng: &mut Rng, i: usize) -> Produced {
+        let top = |x: u64| x | 1 << 63;
+        let (prev_channel, _) = self.inbound_htlc(rng, i);
+        let mut data = [0u8; MAX_FAILURE_DATA];
+        for chunk in data.chunks_mut(32) {
+            chunk.copy_from_slice(&rng.bytes32()[..chunk.len()]);
+        }
+        let code = rng.below(1 << 16) as u16 | 0x8000;
+        let reason = FailureReason::new(code, &data).expect("data within MAX_FAILURE_DATA");
+        let user_channel_id = u128::from(top(rng.next_u64())) << 64 | u128::from(rng.next_u64());
+        Produced {
+            event: MonitorEvent::HtlcResolved(HtlcResolution {
+                channel: self.channels[i].id,
+                payment_hash: PaymentHash(rng.bytes32()),
+                amount_msat: top(rng.next_u64()),
+                source: HtlcSource::Forward {
+                    prev_channel,
+                    prev_htlc_id: top(rng.next_u64()),
+                },
+                outcome: HtlcOutcome::Failed {
+                    reason,
+                    hold_time: Some(rng.next_u64() as u32 | 1 << 31),
+                },
+                resolved_on_chain: true,
+                user_channel_id: Some(user_channel_id),
+            }),
+            extra_inbound: Vec::new(),
+        }
+    }
+
+    /// An HTLC of channel `i` was claimed or failed.
+    fn htlc_resolution_on(&mut self, rng: &mut Rng, i: usize) -> Produced {
         let channel = self.channels[i].id;
         let user_channel_id = self.channels[i].user_channel_id;
         let on_chain = self.channels[i].closing || rng.chance(1, 40);
@@ -267,5 +330,41 @@ mod tests {
             update_id: u,
         };
         assert!(done.encode(&mut buf).is_ok());
+    }
+
+    /// I9 for a force-close burst: every resolution is a valid event of the one
+    /// closed channel, resolved on chain; claims and failures mixed; about one in
+    /// eight of exactly `MAX_ENCODED_LEN` bytes.
+    #[test]
+    fn force_close_burst_is_one_channel_on_chain_with_the_largest_events() {
+        let mut rng = Rng::new(11);
+        let mut m = Monitor::new(&mut rng, 8);
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        let (channel, burst) = m.force_close_burst(&mut rng, 483);
+        let largest = burst
+            .iter()
+            .filter(|p| p.event.encoded_len() == MAX_ENCODED_LEN)
+            .count();
+        assert!(
+            (30..100).contains(&largest),
+            "{largest} of the largest size"
+        );
+        let claims = burst
+            .iter()
+            .filter(|p| {
+                matches!(&p.event, MonitorEvent::HtlcResolved(h)
+                    if matches!(h.outcome, HtlcOutcome::Claimed { .. }))
+            })
+            .count();
+        assert!((200..400).contains(&claims), "{claims} claims");
+        for p in &burst {
+            let n = p.event.encode(&mut buf).expect("valid").len();
+            assert_eq!(n, p.event.encoded_len());
+            assert_eq!(p.event.channel(), channel);
+            assert!(
+                matches!(&p.event, MonitorEvent::HtlcResolved(h) if h.resolved_on_chain),
+                "a force-close resolves on chain"
+            );
+        }
     }
 }
