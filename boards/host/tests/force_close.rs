@@ -1,0 +1,230 @@
+//! `monitor-events simulate --scenario force-close`, run as a user would: one
+//! channel force-closes while the consumer is away, 483 HTLC resolutions are
+//! pushed at once into a store of room for 512 on 4 sectors of 128 KiB (32 erase
+//! blocks of 4 KiB each, w25q-spi), then acked in random order, with power cuts
+//! in the burst, in the replay and among the acks. The summary's figures are
+//! checked: I1 (nothing lost), I2 (nothing resurrected), I3 (ids only grow), I4
+//! and the ack outcomes (no violation), the whole burst pending at once, every
+//! event acked, and the costs it reports.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_monitor-events");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run monitor-events")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_str(&stdout(o)).expect("stdout is one JSON object")
+}
+
+fn u(s: &Value, key: &str) -> u64 {
+    s[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is a count: {s}"))
+}
+
+fn f(s: &Value, key: &str) -> f64 {
+    s[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is a number: {s}"))
+}
+
+const SEED: &str = "3";
+
+/// I1, I2, I3, I4 with 483 pending: the seeded force-close run loses,
+/// resurrects and reuses nothing, holds the whole burst at once, acks every
+/// event (out of id order), cuts power in every phase, and reports the cost of a
+/// push, an ack and an open at the peak.
+#[test]
+fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
+    let o = run(&[
+        "simulate",
+        "--scenario",
+        "force-close",
+        "--seed",
+        SEED,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!(s["scenario"], "force-close");
+    assert_eq!(s["profile"], "w25q-spi");
+    assert_eq!(s["result"], "ok");
+    for zero in [
+        "lost_ids",
+        "resurrected_ids",
+        "reused_ids",
+        "violations",
+        "bricked",
+        "open_failures",
+        "pending_at_end",
+        "acks_held_at_end",
+    ] {
+        assert_eq!(s[zero], 0, "{zero}: {s}");
+    }
+    // The store: N = 512 on 4 x 128 KiB of 4 KiB erase blocks, 1 B unit.
+    assert_eq!(s["capacity"], 512);
+    let flash = &s["flash"];
+    assert_eq!(flash["sector_count"], 4);
+    assert_eq!(flash["sector_size"], 128 * 1024);
+    assert_eq!(flash["erase_block"], 4096);
+    assert_eq!(flash["write_size"], 1);
+    // The burst: 483 HTLC resolutions of one channel, all pending at once, some
+    // of the largest size; a push cut in flight counts once, kept or pushed again.
+    let burst = u(&s, "events_pushed") + u(&s["in_doubt"], "pushes_kept");
+    assert_eq!(burst, 483, "{s}");
+    assert_eq!(s["peak_pending"], 483, "{s}");
+    let events = &s["events"];
+    assert_eq!(
+        u(events, "htlc_claimed") + u(events, "htlc_failed"),
+        u(&s, "events_pushed")
+    );
+    assert!(
+        u(events, "htlc_claimed") > 100 && u(events, "htlc_failed") > 100,
+        "{events}"
+    );
+    assert!(u(&s, "largest_events") > 20, "{s}");
+    // Every event acked, through the barrier, in random order.
+    let acked = u(&s, "acks");
+    assert_eq!(acked, 483, "{s}");
+    assert!(u(&s, "deferred_acks") >= 400, "{s}");
+    assert!(u(&s, "acks_out_of_order") > 50, "{s}");
+    assert!(u(&s, "replayed") > 0, "I4 exercised: {s}");
+    // Power cuts in the burst, in the replay and among the acks, each recovered.
+    assert_eq!(s["cuts"], 60);
+    assert_eq!(s["cuts"], s["recoveries"]);
+    let phases = &s["cuts_by_phase"];
+    for phase in ["burst", "replay", "acks"] {
+        assert!(u(phases, phase) > 0, "no cut in the {phase}: {phases}");
+    }
+    assert_eq!(
+        u(phases, "burst") + u(phases, "replay") + u(phases, "acks"),
+        u(&s, "cuts")
+    );
+    let d = &s["in_doubt"];
+    assert!(u(d, "pushes_kept") + u(d, "pushes_dropped") > 0, "{d}");
+    assert!(u(d, "acks_kept") + u(d, "acks_dropped") > 0, "{d}");
+    // Costs: a typical push or ack is cheap next to the erases a cut costs (a
+    // fresh 128 KiB sector is 32 block erases), which the means include.
+    let (push, push_median) = (
+        f(&s, "device_ms_per_push"),
+        f(&s, "device_ms_per_push_median"),
+    );
+    let (ack, ack_median) = (
+        f(&s, "device_ms_per_ack"),
+        f(&s, "device_ms_per_ack_median"),
+    );
+    assert!(push_median > 0.0 && push_median < 2.0, "{push_median}");
+    assert!(ack_median > 0.0 && ack_median < 1.0, "{ack_median}");
+    assert!(push >= push_median && ack >= ack_median);
+    // The open at the peak: a clean restart with all 483 pending reads the
+    // region and writes nothing.
+    let open = &s["open_most_pending"];
+    assert_eq!(open["pending"], 483, "{open}");
+    assert_eq!(open["program_ops"], 0);
+    assert_eq!(open["erases"], 0);
+    assert!(u(open, "bytes_read") >= 512 * 1024, "{open}");
+    let open_ms = f(open, "device_ms");
+    assert!(open_ms > 0.0 && open_ms < 100.0, "{open}");
+    assert!(f(open, "host_ms") > 0.0);
+    // The same seed gives the same run.
+    let again = json(&run(&[
+        "simulate",
+        "--scenario",
+        "force-close",
+        "--seed",
+        SEED,
+        "--json",
+    ]));
+    for key in ["next_id", "erases", "bytes_programmed", "acks_out_of_order"] {
+        assert_eq!(s[key], again[key], "{key}");
+    }
+}
+
+/// The text summary of the force-close scenario shows its own section: peak
+/// pending, device ms per push, per ack and per open, cuts by phase.
+#[test]
+fn force_close_prints_its_figures() {
+    let o = run(&[
+        "simulate",
+        "--scenario",
+        "force-close",
+        "--seed",
+        SEED,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "scenario force-close",
+        "4 sectors x 131072 B (32 erase blocks of 4096 B each)",
+        "room for 512 pending events",
+        "peak pending                       483",
+        "device ms per push",
+        "device ms per ack",
+        "device ms per open",
+        "with 483 pending",
+        "power cuts by phase",
+        "lost ids (I1)                        0",
+        "result: ok, 0 violations",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in\n{out}");
+    }
+}
+
+/// `--pending` and `--sectors`: a store of room for 64 takes the burst in parts
+/// (pushes refused with `Full` wait for acks, nothing lost); a capacity that is
+/// not built in, or one the geometry cannot hold, is a usage error (exit 1).
+#[test]
+fn force_close_with_a_smaller_store_and_bad_capacities() {
+    let o = run(&[
+        "simulate",
+        "--scenario",
+        "force-close",
+        "--pending",
+        "64",
+        "--sectors",
+        "8",
+        "--sector-size",
+        "16384",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!(s["result"], "ok");
+    assert_eq!(s["lost_ids"], 0);
+    assert_eq!(s["capacity"], 64);
+    assert_eq!(s["peak_pending"], 64);
+    assert!(u(&s, "full_refusals") > 0, "{s}");
+    assert_eq!(s["acks"], 483);
+    assert_eq!(s["pending_at_end"], 0);
+    assert_eq!(s["flash"]["sector_count"], 8);
+
+    let o = run(&["simulate", "--scenario", "force-close", "--pending", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("possible values: 16, 64, 512"));
+    // 512 of the largest events do not fit a 4 KiB sector.
+    let o = run(&["simulate", "--pending", "512", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("do not fit in one sector"),
+        "{}",
+        stderr(&o)
+    );
+}
