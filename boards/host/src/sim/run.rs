@@ -625,7 +625,10 @@ impl<const N: usize> Device<N> {
             }
             Call::Done(None) => {
                 self.model.on_release_none(&gated);
-                self.catching_up = false;
+                // Nothing left to take, unless an update holds some back.
+                if gated.is_empty() {
+                    self.catching_up = false;
+                }
                 Ok(false)
             }
             // A release only reads; a cut cannot fire in it, but be safe.

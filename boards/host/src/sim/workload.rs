@@ -89,6 +89,14 @@ impl Monitor {
         (c.id, c.next_update)
     }
 
+    /// A new monitor update on `channel` (open or closing): its update id, or
+    /// `None` if the monitor has no such channel.
+    pub fn next_update_on(&mut self, channel: ChannelId) -> Option<u64> {
+        let c = self.channels.iter_mut().find(|c| c.id == channel)?;
+        c.next_update += 1;
+        Some(c.next_update)
+    }
+
     /// An HTLC of a random channel was claimed or failed.
     pub fn htlc_resolution(&mut self, rng: &mut Rng) -> Produced {
         let i = self.random_index(rng);

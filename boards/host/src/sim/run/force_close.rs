@@ -7,6 +7,13 @@
 //! | replay | consumer | it comes back and takes the backlog at its pace ([`PACE`] events a tick, from the lowest pending id again after a reopen), holding each ack in its `AckBarrier` until its conditions are met; acks start meanwhile |
 //! | acks | consumer | the backlog is all delivered; acks go out as conditions are met, in random order, until nothing is pending |
 //!
+//! Once the consumer is back and has acked something, the channel manager now
+//! and then sends the closed channel a monitor update (a preimage it learned
+//! upstream, say): while it is in flight the channel's HTLC events are held back
+//! (I5), a reopen declares it again, and its completion is pushed as
+//! `UpdateCompleted`. One at a time, after the first ack: the peak stays the
+//! burst.
+//!
 //! Power cuts and clean restarts are spread over the store's writes (pushes and
 //! acks, cut or not): a third of the cuts in the burst, a third in the replay and
 //! the rest among the acks. Each cut is armed at one of the next 48 medium
@@ -22,7 +29,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Device, Halt, Pushed, Queued, SimFailure};
+use monitor_events::{ChannelId, MonitorEvent};
+
+use super::{Device, Halt, Pushed, Queued, SimFailure, Update};
 
 /// Events the consumer takes per tick while it catches up (at least, at most):
 /// reading the backlog is quick next to the conditions its acks wait for (up to
@@ -36,7 +45,7 @@ impl<const N: usize> Device<N> {
     /// Runs the scenario to its end: every event of the burst pushed and acked.
     pub(super) fn force_close(&mut self, progress: &mut impl FnMut(u64)) -> Result<(), Halt> {
         self.present = false;
-        let (_, burst) = self
+        let (channel, burst) = self
             .monitor
             .force_close_burst(&mut self.rng, self.cfg.events);
         for p in &burst {
@@ -79,8 +88,12 @@ impl<const N: usize> Device<N> {
         let restart_spacing = (events / (restarts + 1)).max(1);
         self.next_restart_at = self.writes + restart_spacing;
         let mut last = (self.counts.pushed, self.counts.acks, self.now);
-        while self.model.pending_count() > 0 || !self.outbox.is_empty() {
+        while self.model.pending_count() > 0
+            || !self.outbox.is_empty()
+            || !self.in_flight.is_empty()
+        {
             self.now += 1;
+            self.update_closed_channel(channel);
             self.push_queued()?;
             for _ in 0..self.rng.range(PACE.0, PACE.1) {
                 if !self.release_one()? {
@@ -115,6 +128,46 @@ impl<const N: usize> Device<N> {
         }
         progress(self.counts.pushed);
         Ok(())
+    }
+
+    /// Completes the closed channel's monitor update when it is due (queueing its
+    /// `UpdateCompleted`), and now and then begins the next one once the consumer
+    /// acked something and no other is in flight.
+    fn update_closed_channel(&mut self, channel: ChannelId) {
+        let now = self.now;
+        let (done, still): (Vec<Update>, Vec<Update>) =
+            self.in_flight.iter().partition(|u| u.due <= now);
+        self.in_flight = still;
+        for u in done {
+            if !self.store.complete_update(u.channel, u.update_id) {
+                self.model.violations.gating += 1;
+            }
+            self.counts.updates_completed += 1;
+            self.outbox.push_back(Queued {
+                event: MonitorEvent::UpdateCompleted {
+                    channel: u.channel,
+                    update_id: u.update_id,
+                },
+                not_before: 0,
+            });
+        }
+        if self.in_flight.is_empty()
+            && self.counts.acks > 0
+            && self.model.pending_count() > 0
+            && self.rng.chance(1, 8)
+        {
+            let Some(update_id) = self.monitor.next_update_on(channel) else {
+                return;
+            };
+            if self.store.begin_update(channel, update_id).is_ok() {
+                self.in_flight.push(Update {
+                    channel,
+                    update_id,
+                    due: now + self.rng.range(1, 12),
+                });
+                self.counts.updates_begun += 1;
+            }
+        }
     }
 
     /// Pushes the next queued event; false if the store is full. A push cut in
@@ -186,8 +239,13 @@ mod tests {
             };
             let s = run(&cfg, |_| {}).expect("runs to its end").summary;
             assert!(s.ok(), "seed {seed}: {}", s.verdict());
-            assert_eq!(s.events_pushed + s.in_doubt.pushes_kept, 483);
+            assert_eq!(
+                s.events_pushed + s.in_doubt.pushes_kept,
+                483 + s.updates_completed
+            );
             assert_eq!(s.peak_pending, 483, "seed {seed}");
+            assert!(s.updates_completed > 0, "seed {seed}");
+            assert!(s.htlc_events_held_back > 0, "I5 exercised, seed {seed}");
             assert_eq!(s.pending_at_end, 0);
             assert_eq!(s.cuts, s.recoveries);
             assert!(s.acks >= 483, "seed {seed}: {} acks", s.acks);
@@ -216,7 +274,10 @@ mod tests {
         };
         let s = run(&cfg, |_| {}).expect("runs").summary;
         assert!(s.ok(), "{}", s.verdict());
-        assert_eq!(s.events_pushed + s.in_doubt.pushes_kept, 483);
+        assert_eq!(
+            s.events_pushed + s.in_doubt.pushes_kept,
+            483 + s.updates_completed
+        );
         assert_eq!(s.peak_pending, 64);
         assert!(s.full_refusals > 0);
         assert_eq!(s.pending_at_end, 0);
