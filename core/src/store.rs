@@ -882,8 +882,8 @@ mod tests {
         type D<const N: usize> = EventStore<&'static mut TestFlash, N>;
         let d = (core::mem::size_of::<D<64>>() - core::mem::size_of::<D<16>>()) / 48;
         std::println!("EventStore<_, N> (CH = N): {d} B per pending slot");
-        assert!(per_slot <= 32, "{per_slot}");
-        assert!(d <= 68, "{d}");
+        assert!(per_slot <= 18, "{per_slot}");
+        assert!(d <= 54, "{d}");
     }
 
     /// I9: a record that checks but is not an event fails open with a typed error.

@@ -309,16 +309,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Clears the ack byte of a pending record in place; false if it did not verify.
-    pub(super) fn ack_in_place(&mut self, e: Entry) -> bool {
+    pub(super) fn ack_in_place(&mut self, off: u32) -> bool {
         let ws = self.cfg.geometry.write_size as usize;
         let mut unit = [0u8; 32];
         let unit = &mut unit[..ws.max(4)];
-        self.m_read(e.off, unit);
+        self.m_read(off, unit);
         unit[2] = 0x00;
         let want = [unit[0], unit[1], 0x00, unit[3]];
-        self.m_program(e.off, unit);
+        self.m_program(off, unit);
         let mut back = [0u8; 4];
-        self.m_read(e.off, &mut back);
+        self.m_read(off, &mut back);
         back == want
     }
 }

@@ -104,6 +104,7 @@ const CHUNK: usize = 256;
 
 mod append;
 mod error;
+mod index;
 mod recovery;
 mod retire;
 
@@ -113,7 +114,8 @@ pub use crate::pending::AckOutcome;
 const F_COPY: u8 = 1;
 const F_IN_PLACE_OK: u8 = 2;
 
-/// Where a pending event lives.
+/// Where a pending event lives, in full (the location index keeps less: see
+/// `index.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     id: u64,
@@ -259,7 +261,9 @@ pub struct Journal<M: Medium, const N: usize, C: MonotonicCounter = NoCounter> {
     medium: M,
     counter: C,
     cfg: Config<N>,
-    entries: Vec<Entry, N>,
+    entries: Vec<index::Slot, N>,
+    /// The location index stores ids less this.
+    base: u64,
     next_id: u64,
     cur: Option<Current>,
     oldest: u32,
@@ -339,6 +343,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             counter,
             cfg: config,
             entries: Vec::new(),
+            base: 0,
             next_id: 0,
             cur: None,
             oldest: 0,
@@ -407,13 +412,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Pending events, `(id, body length)`, in id order.
     pub fn pending(&self) -> impl Iterator<Item = (EventId, usize)> + '_ {
-        self.entries.iter().map(|e| (EventId(e.id), e.len as usize))
+        self.entries
+            .iter()
+            .map(move |s| (EventId(self.slot_id(*s)), s.len() as usize))
     }
 
     /// The ids of the pending events, in id order, by value (so that the journal
     /// can be borrowed mutably while going through them).
     pub fn pending_ids(&self) -> Vec<EventId, N> {
-        self.entries.iter().map(|e| EventId(e.id)).collect()
+        self.entries
+            .iter()
+            .map(|s| EventId(self.slot_id(*s)))
+            .collect()
     }
 
     /// Whether `id` is pending.
@@ -483,7 +493,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if let Some(b) = bodies.iter().find(|b| b.len() > max) {
             return Err(AppendError::TooLarge { len: b.len(), max });
         }
-        if self.entries.len() + bodies.len() > N {
+        if self.entries.len() + bodies.len() > N
+            || !self.id_fits(self.next_id + bodies.len() as u64)
+        {
             return Err(AppendError::Full);
         }
         self.repair();
@@ -491,17 +503,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let id = self.next_id;
             let (off, crc) = self.append(Spec::Event(body));
             self.next_id = id + 1;
-            let flags = self.in_place_flag(off);
             let e = Entry {
                 id,
                 off,
                 crc,
                 len: body.len() as u16,
                 fix: 0,
-                flags,
+                flags: 0,
             };
-            // Cannot fail: capacity was checked above.
-            let _ = self.entries.push(e);
+            // Cannot fail: capacity and the span of ids were checked above.
+            let _ = self.put_entry(&e, false);
             *slot = EventId(id);
         }
         self.sync();
@@ -535,12 +546,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             *o = match self.find(id.0) {
                 Err(_) => AckOutcome::AlreadyAcked,
                 Ok(i) => {
-                    let e = self.entries[i];
+                    let off = self.entries[i].off();
                     if !(self.cfg.ack_mode == AckMode::InPlace
-                        && e.flags & F_IN_PLACE_OK != 0
-                        && self.ack_in_place(e))
+                        && self.in_place_flag(off) != 0
+                        && self.ack_in_place(off))
                     {
-                        self.append(Spec::Ack(e.id));
+                        self.append(Spec::Ack(id.0));
                     }
                     // The entry may have moved during compaction: find it again.
                     if let Ok(i) = self.find(id.0) {
@@ -562,7 +573,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// If the medium fails, or the record no longer matches what was written or
     /// recovered (it changed on the medium since: invariant I7).
     pub fn read(&mut self, id: EventId, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let e = self.entries[self.find(id.0).map_err(|_| ReadError::NotPending)?];
+        let i = self.find(id.0).map_err(|_| ReadError::NotPending)?;
+        let e = self.entry(i);
         let len = e.len as usize;
         if buf.len() < len {
             return Err(ReadError::BufferTooSmall { needed: len });
@@ -654,10 +666,6 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         } else {
             0
         }
-    }
-
-    fn find(&self, id: u64) -> Result<usize, usize> {
-        self.entries.binary_search_by_key(&id, |e| e.id)
     }
 
     /// Whether `len` bytes from `off` all read `0xFF`.

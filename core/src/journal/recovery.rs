@@ -171,7 +171,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             next = next.max(h.floor + tail.events);
         }
         if let Some(last) = self.entries.last() {
-            next = next.max(last.id + 1);
+            next = next.max(self.slot_id(*last) + 1);
         }
         self.next_id = next;
         // Behind the tail, torn programs that changed no bit cannot be seen but may
@@ -326,8 +326,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if hdr == [0xFF; 8] && self.is_erased(base + p, size - p) {
                 break;
             }
-            let (w, fix, crc) = if self.record_crc(h.seq, p, w) == Some(stored) {
-                (w, 0, stored)
+            let (w, fix, crc, corrected) = if self.record_crc(h.seq, p, w) == Some(stored) {
+                (w, 0, stored, false)
             } else {
                 let end = self.programmed_end(base);
                 match self.explain(h.seq, p, w, stored) {
@@ -337,7 +337,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         }
                         visit(Seen::Corrected { offset: base + p });
                         out.sealed = true;
-                        (word0, fix, crc)
+                        (word0, fix, crc, true)
                     }
                     Explained::Rot => return Err(corrupted(base + p, Corruption::BitFlip)),
                     Explained::No => {
@@ -356,7 +356,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if self.cfg.auth.is_some() && !self.record_tag_ok(h.seq, p, w, fix) {
                 return Err(corrupted(base + p, Corruption::Forged));
             }
-            self.apply_record(h, p, w, fix, crc, apply, &mut out, visit)?;
+            self.apply_record(h, p, w, fix, crc, corrected, apply, &mut out, visit)?;
             out.records += 1;
             if Kind::from_bits(w.kind_bits()) != Some(Kind::Copy) {
                 out.kept += 1;
@@ -378,6 +378,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         w: Word0,
         fix: u16,
         crc: u32,
+        corrected: bool,
         apply: bool,
         out: &mut SectorScan,
         visit: &mut impl FnMut(Seen),
@@ -423,7 +424,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         fix,
                         flags,
                     };
-                    self.upsert(e)?;
+                    self.upsert(e, corrected)?;
                 }
             }
             Some(k @ (Kind::AckShort | Kind::AckLong)) => {
@@ -471,15 +472,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         u64::from_le_bytes(b)
     }
 
-    pub(super) fn upsert(&mut self, e: Entry) -> Result<(), OpenError> {
-        match self.find(e.id) {
-            Ok(i) => self.entries[i] = e,
-            Err(i) => {
-                self.entries
-                    .insert(i, e)
-                    .map_err(|_| OpenError::TooManyPending { capacity: N })?;
-            }
+    pub(super) fn upsert(&mut self, e: Entry, corrected: bool) -> Result<(), OpenError> {
+        match self.put_entry(&e, corrected) {
+            Ok(()) => Ok(()),
+            Err(index::PutError::Full) => Err(OpenError::TooManyPending { capacity: N }),
+            // A journal never has pending ids 2^31 apart (push refuses it first).
+            Err(index::PutError::Span) => Err(corrupted(e.off, Corruption::Semantics)),
         }
-        Ok(())
     }
 }

@@ -49,8 +49,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let copies: u32 = self
             .entries
             .iter()
-            .filter(|e| (lo..hi).contains(&e.off))
-            .map(|e| self.cfg.extent(e.len as u32 + 8))
+            .filter(|s| (lo..hi).contains(&s.off()))
+            .map(|s| self.cfg.extent(s.len() as u32 + 8))
             .sum();
         copies + self.cfg.extent(0)
     }
@@ -112,18 +112,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let hi = lo + self.sector_size();
         let mut i = 0;
         while i < self.entries.len() {
-            let e = self.entries[i];
-            if (lo..hi).contains(&e.off) {
-                let (off, crc) = self.append(Spec::Copy(e));
+            if (lo..hi).contains(&self.entries[i].off()) {
+                let e = self.entry(i);
+                let (off, _) = self.append(Spec::Copy(e));
                 if let Ok(k) = self.find(e.id) {
-                    let flags = F_COPY | self.in_place_flag(off);
-                    self.entries[k] = Entry {
-                        off,
-                        crc,
-                        fix: 0,
-                        flags,
-                        ..e
-                    };
+                    self.moved(k, off);
                 }
             }
             i += 1;
