@@ -302,9 +302,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     fn rebuild_index(&mut self) -> Result<(), StoreError> {
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let mut i = 0;
-        loop {
-            let next = self.journal.pending().nth(i);
-            let Some((id, _)) = next else { break };
+        while let Some(id) = self.journal.nth_pending(i) {
             let (channel, kind) = match self.journal.read(id, &mut buf) {
                 Ok(n) => channel_and_kind(&buf[..n])
                     .map_err(|error| StoreError::BadEvent { id, error })?,

@@ -417,6 +417,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             .map(move |s| (EventId(self.slot_id(*s)), s.len() as usize))
     }
 
+    /// The id of the `i`-th pending event in id order (0: the oldest), in
+    /// constant time.
+    pub(crate) fn nth_pending(&self, i: usize) -> Option<EventId> {
+        self.entries.get(i).map(|s| EventId(self.slot_id(*s)))
+    }
+
     /// The ids of the pending events, in id order, by value (so that the journal
     /// can be borrowed mutably while going through them).
     pub fn pending_ids(&self) -> Vec<EventId, N> {
