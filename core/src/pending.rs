@@ -60,26 +60,22 @@ pub enum AckOutcome {
     AlreadyAcked,
 }
 
-/// The ids and flags of up to `N` pending events, in id order, and the channels
-/// they belong to: at most `CH` different channels at a time (by default `N`).
-/// No heap; memory is fixed at compile time (invariant I6): 8 bytes per pending
-/// event (an id relative to the oldest, a channel's index, the flags) and 36
-/// bytes per channel.
-pub struct PendingIndex<const N: usize, const CH: usize = N> {
-    /// Sorted by id, strictly increasing.
-    events: heapless::Vec<Slot, N>,
+/// The channels and flags of up to `N` pending events, by position (the caller
+/// keeps their ids in the same order), and a table of the channels they belong
+/// to: at most `CH` different ones at a time. 4 bytes per event (a channel's
+/// index, flags, kind) and 36 per channel; no heap (invariant I6).
+///
+/// [`PendingIndex`] is this plus the ids; the [`EventStore`](crate::EventStore)
+/// keeps this beside its journal, which holds the ids already.
+pub struct Marks<const N: usize, const CH: usize> {
+    slots: heapless::Vec<Mark, N>,
     /// Channels with events pending; an entry whose count is 0 is free.
     channels: heapless::Vec<ChannelEntry, CH>,
-    /// Ids are stored as `id - base`.
-    base: u64,
-    /// Greater than every id ever assigned (invariant I3).
-    next_id: EventId,
 }
 
-/// One pending event: its id less the index's base, its channel's entry, flags.
+/// One pending event's channel (its entry in the table), flags and kind.
 #[derive(Clone, Copy)]
-struct Slot {
-    delta: u32,
+struct Mark {
     channel: u16,
     /// `HTLC` and `RELEASED`.
     flags: u8,
@@ -118,9 +114,201 @@ fn kind_of(code: u8) -> Option<EventKind> {
     }
 }
 
-impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
+/// One pending event as [`Marks`] sees it (no id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkInfo {
+    /// The event's channel.
+    pub channel: ChannelId,
+    /// Whether it is an HTLC event (gated, invariant I5).
+    pub is_htlc: bool,
+    /// Whether it was released in this run (invariant I4).
+    pub released: bool,
+    /// The event's kind, when it was added with one.
+    pub kind: Option<EventKind>,
+}
+
+impl<const N: usize, const CH: usize> Marks<N, CH> {
     const CHANNELS_FIT: () = assert!(CH <= u16::MAX as usize, "CH must be at most 65535");
 
+    /// No event.
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CHANNELS_FIT;
+        Marks {
+            slots: heapless::Vec::new(),
+            channels: heapless::Vec::new(),
+        }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there is no event.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether `N` events are held.
+    pub fn is_full(&self) -> bool {
+        self.slots.is_full()
+    }
+
+    /// Whether an event of `channel` can be added as far as the channel table
+    /// goes: the channel has events already, or fewer than `CH` channels do.
+    pub fn has_channel_room(&self, channel: &ChannelId) -> bool {
+        self.channel_entry(channel).is_some()
+    }
+
+    /// Whether `channel` has events.
+    pub fn channel_pending(&self, channel: &ChannelId) -> bool {
+        self.channels
+            .iter()
+            .any(|c| c.events > 0 && c.id == *channel)
+    }
+
+    /// How many more channels can have events: `CH` less those that do.
+    pub fn free_channels(&self) -> usize {
+        CH - self.channels.iter().filter(|c| c.events > 0).count()
+    }
+
+    /// Adds an event after the others; changes nothing on `Err` (`Full`, or
+    /// `TooManyChannels`).
+    pub fn push(
+        &mut self,
+        channel: ChannelId,
+        is_htlc: bool,
+        kind: Option<EventKind>,
+    ) -> Result<(), InsertError> {
+        if self.slots.is_full() {
+            return Err(InsertError::Full);
+        }
+        let Some(entry) = self.channel_entry(&channel) else {
+            return Err(InsertError::TooManyChannels);
+        };
+        if entry == self.channels.len() {
+            // Cannot fail: channel_entry found room.
+            let _ = self.channels.push(ChannelEntry {
+                id: channel,
+                events: 0,
+            });
+        }
+        let c = &mut self.channels[entry];
+        c.id = channel;
+        c.events += 1;
+        // Cannot fail: checked above.
+        let _ = self.slots.push(Mark {
+            channel: entry as u16,
+            flags: if is_htlc { HTLC } else { 0 },
+            kind: kind_code(kind),
+        });
+        Ok(())
+    }
+
+    /// Removes the event at `pos`.
+    ///
+    /// # Panics
+    /// If `pos` is not below [`len`](Self::len).
+    pub fn remove(&mut self, pos: usize) {
+        let m = self.slots.remove(pos);
+        self.channels[m.channel as usize].events -= 1;
+    }
+
+    /// The event at `pos`, if there is one.
+    pub fn get(&self, pos: usize) -> Option<MarkInfo> {
+        self.slots.get(pos).map(|m| self.info(m))
+    }
+
+    /// The channel of the event at `pos`, if there is one.
+    pub fn channel(&self, pos: usize) -> Option<ChannelId> {
+        self.slots
+            .get(pos)
+            .map(|m| self.channels[m.channel as usize].id)
+    }
+
+    /// The events in order.
+    pub fn iter(&self) -> impl Iterator<Item = MarkInfo> + '_ {
+        self.slots.iter().map(|m| self.info(m))
+    }
+
+    /// The position of the first event not released in this run for which
+    /// `held` (given its position) is false; marks it released (invariant I4).
+    pub fn release_by(&mut self, mut held: impl FnMut(usize, &MarkInfo) -> bool) -> Option<usize> {
+        for i in 0..self.slots.len() {
+            if self.slots[i].flags & RELEASED != 0 {
+                continue;
+            }
+            if !held(i, &self.info(&self.slots[i])) {
+                self.slots[i].flags |= RELEASED;
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Forgets which events were released in this run (invariant I4).
+    pub fn rewind(&mut self) {
+        for m in self.slots.iter_mut() {
+            m.flags &= !RELEASED;
+        }
+    }
+
+    fn info(&self, m: &Mark) -> MarkInfo {
+        MarkInfo {
+            channel: self.channels[m.channel as usize].id,
+            is_htlc: m.flags & HTLC != 0,
+            released: m.flags & RELEASED != 0,
+            kind: kind_of(m.kind),
+        }
+    }
+
+    /// The table entry for `channel`: its own, a free one, or a new one at the
+    /// end (`channels.len()`); `None` if the table is full.
+    fn channel_entry(&self, channel: &ChannelId) -> Option<usize> {
+        let mut free = None;
+        for (i, c) in self.channels.iter().enumerate() {
+            if c.events > 0 && c.id == *channel {
+                return Some(i);
+            }
+            if c.events == 0 && free.is_none() {
+                free = Some(i);
+            }
+        }
+        free.or((!self.channels.is_full()).then_some(self.channels.len()))
+    }
+}
+
+impl<const N: usize, const CH: usize> Default for Marks<N, CH> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const CH: usize> Clone for Marks<N, CH> {
+    fn clone(&self) -> Self {
+        Marks {
+            slots: self.slots.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// The ids and flags of up to `N` pending events, in id order, and the channels
+/// they belong to: at most `CH` different channels at a time (by default `N`).
+/// No heap; memory is fixed at compile time (invariant I6): 8 bytes per pending
+/// event (an id relative to the oldest, and its [`Marks`]) and 36 bytes per
+/// channel.
+pub struct PendingIndex<const N: usize, const CH: usize = N> {
+    /// Ids less `base`, strictly increasing.
+    ids: heapless::Vec<u32, N>,
+    marks: Marks<N, CH>,
+    base: u64,
+    /// Greater than every id ever assigned (invariant I3).
+    next_id: EventId,
+}
+
+impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
     /// An empty index whose first id is 0.
     pub const fn new() -> Self {
         Self::with_next_id(EventId(0))
@@ -129,11 +317,9 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
     /// An empty index whose next id is `next_id`: after a restart, the saved
     /// counter, so ids are never reused (invariant I3).
     pub const fn with_next_id(next_id: EventId) -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = Self::CHANNELS_FIT;
         PendingIndex {
-            events: heapless::Vec::new(),
-            channels: heapless::Vec::new(),
+            ids: heapless::Vec::new(),
+            marks: Marks::new(),
             base: 0,
             next_id,
         }
@@ -157,17 +343,17 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
 
     /// Number of pending events.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.ids.len()
     }
 
     /// Whether no event is pending.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.ids.is_empty()
     }
 
     /// Whether `N` events are pending: [`push`](Self::push) fails.
     pub fn is_full(&self) -> bool {
-        self.events.is_full()
+        self.ids.is_full()
     }
 
     /// The most events that can be pending: `N`.
@@ -184,19 +370,17 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
     /// goes: the channel has events pending already, or fewer than `CH` channels
     /// do.
     pub fn has_channel_room(&self, channel: &ChannelId) -> bool {
-        self.channel_entry(channel).is_some()
+        self.marks.has_channel_room(channel)
     }
 
     /// Whether `channel` has events pending.
     pub fn channel_pending(&self, channel: &ChannelId) -> bool {
-        self.channels
-            .iter()
-            .any(|c| c.events > 0 && c.id == *channel)
+        self.marks.channel_pending(channel)
     }
 
     /// How many more channels can have events pending: `CH` less those that do.
     pub fn free_channels(&self) -> usize {
-        CH - self.channels.iter().filter(|c| c.events > 0).count()
+        self.marks.free_channels()
     }
 
     /// Adds a new pending event and assigns it the next id, which is greater than
@@ -270,56 +454,27 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
         is_htlc: bool,
         kind: Option<EventKind>,
     ) -> Result<(), InsertError> {
-        if self.events.is_full() {
+        if self.ids.is_full() {
             return Err(InsertError::Full);
         }
-        let Some(entry) = self.channel_entry(&channel) else {
+        if !self.marks.has_channel_room(&channel) {
             return Err(InsertError::TooManyChannels);
-        };
+        }
         let Some(delta) = self.delta_for(id) else {
             // The oldest pending event is more than 2^32 ids behind: the index
             // cannot tell such ids apart. Never in practice; refused as full.
             return Err(InsertError::Full);
         };
-        if entry == self.channels.len() {
-            // Cannot fail: channel_entry found room.
-            let _ = self.channels.push(ChannelEntry {
-                id: channel,
-                events: 0,
-            });
-        }
-        let c = &mut self.channels[entry];
-        c.id = channel;
-        c.events += 1;
+        self.marks.push(channel, is_htlc, kind)?;
         // Cannot fail: checked above.
-        let _ = self.events.push(Slot {
-            delta,
-            channel: entry as u16,
-            flags: if is_htlc { HTLC } else { 0 },
-            kind: kind_code(kind),
-        });
+        let _ = self.ids.push(delta);
         Ok(())
-    }
-
-    /// The table entry for `channel`: its own, a free one, or a new one at the
-    /// end (`channels.len()`); `None` if the table is full.
-    fn channel_entry(&self, channel: &ChannelId) -> Option<usize> {
-        let mut free = None;
-        for (i, c) in self.channels.iter().enumerate() {
-            if c.events > 0 && c.id == *channel {
-                return Some(i);
-            }
-            if c.events == 0 && free.is_none() {
-                free = Some(i);
-            }
-        }
-        free.or((!self.channels.is_full()).then_some(self.channels.len()))
     }
 
     /// `id - base` for a new id, moving the base up to the oldest pending id if
     /// needed; `None` if even that leaves it above `u32::MAX`.
     fn delta_for(&mut self, id: EventId) -> Option<u32> {
-        let Some(oldest) = self.events.first().map(|s| s.delta) else {
+        let Some(&oldest) = self.ids.first() else {
             self.base = id.0;
             return Some(0);
         };
@@ -327,21 +482,21 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
             return Some(d);
         }
         let d = u32::try_from(id.0 - self.base - oldest as u64).ok()?;
-        for s in self.events.iter_mut() {
-            s.delta -= oldest;
+        for s in self.ids.iter_mut() {
+            *s -= oldest;
         }
         self.base += oldest as u64;
         Some(d)
     }
 
-    /// The public view of a slot.
-    fn view(&self, s: &Slot) -> PendingEvent {
+    /// The public view of the event at `pos`.
+    fn view(&self, pos: usize, m: MarkInfo) -> PendingEvent {
         PendingEvent {
-            id: EventId(self.base + s.delta as u64),
-            channel: self.channels[s.channel as usize].id,
-            is_htlc: s.flags & HTLC != 0,
-            released: s.flags & RELEASED != 0,
-            kind: kind_of(s.kind),
+            id: EventId(self.base + self.ids[pos] as u64),
+            channel: m.channel,
+            is_htlc: m.is_htlc,
+            released: m.released,
+            kind: m.kind,
         }
     }
 
@@ -363,26 +518,25 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
         &mut self,
         mut held: impl FnMut(&PendingEvent) -> bool,
     ) -> Option<(EventId, ChannelId)> {
-        for i in 0..self.events.len() {
-            if self.events[i].flags & RELEASED != 0 {
-                continue;
-            }
-            let e = self.view(&self.events[i]);
-            if !held(&e) {
-                self.events[i].flags |= RELEASED;
-                return Some((e.id, e.channel));
-            }
-        }
-        None
+        let (ids, base) = (&self.ids, self.base);
+        let pos = self.marks.release_by(|pos, m| {
+            held(&PendingEvent {
+                id: EventId(base + ids[pos] as u64),
+                channel: m.channel,
+                is_htlc: m.is_htlc,
+                released: m.released,
+                kind: m.kind,
+            })
+        })?;
+        let e = self.get_at(pos)?;
+        Some((e.id, e.channel))
     }
 
     /// Forgets which events were released in this run: each pending event will be
     /// released once more, as after a restart (invariant I4). For a consumer that
     /// restarted while the producer did not. RAM only.
     pub fn rewind(&mut self) {
-        for s in self.events.iter_mut() {
-            s.flags &= !RELEASED;
-        }
+        self.marks.rewind();
     }
 
     /// What [`ack`](Self::ack) would answer for `source`, changing nothing.
@@ -399,9 +553,7 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
         }
         match self.position(source.id) {
             Err(_) => Ok(AckOutcome::AlreadyAcked),
-            Ok(i) if self.channels[self.events[i].channel as usize].id == source.channel => {
-                Ok(AckOutcome::Acked)
-            }
+            Ok(i) if self.marks.channel(i) == Some(source.channel) => Ok(AckOutcome::Acked),
             Ok(_) => Err(AckError::WrongChannel),
         }
     }
@@ -410,8 +562,8 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
     pub fn remove(&mut self, id: EventId) -> bool {
         match self.position(id) {
             Ok(i) => {
-                let s = self.events.remove(i);
-                self.channels[s.channel as usize].events -= 1;
+                self.ids.remove(i);
+                self.marks.remove(i);
                 true
             }
             Err(_) => false,
@@ -430,12 +582,19 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
 
     /// The pending events in id order.
     pub fn iter(&self) -> impl Iterator<Item = PendingEvent> + '_ {
-        self.events.iter().map(|s| self.view(s))
+        self.marks
+            .iter()
+            .enumerate()
+            .map(|(pos, m)| self.view(pos, m))
     }
 
     /// The pending event `id`, if it is pending.
     pub fn get(&self, id: EventId) -> Option<PendingEvent> {
-        self.position(id).ok().map(|i| self.view(&self.events[i]))
+        self.position(id).ok().and_then(|i| self.get_at(i))
+    }
+
+    fn get_at(&self, pos: usize) -> Option<PendingEvent> {
+        self.marks.get(pos).map(|m| self.view(pos, m))
     }
 
     /// The pending events older than `max_age`: more than `max_age` events were
@@ -457,9 +616,9 @@ impl<const N: usize, const CH: usize> PendingIndex<N, CH> {
             return Err(0);
         };
         let Ok(d) = u32::try_from(d) else {
-            return Err(self.events.len());
+            return Err(self.ids.len());
         };
-        self.events.binary_search_by_key(&d, |s| s.delta)
+        self.ids.binary_search(&d)
     }
 }
 
@@ -472,8 +631,8 @@ impl<const N: usize, const CH: usize> Default for PendingIndex<N, CH> {
 impl<const N: usize, const CH: usize> Clone for PendingIndex<N, CH> {
     fn clone(&self) -> Self {
         PendingIndex {
-            events: self.events.clone(),
-            channels: self.channels.clone(),
+            ids: self.ids.clone(),
+            marks: self.marks.clone(),
             base: self.base,
             next_id: self.next_id,
         }

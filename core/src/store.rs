@@ -8,7 +8,7 @@ use crate::id::EventId;
 use crate::inflight::{ChannelGates, InFlightError};
 use crate::journal::{self, Config, Journal, MonotonicCounter, NoCounter, OpenError, ReadError};
 use crate::medium::Medium;
-use crate::pending::{AckError, AckOutcome, InsertError, Leak, PendingEvent, PendingIndex};
+use crate::pending::{AckError, AckOutcome, InsertError, Leak, MarkInfo, Marks};
 use crate::MAX_ENCODED_LEN;
 
 /// Why [`EventStore::open`] failed. Nothing was written.
@@ -194,7 +194,8 @@ pub struct EventStore<
     const CH: usize = N,
 > {
     journal: Journal<M, N, C>,
-    index: PendingIndex<N, CH>,
+    /// Channels and flags of the pending events, in the journal's order.
+    marks: Marks<N, CH>,
     gates: ChannelGates<K>,
     state: InFlightState,
 }
@@ -274,7 +275,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         let recovered = slot
             .insert(EventStore {
                 journal: Journal::unopened(medium, config, counter),
-                index: PendingIndex::new(),
+                marks: Marks::new(),
                 gates: ChannelGates::new(),
                 state: InFlightState::Undeclared,
             })
@@ -316,7 +317,10 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
                 Err(_) => unreachable!("listed as pending"),
             };
             // Ids come in increasing order and N bounds both indexes alike.
-            match self.index.insert_kind(id, channel, kind) {
+            match self
+                .marks
+                .push(channel, kind == EventKind::HtlcResolved, Some(kind))
+            {
                 Ok(()) => {}
                 Err(InsertError::TooManyChannels) => {
                     return Err(StoreError::TooManyChannels { capacity: CH })
@@ -329,7 +333,6 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
             }
             i += 1;
         }
-        self.index.advance_next_id(self.journal.next_id());
         Ok(())
     }
 
@@ -346,10 +349,10 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     pub fn push(&mut self, event: &MonitorEvent) -> Result<EventId, PushError> {
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let bytes = encode(event, &mut buf)?;
-        if self.index.is_full() {
+        if self.marks.is_full() {
             return Err(PushError::Full);
         }
-        if !self.index.has_channel_room(&event.channel()) {
+        if !self.marks.has_channel_room(&event.channel()) {
             return Err(PushError::TooManyChannels { capacity: CH });
         }
         let id = match self.journal.push(bytes) {
@@ -418,14 +421,15 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
 
     /// Bookkeeping after `event` became durable as `id`.
     fn pushed(&mut self, id: EventId, event: &MonitorEvent) {
+        let kind = event.kind();
         if self
-            .index
-            .insert_kind(id, event.channel(), event.kind())
+            .marks
+            .push(event.channel(), kind == EventKind::HtlcResolved, Some(kind))
             .is_err()
         {
-            // The journal and the index agree on capacity and ids by construction.
+            // Room in both was checked before the journal took the event.
             fatal!(
-                "monitor-events: pending index out of step with the journal at event {}",
+                "monitor-events: pending marks out of step with the journal at event {}",
                 id.0
             );
         }
@@ -440,11 +444,11 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         let mut new = 0;
         for (i, e) in events.iter().enumerate() {
             let c = e.channel();
-            if !self.index.channel_pending(&c) && !events[..i].iter().any(|p| p.channel() == c) {
+            if !self.marks.channel_pending(&c) && !events[..i].iter().any(|p| p.channel() == c) {
                 new += 1;
             }
         }
-        new <= self.index.free_channels()
+        new <= self.marks.free_channels()
     }
 
     /// Whether `n` more events fit now: a push of `n` events (one by one or as a
@@ -456,7 +460,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
 
     /// How many more events fit now: `N` minus the pending ones.
     pub fn free_slots(&self) -> usize {
-        N - self.index.len()
+        N - self.marks.len()
     }
 
     /// Declares the monitor updates in flight after [`open`](Self::open): each
@@ -533,8 +537,8 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         &self.gates
     }
 
-    fn held(gates: &ChannelGates<K>, state: InFlightState, e: &PendingEvent) -> bool {
-        e.is_htlc && (state != InFlightState::Declared || gates.is_gated(&e.channel))
+    fn held(gates: &ChannelGates<K>, state: InFlightState, m: &MarkInfo) -> bool {
+        m.is_htlc && (state != InFlightState::Declared || gates.is_gated(&m.channel))
     }
 
     /// The next event to hand to the consumer: the lowest id not yet released in
@@ -546,9 +550,13 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// If the medium fails or the record changed on it since it was written (I7).
     pub fn release_next(&mut self) -> Option<(EventId, MonitorEvent)> {
         let (gates, state) = (&self.gates, self.state);
-        let (id, _) = self
-            .index
-            .next_release_by(|e| Self::held(gates, state, e))?;
+        let pos = self.marks.release_by(|_, m| Self::held(gates, state, m))?;
+        let Some(id) = self.journal.nth_pending(pos) else {
+            fatal!(
+                "monitor-events: pending marks out of step with the journal at {}",
+                pos
+            )
+        };
         let mut buf = [0u8; MAX_ENCODED_LEN];
         match self.peek(id, &mut buf) {
             Ok(e) => Some((id, e)),
@@ -565,7 +573,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails or the record changed on it since it was written (I7).
     pub fn peek(&mut self, id: EventId, buf: &mut [u8]) -> Result<MonitorEvent, ReadError> {
-        if self.index.get(id).is_none() {
+        if !self.journal.is_pending(id) {
             return Err(ReadError::NotPending);
         }
         let n = self.journal.read(id, buf)?;
@@ -578,21 +586,24 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// The pending events in id order, with whether each was released in this run
     /// and whether it is held back now. RAM only.
     pub fn pending(&self) -> impl Iterator<Item = PendingInfo> + '_ {
-        self.index.iter().map(|e| PendingInfo {
-            id: e.id,
-            channel: e.channel,
-            // The store records every event with its kind.
-            kind: e.kind.unwrap_or(EventKind::HtlcResolved),
-            released: e.released,
-            held: Self::held(&self.gates, self.state, &e),
-        })
+        self.journal
+            .pending()
+            .zip(self.marks.iter())
+            .map(|((id, _), m)| PendingInfo {
+                id,
+                channel: m.channel,
+                // The store records every event with its kind.
+                kind: m.kind.unwrap_or(EventKind::HtlcResolved),
+                released: m.released,
+                held: Self::held(&self.gates, self.state, &m),
+            })
     }
 
     /// Releases every un-acked event once more, in id order, as after a restart but
     /// without reopening: for a consumer that restarted while the device did not
     /// (I4). Gating is unchanged (I5). RAM only.
     pub fn rewind(&mut self) {
-        self.index.rewind();
+        self.marks.rewind();
     }
 
     /// Acks an event: durable on return (I2). Acks come in any order;
@@ -602,8 +613,11 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails (I7).
     pub fn ack(&mut self, source: MonitorEventSource) -> Result<AckOutcome, AckError> {
-        let outcome = self.index.check_ack(&source)?;
+        let outcome = self.check_ack(&source)?;
         if outcome == AckOutcome::Acked {
+            if let Some(pos) = self.journal.position(source.id) {
+                self.marks.remove(pos);
+            }
             match self.journal.ack(source.id) {
                 Ok(_) => {}
                 Err(_) => fatal!(
@@ -611,7 +625,6 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
                     source.id.0
                 ),
             }
-            self.index.remove(source.id);
         }
         Ok(outcome)
     }
@@ -635,13 +648,13 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
             "ack_batch: out shorter than sources"
         );
         for s in sources {
-            self.index.check_ack(s)?;
+            self.check_ack(s)?;
         }
         // Distinct pending ids, sorted: at most N.
         let mut ids: heapless::Vec<EventId, N> = heapless::Vec::new();
         for (s, o) in sources.iter().zip(out.iter_mut()) {
             *o = AckOutcome::AlreadyAcked;
-            if self.index.get(s.id).is_some() {
+            if self.journal.is_pending(s.id) {
                 if let Err(at) = ids.binary_search(&s.id) {
                     // Cannot fail: distinct pending ids number at most N.
                     let _ = ids.insert(at, s.id);
@@ -652,35 +665,56 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         if ids.is_empty() {
             return Ok(());
         }
+        // Positions go before the journal forgets them: highest first.
+        for id in ids.iter().rev() {
+            if let Some(pos) = self.journal.position(*id) {
+                self.marks.remove(pos);
+            }
+        }
         let mut done: heapless::Vec<AckOutcome, N> = heapless::Vec::new();
         let _ = done.resize(ids.len(), AckOutcome::Acked);
         if self.journal.ack_batch(&ids, &mut done).is_err() {
             fatal!("monitor-events: journal refused an ack batch of pending events");
-        }
-        for id in &ids {
-            self.index.remove(*id);
         }
         Ok(())
     }
 
     /// Number of pending events.
     pub fn pending_count(&self) -> usize {
-        self.index.len()
+        self.marks.len()
     }
 
     /// The id the next push gets.
     pub fn next_id(&self) -> EventId {
-        self.index.next_id()
+        self.journal.next_id()
     }
 
     /// Events still pending after more than `max_age` later pushes.
     pub fn leak_report(&self, max_age: u64) -> impl Iterator<Item = Leak> + '_ {
-        self.index.leak_report(max_age)
+        let next = self.journal.next_id().0;
+        self.journal
+            .pending()
+            .zip(self.marks.iter())
+            .filter_map(move |((id, _), m)| {
+                let age = next.saturating_sub(id.0).saturating_sub(1);
+                (age > max_age).then_some(Leak {
+                    id,
+                    channel: m.channel,
+                    age,
+                })
+            })
     }
 
-    /// The pending index (ids, channels, released flags).
-    pub fn index(&self) -> &PendingIndex<N, CH> {
-        &self.index
+    /// What [`ack`](Self::ack) would answer for `source`, changing nothing.
+    fn check_ack(&self, source: &MonitorEventSource) -> Result<AckOutcome, AckError> {
+        if source.id >= self.journal.next_id() {
+            return Err(AckError::Unknown);
+        }
+        match self.journal.position(source.id) {
+            None => Ok(AckOutcome::AlreadyAcked),
+            Some(pos) if self.marks.channel(pos) == Some(source.channel) => Ok(AckOutcome::Acked),
+            Some(_) => Err(AckError::WrongChannel),
+        }
     }
 
     /// The journal underneath.
@@ -880,8 +914,8 @@ mod tests {
         type D<const N: usize> = EventStore<&'static mut TestFlash, N>;
         let d = (core::mem::size_of::<D<64>>() - core::mem::size_of::<D<16>>()) / 48;
         std::println!("EventStore<_, N> (CH = N): {d} B per pending slot");
-        assert!(per_slot <= 18, "{per_slot}");
-        assert!(d <= 54, "{d}");
+        assert!(per_slot <= 16, "{per_slot}");
+        assert!(d <= 50, "{d}");
     }
 
     /// I9: a record that checks but is not an event fails open with a typed error.

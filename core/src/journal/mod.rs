@@ -417,6 +417,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             .map(move |s| (EventId(self.slot_id(*s)), s.len() as usize))
     }
 
+    /// The position of pending event `id` in id order (0: the oldest).
+    pub(crate) fn position(&self, id: EventId) -> Option<usize> {
+        self.find(id.0).ok()
+    }
+
     /// The id of the `i`-th pending event in id order (0: the oldest), in
     /// constant time.
     pub(crate) fn nth_pending(&self, i: usize) -> Option<EventId> {
