@@ -629,11 +629,12 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         Ok(outcome)
     }
 
-    /// Acks several events with one sync, writing each outcome into `out`: `Acked`
-    /// for the first mention of a pending event, `AlreadyAcked` for an event acked
-    /// before or named twice. Refused whole, before anything is written, if any
-    /// source is `Unknown` or names the `WrongChannel`. A batch with nothing to ack
-    /// writes nothing. Stack: 9 B per pending slot.
+    /// Acks several events, writing each outcome into `out`: `Acked` for the first
+    /// mention of a pending event, `AlreadyAcked` for an event acked before or
+    /// named twice. Refused whole, before anything is written, if any source is
+    /// `Unknown` or names the `WrongChannel`. A batch with nothing to ack writes
+    /// nothing. One sync per [`ACK_CHUNK`] sources; every ack is durable on
+    /// return. Stack: about half a kilobyte, whatever `N`.
     ///
     /// # Panics
     /// If the medium fails (I7), or if `out` is shorter than `sources` (before
@@ -650,31 +651,38 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         for s in sources {
             self.check_ack(s)?;
         }
-        // Distinct pending ids, sorted: at most N.
-        let mut ids: heapless::Vec<EventId, N> = heapless::Vec::new();
-        for (s, o) in sources.iter().zip(out.iter_mut()) {
-            *o = AckOutcome::AlreadyAcked;
-            if self.journal.is_pending(s.id) {
-                if let Err(at) = ids.binary_search(&s.id) {
-                    // Cannot fail: distinct pending ids number at most N.
-                    let _ = ids.insert(at, s.id);
+        for (part, outs) in sources.chunks(ACK_CHUNK).zip(out.chunks_mut(ACK_CHUNK)) {
+            // The distinct pending ids of this part and their positions.
+            let mut ids: heapless::Vec<EventId, ACK_CHUNK> = heapless::Vec::new();
+            let mut at: heapless::Vec<usize, ACK_CHUNK> = heapless::Vec::new();
+            for (s, o) in part.iter().zip(outs.iter_mut()) {
+                *o = AckOutcome::AlreadyAcked;
+                if ids.contains(&s.id) {
+                    continue;
+                }
+                if let Some(pos) = self.journal.position(s.id) {
+                    // Cannot fail: at most ACK_CHUNK sources in a part.
+                    let _ = ids.push(s.id);
+                    let _ = at.push(pos);
                     *o = AckOutcome::Acked;
                 }
             }
-        }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        // Positions go before the journal forgets them: highest first.
-        for id in ids.iter().rev() {
-            if let Some(pos) = self.journal.position(*id) {
-                self.marks.remove(pos);
+            if ids.is_empty() {
+                continue;
             }
-        }
-        let mut done: heapless::Vec<AckOutcome, N> = heapless::Vec::new();
-        let _ = done.resize(ids.len(), AckOutcome::Acked);
-        if self.journal.ack_batch(&ids, &mut done).is_err() {
-            fatal!("monitor-events: journal refused an ack batch of pending events");
+            // Positions go before the journal forgets them: highest first.
+            at.sort_unstable();
+            for pos in at.iter().rev() {
+                self.marks.remove(*pos);
+            }
+            let mut done = [AckOutcome::Acked; ACK_CHUNK];
+            if self
+                .journal
+                .ack_batch(&ids, &mut done[..ids.len()])
+                .is_err()
+            {
+                fatal!("monitor-events: journal refused an ack batch of pending events");
+            }
         }
         Ok(())
     }
@@ -727,6 +735,9 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         self.journal.into_medium()
     }
 }
+
+/// Sources [`EventStore::ack_batch`] acks per sync.
+pub const ACK_CHUNK: usize = 32;
 
 /// Validates and encodes `event` into the front of `buf`.
 fn encode<'a>(event: &MonitorEvent, buf: &'a mut [u8]) -> Result<&'a [u8], PushError> {
@@ -1283,6 +1294,77 @@ mod tests {
         let replay: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
         let want: std::vec::Vec<_> = ids[..3].iter().copied().zip(good).collect();
         assert_eq!(replay, want, "I1: the whole batch survives the restart");
+    }
+
+    /// I2, I4: an ack batch longer than [`ACK_CHUNK`], in random order with
+    /// repeats across chunk boundaries and already acked ids: each pending id is
+    /// acked once, one sync per chunk with something to ack, the channels of what
+    /// stays pending are still right, and a restart gives back exactly the rest.
+    #[test]
+    fn i2_ack_batch_across_chunks() {
+        const BIG: Geometry = Geometry {
+            sector_size: 65536,
+            sector_count: 4,
+            write_size: 4,
+            multiwrite: true,
+        };
+        let mut flash = TestFlash::new(BIG);
+        let m = Counting {
+            inner: &mut flash,
+            writes: 0,
+            syncs: 0,
+        };
+        let mut s: EventStore<Counting<'_>, 128, 2, NoCounter, 8> =
+            EventStore::open(m, Config::new(BIG, MAX_ENCODED_LEN)).unwrap();
+        s.no_updates_in_flight();
+        let ids: std::vec::Vec<EventId> = (0..100)
+            .map(|i| s.push(&claim((i % 5) as u8, i as u8)).unwrap())
+            .collect();
+        s.ack(src(2, ids[7])).unwrap();
+        // 80 sources: ids 0..70 shuffled, then ten repeats of earlier ones.
+        let mut order: std::vec::Vec<usize> = (0..70).collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        order.extend_from_slice(&[order[3], order[40], order[69], 7, 7, 0, 1, 2, 3, 4]);
+        let sources: std::vec::Vec<MonitorEventSource> =
+            order.iter().map(|&i| src((i % 5) as u8, ids[i])).collect();
+        let mut out = [AckOutcome::Acked; 80];
+        let syncs = s.journal().medium().syncs;
+        s.ack_batch(&sources, &mut out).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, &i) in order.iter().enumerate() {
+            let first = i != 7 && seen.insert(i);
+            let want = if first {
+                AckOutcome::Acked
+            } else {
+                AckOutcome::AlreadyAcked
+            };
+            assert_eq!(out[k], want, "source {k} (id {i})");
+        }
+        assert_eq!(
+            s.journal().medium().syncs,
+            syncs + 3,
+            "one sync per chunk of 32 with something to ack"
+        );
+        let left: std::vec::Vec<(EventId, ChannelId)> =
+            s.pending().map(|p| (p.id, p.channel)).collect();
+        let want: std::vec::Vec<(EventId, ChannelId)> =
+            (70..100).map(|i| (ids[i], ch((i % 5) as u8))).collect();
+        assert_eq!(left, want, "I4: the marks stay in step with the journal");
+        assert_eq!(s.pending_count(), 30);
+        drop(s);
+        let mut s: EventStore<&mut TestFlash, 128, 2, NoCounter, 8> =
+            EventStore::open(&mut flash, Config::new(BIG, MAX_ENCODED_LEN)).unwrap();
+        s.no_updates_in_flight();
+        let replay: std::vec::Vec<(EventId, ChannelId)> = std::iter::from_fn(|| s.release_next())
+            .map(|(id, e)| (id, e.channel()))
+            .collect();
+        assert_eq!(replay, want, "I2: acked ids never come back");
     }
 
     /// I2: an ack batch is refused whole (unknown id, wrong channel) with nothing
