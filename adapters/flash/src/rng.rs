@@ -1,6 +1,6 @@
 //! docs/BENCH.md's random numbers and fingerprint, `no_std`: [`Pcg32`] (the workloads'
 //! generator) and [`Fnv1a64`] (the fingerprint). The host-side workload driver
-//! ([`workload`](crate::workload), feature `sim`) and firmware self-tests share them.
+//! (the `workload` module, feature `sim`) and firmware self-tests share them.
 
 /// PCG32 (XSH-RR 64/32) as in the PCG reference implementation.
 #[derive(Clone, Debug, PartialEq, Eq)]

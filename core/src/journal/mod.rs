@@ -3,7 +3,7 @@
 //! The journal is the storage engine under [`EventStore`](crate::store::EventStore):
 //! `push` makes a body durable and returns its [`EventId`]; `ack` makes the ack
 //! durable; `open` recovers everything that was pending, whatever happened to
-//! power. The format is described in [`format`].
+//! power. The format is described in [`format`](mod@format).
 //!
 //! # Files
 //!
