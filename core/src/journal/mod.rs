@@ -15,6 +15,7 @@
 //! | `recovery.rs` | `open`: the steps of the table below |
 //! | `append.rs` | writing a record, reading it back, acks in place |
 //! | `retire.rs` | rollover and the retirement of the oldest sector |
+//! | `index.rs` | the location index: where each pending event lives, 10 B each |
 //! | `error.rs` | what `open`, `push`, `ack` and `read` refuse |
 //! | `counter.rs` | rollback detection with a monotonic counter |
 //!
