@@ -422,24 +422,7 @@ impl<const N: usize> Device<N> {
             }
         }
         // 2. Updates that are due complete.
-        let now = self.now;
-        // In begin order: a channel's updates complete in id order.
-        let (done, still): (Vec<Update>, Vec<Update>) =
-            self.in_flight.iter().partition(|u| u.due <= now);
-        self.in_flight = still;
-        for u in done {
-            if !self.store.complete_update(u.channel, u.update_id) {
-                self.model.violations.gating += 1;
-            }
-            self.counts.updates_completed += 1;
-            self.outbox.push_back(Queued {
-                event: MonitorEvent::UpdateCompleted {
-                    channel: u.channel,
-                    update_id: u.update_id,
-                },
-                not_before: 0,
-            });
-        }
+        self.complete_due_updates();
         // 3. The monitor produces events.
         self.produce();
         // 4. The device pushes.
@@ -485,6 +468,28 @@ impl<const N: usize> Device<N> {
             self.counts.restarts += 1;
         }
         Ok(())
+    }
+
+    /// Completes the monitor updates that are due, in begin order (a channel's
+    /// updates complete in id order), and queues their `UpdateCompleted`.
+    fn complete_due_updates(&mut self) {
+        let now = self.now;
+        let (done, still): (Vec<Update>, Vec<Update>) =
+            self.in_flight.iter().partition(|u| u.due <= now);
+        self.in_flight = still;
+        for u in done {
+            if !self.store.complete_update(u.channel, u.update_id) {
+                self.model.violations.gating += 1;
+            }
+            self.counts.updates_completed += 1;
+            self.outbox.push_back(Queued {
+                event: MonitorEvent::UpdateCompleted {
+                    channel: u.channel,
+                    update_id: u.update_id,
+                },
+                not_before: 0,
+            });
+        }
     }
 
     fn produce(&mut self) {

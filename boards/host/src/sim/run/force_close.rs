@@ -29,7 +29,7 @@
 
 use std::collections::VecDeque;
 
-use monitor_events::{ChannelId, MonitorEvent};
+use monitor_events::ChannelId;
 
 use super::{Device, Halt, Pushed, Queued, SimFailure, Update};
 
@@ -134,23 +134,7 @@ impl<const N: usize> Device<N> {
     /// `UpdateCompleted`), and now and then begins the next one once the consumer
     /// acked something and no other is in flight.
     fn update_closed_channel(&mut self, channel: ChannelId) {
-        let now = self.now;
-        let (done, still): (Vec<Update>, Vec<Update>) =
-            self.in_flight.iter().partition(|u| u.due <= now);
-        self.in_flight = still;
-        for u in done {
-            if !self.store.complete_update(u.channel, u.update_id) {
-                self.model.violations.gating += 1;
-            }
-            self.counts.updates_completed += 1;
-            self.outbox.push_back(Queued {
-                event: MonitorEvent::UpdateCompleted {
-                    channel: u.channel,
-                    update_id: u.update_id,
-                },
-                not_before: 0,
-            });
-        }
+        self.complete_due_updates();
         if self.in_flight.is_empty()
             && self.counts.acks > 0
             && self.model.pending_count() > 0
@@ -163,7 +147,7 @@ impl<const N: usize> Device<N> {
                 self.in_flight.push(Update {
                     channel,
                     update_id,
-                    due: now + self.rng.range(1, 12),
+                    due: self.now + self.rng.range(1, 12),
                 });
                 self.counts.updates_begun += 1;
             }
