@@ -638,6 +638,29 @@ pub fn run_w2_scale<S: W1Store>(
 mod tests {
     use super::*;
 
+    /// A store that refuses its push once it holds `.1` events (W1's
+    /// `InRam` otherwise).
+    struct Refuses(InRam, u64);
+
+    impl W1Store for Refuses {
+        fn push(&mut self, p: &[u8]) -> u64 {
+            self.0.push(p)
+        }
+        fn ack(&mut self, id: u64) {
+            self.0.ack(id)
+        }
+        fn reopen(&mut self) {}
+        fn pending(&mut self) -> Vec<Vec<u8>> {
+            self.0.pending()
+        }
+        fn try_push(&mut self, p: &[u8]) -> Result<u64, String> {
+            if self.0 .1 == self.1 {
+                return Err("full".into());
+            }
+            Ok(self.push(p))
+        }
+    }
+
     /// W3 against the plain model: it runs to the end, keeps event 0, and a store
     /// that refuses a push is reported at that event.
     #[test]
@@ -653,25 +676,6 @@ mod tests {
             run_w3(&mut InRam::default(), 2_000, 500).fingerprint,
             r.fingerprint
         );
-        struct Refuses(InRam, u64);
-        impl W1Store for Refuses {
-            fn push(&mut self, p: &[u8]) -> u64 {
-                self.0.push(p)
-            }
-            fn ack(&mut self, id: u64) {
-                self.0.ack(id)
-            }
-            fn reopen(&mut self) {}
-            fn pending(&mut self) -> Vec<Vec<u8>> {
-                self.0.pending()
-            }
-            fn try_push(&mut self, p: &[u8]) -> Result<u64, String> {
-                if self.0 .1 == self.1 {
-                    return Err("full".into());
-                }
-                Ok(self.push(p))
-            }
-        }
         let r = run_w3(&mut Refuses(InRam::default(), 700), 2_000, 500);
         assert_eq!((r.completed, r.failed), (700, true));
     }
@@ -906,25 +910,6 @@ mod tests {
     /// `failed`, and the run still ends with `Done`.
     #[test]
     fn w2_reports_a_refused_push() {
-        struct Refuses(InRam, u64);
-        impl W1Store for Refuses {
-            fn push(&mut self, p: &[u8]) -> u64 {
-                self.0.push(p)
-            }
-            fn ack(&mut self, id: u64) {
-                self.0.ack(id)
-            }
-            fn reopen(&mut self) {}
-            fn pending(&mut self) -> Vec<Vec<u8>> {
-                self.0.pending()
-            }
-            fn try_push(&mut self, p: &[u8]) -> Result<u64, String> {
-                if self.0 .1 == self.1 {
-                    return Err("full".into());
-                }
-                Ok(self.push(p))
-            }
-        }
         let mut last = None;
         let r = run_w2(&mut Refuses(InRam::default(), 300), |_, p| last = Some(p));
         assert_eq!((r.pushes, r.acks, r.failed), (300, 0, true));
