@@ -449,11 +449,32 @@ const OUR_N: usize = 16;
 /// W3's 16 pending events plus the stuck one.
 const W3_N: usize = 17;
 
-/// monitor-events' journal as a W1 store: W1's payload is the event body.
-struct OurJournal<const N: usize = OUR_N> {
-    journal: Option<Journal<SimFlash, N>>,
+/// monitor-events' journal on medium `M` as a W1/W2/W3 store: the workload's
+/// payload is the event body. Boxed: with thousands pending it is large.
+struct Ours<M: Medium, const N: usize> {
+    journal: Option<Box<Journal<M, N>>>,
     config: Config<N>,
     buf: [u8; 256],
+}
+
+/// On W1's flash.
+type OurJournal<const N: usize = OUR_N> = Ours<SimFlash, N>;
+/// On [`Grouped`] sectors of a `SimFlash` of 4 KiB erase blocks.
+type GroupedJournal<const N: usize> = Ours<Grouped<SimFlash>, N>;
+
+impl<M: Medium, const N: usize> Ours<M, N> {
+    fn open(medium: M, config: Config<N>) -> Self {
+        let journal = Journal::open(medium, config).expect("open a blank flash");
+        Self {
+            journal: Some(Box::new(journal)),
+            config,
+            buf: [0; 256],
+        }
+    }
+
+    fn journal(&mut self) -> &mut Journal<M, N> {
+        self.journal.as_mut().expect("journal is open")
+    }
 }
 
 impl<const N: usize> OurJournal<N> {
@@ -473,16 +494,7 @@ impl<const N: usize> OurJournal<N> {
                 }
             })
             .expect("W1 configuration");
-        let journal = Journal::open(SimFlash::new(geometry), config).expect("open a blank flash");
-        Self {
-            journal: Some(journal),
-            config,
-            buf: [0; 256],
-        }
-    }
-
-    fn journal(&mut self) -> &mut Journal<SimFlash, N> {
-        self.journal.as_mut().expect("journal is open")
+        Self::open(SimFlash::new(geometry), config)
     }
 
     fn sim(&mut self) -> &mut SimFlash {
@@ -504,7 +516,7 @@ impl<const N: usize> OurJournal<N> {
     }
 }
 
-impl<const N: usize> W1Store for OurJournal<N> {
+impl<M: Medium, const N: usize> W1Store for Ours<M, N> {
     fn push(&mut self, payload: &[u8]) -> u64 {
         self.journal().push(payload).expect("monitor-events push").0
     }
@@ -522,7 +534,8 @@ impl<const N: usize> W1Store for OurJournal<N> {
 
     fn reopen(&mut self) {
         let flash = self.journal.take().expect("journal is open").into_medium();
-        self.journal = Some(Journal::open(flash, self.config).expect("monitor-events reopen"));
+        let journal = Journal::open(flash, self.config).expect("monitor-events reopen");
+        self.journal = Some(Box::new(journal));
     }
 
     fn pending(&mut self) -> Vec<Vec<u8>> {
@@ -716,14 +729,6 @@ const fn fewest_sectors<const N: usize>(blocks: u32, max_body: usize) -> u32 {
     panic!("no sector count holds N events");
 }
 
-/// Our journal on [`Grouped`] sectors of a `SimFlash` of 4 KiB erase blocks, boxed
-/// (with thousands pending it is large).
-struct GroupedJournal<const N: usize> {
-    journal: Option<Box<Journal<Grouped<SimFlash>, N>>>,
-    config: Config<N>,
-    buf: [u8; 256],
-}
-
 impl<const N: usize> GroupedJournal<N> {
     fn new(blocks: u32, sectors: u32, max_body: usize, mode: AckMode) -> Self {
         let geometry = grouped_geometry(blocks, sectors, mode == AckMode::InPlace);
@@ -736,16 +741,7 @@ impl<const N: usize> GroupedJournal<N> {
         let config = Config::<N>::try_new(geometry, max_body)
             .and_then(|c| c.with_ack_mode(mode))
             .expect("W2 configuration");
-        let journal = Journal::open(medium, config).expect("open a blank flash");
-        Self {
-            journal: Some(Box::new(journal)),
-            config,
-            buf: [0; 256],
-        }
-    }
-
-    fn journal(&mut self) -> &mut Journal<Grouped<SimFlash>, N> {
-        self.journal.as_mut().expect("journal is open")
+        Self::open(medium, config)
     }
 
     fn sim(&mut self) -> &mut SimFlash {
@@ -775,40 +771,6 @@ impl<const N: usize> GroupedJournal<N> {
             g.sector_size / SimFlash::BENCH_GEOMETRY.sector_size,
             self.config.reserve()
         )
-    }
-}
-
-impl<const N: usize> W1Store for GroupedJournal<N> {
-    fn push(&mut self, payload: &[u8]) -> u64 {
-        self.journal().push(payload).expect("monitor-events push").0
-    }
-
-    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
-        self.journal()
-            .push(payload)
-            .map(|id| id.0)
-            .map_err(|e| e.to_string())
-    }
-
-    fn ack(&mut self, id: u64) {
-        self.journal().ack(EventId(id)).expect("monitor-events ack");
-    }
-
-    fn reopen(&mut self) {
-        let flash = self.journal.take().expect("journal is open").into_medium();
-        let journal = Journal::open(flash, self.config).expect("monitor-events reopen");
-        self.journal = Some(Box::new(journal));
-    }
-
-    fn pending(&mut self) -> Vec<Vec<u8>> {
-        let journal = self.journal.as_mut().expect("journal is open");
-        let ids: Vec<EventId> = journal.pending().map(|(id, _)| id).collect();
-        ids.into_iter()
-            .map(|id| {
-                let n = journal.read(id, &mut self.buf).expect("pending body");
-                self.buf[..n].to_vec()
-            })
-            .collect()
     }
 }
 
