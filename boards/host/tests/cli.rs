@@ -5,11 +5,12 @@
 //! stderr, a non-zero exit code, never a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_monitor-events");
+mod common;
+use common::{json, run, stderr, stdout};
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,22 +25,6 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run monitor-events")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// A user mistake: a non-zero exit with `code`, one line on stderr that contains
 /// `needle`, and no panic.
 fn assert_clear_error(o: &Output, code: i32, needle: &str) {
@@ -48,10 +33,6 @@ fn assert_clear_error(o: &Output, code: i32, needle: &str) {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
     assert!(!err.contains("panicked"), "{err}");
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o)).expect("stdout is one JSON object")
 }
 
 /// I1, I2, I3: a small seeded run has no lost, resurrected or reused id, and it

@@ -7,7 +7,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,9 @@ use monitor_events_flash::SimFlash;
 use monitor_events_link::message::encode_device;
 use monitor_events_link::{DeviceHeader, DeviceLink, MAX_FRAME_LEN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_monitor-events");
+mod common;
+use common::run;
+
 const GEO: Geometry = Geometry {
     sector_size: 4096,
     sector_count: 8,
@@ -77,14 +78,6 @@ fn device(events: u64) -> (String, JoinHandle<Vec<u64>>) {
 fn drain(mut s: TcpStream) {
     let mut buf = [0u8; 256];
     while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run monitor-events")
 }
 
 /// I1, I2 through the CLI: 40 events, each printed once (text), all acked, the

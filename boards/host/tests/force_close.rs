@@ -7,31 +7,10 @@
 //! and the ack outcomes (no violation), the whole burst pending at once, every
 //! event acked, and the costs it reports.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_monitor-events");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run monitor-events")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o)).expect("stdout is one JSON object")
-}
+mod common;
+use common::{json, run, stderr, stdout};
 
 fn u(s: &Value, key: &str) -> u64 {
     s[key]
