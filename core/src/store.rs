@@ -1296,6 +1296,50 @@ mod tests {
         assert_eq!(replay, want, "I1: the whole batch survives the restart");
     }
 
+    /// I6, I9: a full channel table refuses an event of a new channel (typed,
+    /// nothing written) and takes events of channels already pending; a medium
+    /// whose pending events name more channels than `CH` fails `open` with a
+    /// typed error.
+    #[test]
+    fn i6_channel_table_full_is_typed_and_writes_nothing() {
+        let config = Config::<16>::new(GEO, MAX_ENCODED_LEN);
+        let mut flash = TestFlash::new(GEO);
+        {
+            let mut s: EventStore<&mut TestFlash, 16, 2, NoCounter, 2> =
+                EventStore::open(&mut flash, config).unwrap();
+            s.push(&claim(1, 1)).unwrap();
+            s.push(&claim(2, 2)).unwrap();
+            let next = s.next_id();
+            assert_eq!(
+                s.push(&claim(3, 3)),
+                Err(PushError::TooManyChannels { capacity: 2 })
+            );
+            let mut scratch = [0u8; 2 * MAX_ENCODED_LEN];
+            let mut ids = [EventId(0); 2];
+            assert_eq!(
+                s.push_batch(&[claim(1, 4), claim(3, 5)], &mut scratch, &mut ids),
+                Err(PushError::TooManyChannels { capacity: 2 })
+            );
+            assert_eq!(s.next_id(), next, "nothing written");
+            assert_eq!(s.push(&claim(2, 6)), Ok(next));
+            s.ack(src(1, EventId(0))).unwrap();
+            assert_eq!(
+                s.push(&claim(3, 7)).map(|_| ()),
+                Ok(()),
+                "a freed entry is reused"
+            );
+        }
+        let r = EventStore::<&mut TestFlash, 16, 2, NoCounter, 1>::open(&mut flash, config);
+        assert!(matches!(
+            r,
+            Err(StoreError::TooManyChannels { capacity: 1 })
+        ));
+        let s =
+            EventStore::<&mut TestFlash, 16, 2, NoCounter, 2>::open(&mut flash, config).unwrap();
+        let channels: std::vec::Vec<ChannelId> = s.pending().map(|p| p.channel).collect();
+        assert_eq!(channels, [ch(2), ch(2), ch(3)]);
+    }
+
     /// I2, I4: an ack batch longer than [`ACK_CHUNK`], in random order with
     /// repeats across chunk boundaries and already acked ids: each pending id is
     /// acked once, one sync per chunk with something to ack, the channels of what

@@ -142,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn geometry_groups_blocks_and_drops_the_remainder() {
+    fn i1_geometry_groups_blocks_and_never_touches_the_remainder() {
         let g = Grouped::new(medium(), 4).unwrap().geometry();
         assert_eq!((g.sector_size, g.sector_count), (1024, 4));
         let g = Grouped::new(medium(), 16).unwrap().geometry();
@@ -166,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn erase_clears_exactly_the_sectors_blocks() {
+    fn i1_erase_clears_exactly_the_sectors_blocks() {
         let mut m = Grouped::new(medium(), 4).unwrap();
         for block in 0..16u32 {
             m.program(block * 256, &[block as u8; 4]).unwrap();
