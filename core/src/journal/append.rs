@@ -142,12 +142,24 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Checks a pending entry's payload, streamed through `f`, against its CRC and
     /// (when authenticated) its tag; panics if the medium changed under it.
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn check_entry(
         &mut self,
         e: Entry,
         what: &str,
         mut f: impl FnMut(&mut Self, usize, &mut [u8]),
+    ) {
+        self.check_entry_with(e, what, &mut f);
+    }
+
+    /// [`check_entry`](Self::check_entry) behind one `dyn` call per chunk: one copy
+    /// of the loop for every caller's `f`.
+    #[inline(never)]
+    fn check_entry_with(
+        &mut self,
+        e: Entry,
+        what: &str,
+        f: &mut dyn FnMut(&mut Self, usize, &mut [u8]),
     ) {
         let (seq, in_sector) = self.locate(e.off);
         let w = Word0::with_body(kind_of(&e), body_len_of(&e));
