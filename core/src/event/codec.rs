@@ -128,6 +128,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline(never)]
     fn byte(&mut self, b: u8) {
         if let Some(slot) = self.buf.get_mut(self.pos) {
             *slot = b;
@@ -135,10 +136,14 @@ impl Writer<'_> {
         self.pos += 1;
     }
 
+    /// Bytes that do not all fit are dropped whole (they are only counted): an
+    /// encoding is written only into a buffer that holds all of it.
+    #[inline(never)]
     fn bytes(&mut self, bs: &[u8]) {
-        for &b in bs {
-            self.byte(b);
+        if let Some(to) = self.buf.get_mut(self.pos..self.pos + bs.len()) {
+            to.copy_from_slice(bs);
         }
+        self.pos += bs.len();
     }
 
     /// A varint: 7 bits a byte, least significant first, the high bit set on every
@@ -156,46 +161,36 @@ impl Writer<'_> {
     }
 
     fn event(&mut self, e: &MonitorEvent) {
+        // Every variant starts with its index (the kinds are in variant order) and
+        // its channel (an HTLC resolution's first field).
+        self.byte(e.kind() as u8);
+        self.bytes(&e.channel().0);
         match e {
-            MonitorEvent::HtlcResolved(h) => {
-                self.byte(0);
-                self.htlc(h);
-            }
-            MonitorEvent::CommitmentTxConfirmed { channel } => {
-                self.byte(1);
-                self.bytes(&channel.0);
-            }
-            MonitorEvent::HolderForceClosed { channel, reason } => {
-                self.byte(2);
-                self.bytes(&channel.0);
-                match *reason {
-                    CloseReason::HolderForceClosed => self.byte(0),
-                    CloseReason::CommitmentTxConfirmed => self.byte(1),
-                    CloseReason::HtlcsTimedOut => self.byte(2),
-                    CloseReason::ProcessingError { code } => {
-                        self.byte(3);
-                        self.varint(code.into());
-                    }
-                    CloseReason::PeerFeerateTooLow {
-                        peer_feerate_sat_per_kw,
-                        required_feerate_sat_per_kw,
-                    } => {
-                        self.byte(4);
-                        self.varint(peer_feerate_sat_per_kw.into());
-                        self.varint(required_feerate_sat_per_kw.into());
-                    }
+            MonitorEvent::HtlcResolved(h) => self.htlc(h),
+            MonitorEvent::CommitmentTxConfirmed { .. } => {}
+            MonitorEvent::HolderForceClosed { reason, .. } => match *reason {
+                CloseReason::HolderForceClosed => self.byte(0),
+                CloseReason::CommitmentTxConfirmed => self.byte(1),
+                CloseReason::HtlcsTimedOut => self.byte(2),
+                CloseReason::ProcessingError { code } => {
+                    self.byte(3);
+                    self.varint(code.into());
                 }
-            }
-            MonitorEvent::UpdateCompleted { channel, update_id } => {
-                self.byte(3);
-                self.bytes(&channel.0);
-                self.varint((*update_id).into());
-            }
+                CloseReason::PeerFeerateTooLow {
+                    peer_feerate_sat_per_kw,
+                    required_feerate_sat_per_kw,
+                } => {
+                    self.byte(4);
+                    self.varint(peer_feerate_sat_per_kw.into());
+                    self.varint(required_feerate_sat_per_kw.into());
+                }
+            },
+            MonitorEvent::UpdateCompleted { update_id, .. } => self.varint((*update_id).into()),
         }
     }
 
+    /// An HTLC resolution after its channel.
     fn htlc(&mut self, h: &HtlcResolution) {
-        self.bytes(&h.channel.0);
         self.bytes(&h.payment_hash.0);
         self.varint(h.amount_msat.into());
         match &h.source {
@@ -256,11 +251,20 @@ impl Reader<'_> {
         Ok(b)
     }
 
+    /// The next `n` bytes.
+    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        let start = self.pos;
+        let out = self
+            .bytes
+            .get(start..start + n)
+            .ok_or(DecodeError::Truncated)?;
+        self.pos = start + n;
+        Ok(out)
+    }
+
     fn bytes32(&mut self) -> Result<[u8; 32], DecodeError> {
         let mut out = [0u8; 32];
-        for b in &mut out {
-            *b = self.byte()?;
-        }
+        out.copy_from_slice(self.take(32)?);
         Ok(out)
     }
 
@@ -330,12 +334,11 @@ impl Reader<'_> {
     }
 
     fn event(&mut self) -> Result<MonitorEvent, DecodeError> {
+        // Every variant starts with its channel (an HTLC resolution's first field).
         let variant = self.variant(4)?;
-        if variant == 0 {
-            return Ok(MonitorEvent::HtlcResolved(self.htlc()?));
-        }
         let channel = ChannelId(self.bytes32()?);
         Ok(match variant {
+            0 => MonitorEvent::HtlcResolved(self.htlc(channel)?),
             1 => MonitorEvent::CommitmentTxConfirmed { channel },
             2 => {
                 let reason = match self.variant(5)? {
@@ -357,8 +360,8 @@ impl Reader<'_> {
         })
     }
 
-    fn htlc(&mut self) -> Result<HtlcResolution, DecodeError> {
-        let channel = ChannelId(self.bytes32()?);
+    /// An HTLC resolution after its channel.
+    fn htlc(&mut self, channel: ChannelId) -> Result<HtlcResolution, DecodeError> {
         let payment_hash = PaymentHash(self.bytes32()?);
         let amount_msat = self.u64()?;
         let source = if self.variant(2)? == 0 {
@@ -385,10 +388,8 @@ impl Reader<'_> {
                 return Err(DecodeError::Malformed);
             }
             let mut data = heapless::Vec::new();
-            for _ in 0..len {
-                // Cannot fail: at most MAX_FAILURE_DATA pushes.
-                let _ = data.push(self.byte()?);
-            }
+            // Cannot fail: at most MAX_FAILURE_DATA bytes.
+            let _ = data.extend_from_slice(self.take(len as usize)?);
             let hold_time = if self.tag()? { Some(self.u32()?) } else { None };
             HtlcOutcome::Failed {
                 reason: FailureReason { code, data },
