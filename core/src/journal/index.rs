@@ -112,11 +112,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             off: e.off,
             len: e.len | if e.flags & F_COPY != 0 { COPY } else { 0 },
         };
-        match self.find(e.id) {
+        // Rebasing kept the order: `pos` still holds.
+        match pos {
             Ok(i) => self.entries[i] = slot,
-            // Cannot fail: room was checked above.
             Err(i) => {
-                let _ = self.entries.insert(i, slot);
+                // Cannot fail: room was checked above.
+                let _ = self.entries.push(slot);
+                // Into place a swap at a time (a push, the common case, swaps
+                // nothing): `Vec::insert` would link `memmove`.
+                let mut j = self.entries.len() - 1;
+                while j > i {
+                    self.entries.swap(j - 1, j);
+                    j -= 1;
+                }
             }
         }
         Ok(())
