@@ -122,7 +122,12 @@ pub fn run<M: Medium, const N: usize>(medium: M, config: Config<N>, base: Base) 
     // Replay: every event still pending after the restart goes to the consumer
     // again, in id order, then the consumer acks it.
     let mut body = [0u8; MAX_ENCODED_LEN];
-    for &id in journal.pending_ids().iter() {
+    // The oldest pending event each time (the ack below removes it): no copy of
+    // the pending ids on the stack.
+    for _ in 0..journal.pending_count() {
+        let Some((id, _)) = journal.pending().next() else {
+            break;
+        };
         let len = match journal.read(id, &mut body) {
             Ok(n) => n,
             Err(e) => fail!("read #{=u64}", "read #{=u64}: {}", id.0; e),
