@@ -133,8 +133,11 @@ impl Kind {
     }
 }
 
+/// `n` rounded up to a multiple of `unit`, a power of two (a write size: `Config`
+/// checks it), with a mask: no division.
 pub(crate) const fn round_up(n: u32, unit: u32) -> u32 {
-    n.div_ceil(unit) * unit
+    debug_assert!(unit.is_power_of_two());
+    (n + unit - 1) & !(unit - 1)
 }
 
 /// Word0 of a record.
@@ -434,6 +437,17 @@ pub(crate) fn locate_single_bit(syndrome: u32, total_bits: u32, first: u32) -> O
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// I6: a record's extent is its length rounded up to the write size; the mask
+    /// gives the rounded division's result for every write size `Config` accepts.
+    #[test]
+    fn i6_round_up_by_mask_is_the_rounded_division() {
+        for unit in [1u32, 2, 4, 8, 16, 32] {
+            for n in (0..=4096).chain(u32::MAX - 64..=u32::MAX - 31) {
+                assert_eq!(round_up(n, unit), n.div_ceil(unit) * unit, "{n} by {unit}");
+            }
+        }
+    }
 
     /// Format version 1, one record per kind: event `abc` at offset 24 of sector 7;
     /// copy of id 0x0102 `xyz` at 36; ack of `next − 2` at 56; ack of id 5 at 64;
