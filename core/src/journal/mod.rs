@@ -39,8 +39,14 @@
 //! |---|---|---|
 //! | 1 | read every sector header; the newest valid one is current. An authenticated header whose tag fails is a torn header (free) while nothing follows it in its sector, else forged | unknown version: `UnsupportedFormat`; no header anywhere: blank if erased, else `NotAStore`; a failing tag with records behind it: `Corrupted { reason: Forged }` |
 //! | 2 | probe the sector after the newest: valid records behind a broken header mean the newest header was damaged, unless they are all `Copy` records (a cut during the erase of an abandoned retirement, free either way) | `Corrupted` |
-//! | 3 | scan sectors newest to oldest until a `Retire` record covers the next one; count the newest sectors that hold only `Copy` records or none | a missing or misplaced sector: `Corrupted` |
+//! | 3 | go through sectors newest to oldest until a `Retire` record covers the next one; count the newest sectors that hold only `Copy` records or none. Those and the first sector below them are checked record by record; the older ones are skimmed (record headers read, only `Retire` records checked), since step 4 checks them in full | a missing or misplaced sector: `Corrupted` |
 //! | 4 | give those sectors back (never the oldest): they are an abandoned retirement or a restart cut before its first record; scan the other live sectors oldest to newest, rebuilding the pending index and the next id (the newest header's floor counts, given back or not) | a record that fails its check anywhere but a torn tail: `Corrupted` |
+//!
+//! Behind the last record of a sector, `open` reads only the bytes a torn record
+//! there could have touched (one record of the largest length the format can
+//! state): nothing is ever written further on in that sector. So `open` reads
+//! each live record once in full, the headers of most twice, and not the erased
+//! part of large sectors.
 //!
 //! `open` writes nothing. The first `push` or `ack` after it erases free sectors
 //! that are not clean (a torn erase, a torn header), and the sectors it gave back,
@@ -93,8 +99,8 @@ pub use self::counter::{MonotonicCounter, NoCounter, RamCounter};
 use self::format::{
     ack_byte_acked, decode_record_head, decode_sector_header, encode_record_head,
     encode_sector_header, locate_single_bit, record_tagger, sector_tag, HeaderState, Kind,
-    RecordCrc, SectorHeader, Word0, MAX_HEAD_LEN, MAX_VALUE, RECORD_HEADER_LEN, SECTOR_HEADER_LEN,
-    TAG_LEN,
+    RecordCrc, SectorHeader, Word0, MAX_HEAD_LEN, MAX_LEN_FIELD, MAX_VALUE, RECORD_HEADER_LEN,
+    SECTOR_HEADER_LEN, TAG_LEN,
 };
 use crate::id::EventId;
 use crate::medium::Medium;

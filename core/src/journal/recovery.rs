@@ -127,7 +127,22 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut on_top = true;
         loop {
             let h = self.expect_header(seq)?;
-            let scan = self.scan(h, false, &mut |_| {})?;
+            // Below the newest sector that keeps something, only the retire
+            // records matter here, and step 4 checks every record again: skim.
+            let skimmed = if on_top { None } else { self.skim(h) };
+            let scan = match skimmed {
+                Some(max_retired) => SectorScan {
+                    max_retired,
+                    kept: 1,
+                    ..SectorScan::default()
+                },
+                // The erased tail matters only to a sector step 4 does not scan
+                // again: one given back, which holds no record but copies.
+                None => match self.scan_records(h, false, false, &mut |_| {})? {
+                    s if s.kept == 0 => self.scan(h, false, &mut |_| {})?,
+                    s => s,
+                },
+            };
             if on_top && scan.kept == 0 {
                 abandoned += 1;
             } else {
@@ -189,6 +204,45 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Whether sector `seq` (by position, its header unreadable) holds nothing but
     /// `Copy` records that check: what a cut during the erase of an abandoned
     /// retirement leaves.
+    /// Step 3 below the top: walks the records of sector `h` by their headers
+    /// alone and returns the newest sector its `Retire` records retire, checking
+    /// only those records. `None` when anything looks other than a clean run of
+    /// records (an unknown kind, a record past the sector's end, a retire record
+    /// that fails its check): the caller then scans the sector in full.
+    ///
+    /// This is sound because step 4 scans every sector skimmed here in full: a
+    /// length that a damaged header misstates can only hide a retire record
+    /// behind the damage, which step 4 then reports.
+    pub(super) fn skim(&mut self, h: SectorHeader) -> Option<Option<u32>> {
+        let size = self.sector_size();
+        let base = self.sector_base(h.seq);
+        let mut max_retired: Option<u32> = None;
+        let mut p = self.cfg.header_len();
+        while p + RECORD_HEADER_LEN <= size {
+            let mut hdr = [0u8; RECORD_HEADER_LEN as usize];
+            self.m_read(base + p, &mut hdr);
+            if hdr == [0xFF; RECORD_HEADER_LEN as usize] {
+                break;
+            }
+            let (w, stored) = decode_record_head(&hdr);
+            let kind = Kind::from_bits(w.kind_bits())?;
+            if p + self.cfg.extent(w.body_len()) > size {
+                return None;
+            }
+            if kind == Kind::Retire {
+                if self.record_crc(h.seq, p, w) != Some(stored)
+                    || !self.record_tag_ok(h.seq, p, w, 0)
+                {
+                    return None;
+                }
+                let seq = h.seq.checked_sub(w.value()).filter(|_| w.value() > 0)?;
+                max_retired = Some(max_retired.map_or(seq, |m| m.max(seq)));
+            }
+            p += self.cfg.extent(w.body_len());
+        }
+        Some(max_retired)
+    }
+
     pub(super) fn only_copies(&mut self, seq: u32, authenticated: bool) -> bool {
         let h = SectorHeader {
             seq,
@@ -306,6 +360,29 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         apply: bool,
         visit: &mut impl FnMut(Seen),
     ) -> Result<SectorScan, OpenError> {
+        self.scan_records(h, apply, true, visit)
+    }
+
+    /// Bytes behind offset `p` of a sector that a record begun at `p` may have
+    /// touched: one record of the largest length the format can state, or the
+    /// rest of the sector.
+    fn torn_window(&self, p: u32) -> u32 {
+        (self.sector_size() - p).min(self.cfg.extent(MAX_LEN_FIELD))
+    }
+
+    /// Scans sector `h`'s records; with `tail`, also what follows the last one:
+    /// an all-`0xFF` record header ends the scan only where the bytes a torn
+    /// record there could have touched read erased (else the scan goes on to
+    /// judge them, torn or damaged). Further on, the sector is never read: no
+    /// record is ever written behind an unfinished one (a failed or torn write
+    /// seals the sector), and no write goes there after a restart.
+    pub(super) fn scan_records(
+        &mut self,
+        h: SectorHeader,
+        apply: bool,
+        tail: bool,
+        visit: &mut impl FnMut(Seen),
+    ) -> Result<SectorScan, OpenError> {
         let size = self.sector_size();
         let base = self.sector_base(h.seq);
         let mut out = SectorScan {
@@ -316,14 +393,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         loop {
             if p + RECORD_HEADER_LEN > size {
                 // No room for another record; the rest must be clean.
-                out.sealed = !self.is_erased(base + p, size - p);
+                out.sealed = tail && !self.is_erased(base + p, self.torn_window(p));
                 out.torn = out.sealed;
                 break;
             }
             let mut hdr = [0u8; 8];
             self.m_read(base + p, &mut hdr);
             let (w, stored) = decode_record_head(&hdr);
-            if hdr == [0xFF; 8] && self.is_erased(base + p, size - p) {
+            if hdr == [0xFF; 8] && (!tail || self.is_erased(base + p, self.torn_window(p))) {
                 break;
             }
             let (w, fix, crc, corrected) = if self.record_crc(h.seq, p, w) == Some(stored) {

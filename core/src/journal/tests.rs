@@ -615,3 +615,69 @@ fn records_on_the_medium_follow_the_layout() {
         assert!(kinds.iter().all(|&k| k > 0), "every kind seen: {kinds:?}");
     }
 }
+
+/// I1, I2, I4 at `open`: a journal reopened with another reserve (a firmware
+/// update may change it) rolls over without retiring while it has sectors to
+/// spare, so the `Retire` record that bounds the live sectors sits below the
+/// newest ones. Random operations against a model, a random reserve at every
+/// reopen, in every mode.
+#[test]
+fn i4_reopen_with_another_reserve_finds_the_retire_record_below_the_top() {
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+        let mut flash = TestFlash::new(Geometry {
+            multiwrite: mode == Mode::InPlace,
+            ..GEO
+        });
+        let mut model: BTreeMap<u64, StdVec<u8>> = BTreeMap::new();
+        let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ mode as u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut reserves, mut retire_below_top) = (std::collections::BTreeSet::new(), 0);
+        for round in 0..300u64 {
+            let Ok(config) = cfg(mode).with_reserve(next(5) as u32) else {
+                continue;
+            };
+            reserves.insert(config.reserve());
+            let mut j = Journal::open(&mut flash, config).unwrap();
+            assert_eq!(pending_of(&mut j), model, "I4: {mode:?} round {round}");
+            for step in 0..next(40) {
+                if model.len() == 8 || (!model.is_empty() && next(3) == 0) {
+                    let k = next(model.len() as u64) as usize;
+                    let id = *model.keys().nth(k).unwrap();
+                    assert_eq!(j.ack(EventId(id)), Ok(AckOutcome::Acked));
+                    model.remove(&id);
+                } else {
+                    let body = payload(round * 64 + step, next(61) as usize);
+                    let id = j.push(&body).unwrap();
+                    model.insert(id.0, body);
+                }
+            }
+            // Count the states this test is for: the newest sector holds no
+            // Retire record, yet sectors were retired before.
+            let (cur, oldest) = (j.status().current_seq, j.status().oldest_seq);
+            if let (Some(cur), Some(oldest)) = (cur, oldest) {
+                let mut top_retires = false;
+                let mut seen_sector = None;
+                drop(j);
+                let _ = Journal::open_with(&mut flash, config, |s| match s {
+                    Seen::Sector { seq, .. } => seen_sector = Some(seq),
+                    Seen::Retire { .. } => top_retires |= seen_sector == Some(cur),
+                    _ => {}
+                })
+                .unwrap();
+                if oldest > 0 && cur > oldest && !top_retires {
+                    retire_below_top += 1;
+                }
+            }
+        }
+        assert!(reserves.len() >= 2, "{mode:?}: reserves drawn {reserves:?}");
+        assert!(
+            retire_below_top >= 10,
+            "{mode:?}: the retire record was below the newest sector only {retire_below_top} times"
+        );
+    }
+}
