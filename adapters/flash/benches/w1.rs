@@ -3,14 +3,16 @@
 //! fingerprint proves it), with figures for both device profiles.
 //!
 //! ```text
-//! cargo bench -p monitor-events-flash --features sim --bench w1 [-- --short | --events N] [--json]
+//! cargo bench -p monitor-events-flash --features sim --bench w1 [-- --short | --events N] [--json] [--only W]
 //! ```
 //!
 //! W1 and W3 run on 16 x 4 KiB. W2 (480 events pending at once) runs our journal on
 //! `Grouped` sectors of 16 erase blocks (the journal's sector must hold N copies
 //! of the largest event), the peer on a flash of the same size and on W1's; W2 at
 //! scale (4000 pending, `w25q-spi`) on sectors of 256 blocks. `--short` runs W1
-//! and W3 on 10 000 events, W2 whole and W2 at scale for one round.
+//! and W3 on 10 000 events, W2 whole and W2 at scale for one round. `--only W`
+//! runs one workload (`W1`, `W2`, `W2-scale` or `W3`; W2 at scale with W2 beside
+//! it, which its summary compares with).
 //!
 //! A store takes part by implementing `W1Store` over a `SimFlash` and handing its
 //! label and store to `measure`; `main` collects the rows.
@@ -40,6 +42,8 @@ struct Opts {
     events: u64,
     json: bool,
     short: bool,
+    /// `--only W`: run workload `W` alone (`W1`, `W2`, `W2-scale`, `W3`).
+    only: Option<String>,
 }
 
 impl Opts {
@@ -48,6 +52,7 @@ impl Opts {
             events: W1_EVENTS,
             json: false,
             short: false,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -56,6 +61,14 @@ impl Opts {
                 "--short" => {
                     opts.events = 10_000;
                     opts.short = true;
+                }
+                "--only" => {
+                    let w = args.next().expect("--only needs a workload");
+                    assert!(
+                        ["W1", "W2", "W2-scale", "W3"].contains(&w.as_str()),
+                        "--only takes W1, W2, W2-scale or W3, not {w}"
+                    );
+                    opts.only = Some(w);
                 }
                 "--events" => {
                     opts.events = args
@@ -1274,31 +1287,55 @@ fn print_w2_json(rows: &[W2Row]) {
 
 fn main() {
     let opts = Opts::parse();
-    let mut rows = our_rows(&opts);
-    rows.extend(peer_rows(&opts));
-    rows.sort_by_key(|r| r.profile as usize);
+    let run = |w: &str| opts.only.as_deref().is_none_or(|o| o == w);
+    let mut rows = Vec::new();
+    if run("W1") || run("W3") {
+        rows = our_rows(&opts);
+        rows.extend(peer_rows(&opts));
+        rows.sort_by_key(|r| r.profile as usize);
+    }
     let w3_events = if opts.events == W1_EVENTS {
         W3_EVENTS
     } else {
         opts.events
     };
-    let w3 = w3_rows(w3_events);
-    let w2 = w2_burst_rows();
+    let w3 = if run("W3") {
+        w3_rows(w3_events)
+    } else {
+        Vec::new()
+    };
+    let w2 = if run("W2") || run("W2-scale") {
+        w2_burst_rows()
+    } else {
+        Vec::new()
+    };
     let scale_rounds = if opts.short { 1 } else { W2_SCALE_ROUNDS };
-    let w2_scale = w2_scale_rows(scale_rounds);
+    let w2_scale = if run("W2-scale") {
+        w2_scale_rows(scale_rounds)
+    } else {
+        Vec::new()
+    };
     if opts.json {
         print_json(&rows);
         print_w2_json(&w2);
         print_w2_json(&w2_scale);
         print_w3_json(&w3);
     } else {
-        print_table(&rows);
-        print_w3(&w3, |p| {
-            rows.iter()
-                .find(|r| r.profile == p && r.label.mode == "in-place")
-                .map(|r| r.device_ms_per_event)
-        });
-        print_w2(&w2);
-        print_w2_scale(&w2_scale, scale_rounds, opts.short, &w2);
+        if run("W1") {
+            print_table(&rows);
+        }
+        if run("W3") {
+            print_w3(&w3, |p| {
+                rows.iter()
+                    .find(|r| r.profile == p && r.label.mode == "in-place")
+                    .map(|r| r.device_ms_per_event)
+            });
+        }
+        if run("W2") {
+            print_w2(&w2);
+        }
+        if run("W2-scale") {
+            print_w2_scale(&w2_scale, scale_rounds, opts.short, &w2);
+        }
     }
 }
