@@ -16,9 +16,17 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let idx = (first.wrapping_add(k)) % s;
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
+            // Where only the header's units can be spent (no header reads valid, so
+            // no record was ever begun behind it, and the rest reads erased),
+            // erasing those is enough: on a sector of many erase blocks, one block.
             let phantom = k < self.reclaim;
-            if phantom || !self.is_erased(idx * size, size) {
+            let hl = self.cfg.header_len();
+            if !self.is_erased(idx * size + hl, size - hl)
+                || matches!(self.read_header(idx), HeaderState::Valid(_))
+            {
                 self.m_erase(idx);
+            } else if phantom || !self.is_erased(idx * size, hl) {
+                self.m_erase_prefix(idx, hl);
             }
         }
         self.needs_repair = false;
@@ -47,8 +55,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     c.sealed = true;
                 }
             }
-            self.make_room(self.cfg.extent(body_len));
-            if let Some(written) = self.write_here(spec, body_len) {
+            let ext = self.cfg.extent(body_len);
+            self.make_room(ext);
+            if let Some(written) = self.write_here(spec, body_len, ext) {
                 return written;
             }
         }
@@ -59,9 +68,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Writes one record at the end of the current sector (which has room) and
-    /// reads it back: its offset and CRC, or `None` if it did not verify.
+    /// reads it back: its offset and CRC, or `None` if it did not verify. `ext`:
+    /// the record's extent, `self.cfg.extent(body_len)`.
     #[inline(never)]
-    fn write_here(&mut self, spec: Spec<'_>, body_len: u32) -> Option<(u32, u32)> {
+    fn write_here(&mut self, spec: Spec<'_>, body_len: u32, ext: u32) -> Option<(u32, u32)> {
         let cur = self.cur?;
         let (w, prefix, body) = match spec {
             Spec::Event(b) => (
@@ -109,7 +119,6 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             self.feed_body(body, |chunk| d.update(chunk));
             d.finish()
         };
-        let ext = self.cfg.extent(body_len);
         self.write_record(off, w, crc, tag, prefix, body, ext);
         if let Some(c) = self.cur.as_mut() {
             c.ptr += ext;
