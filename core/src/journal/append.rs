@@ -16,17 +16,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let idx = (first.wrapping_add(k)) % s;
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
-            // Where only the header's units can be spent (no header reads valid, so
-            // no record was ever begun behind it, and the rest reads erased),
-            // erasing those is enough: on a sector of many erase blocks, one block.
             let phantom = k < self.reclaim;
-            let hl = self.cfg.header_len();
-            if !self.is_erased(idx * size + hl, size - hl)
-                || matches!(self.read_header(idx), HeaderState::Valid(_))
-            {
+            if phantom || !self.is_erased(idx * size, size) {
                 self.m_erase(idx);
-            } else if phantom || !self.is_erased(idx * size, hl) {
-                self.m_erase_prefix(idx, hl);
             }
         }
         self.needs_repair = false;
