@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// The buffer a record is programmed through, word-aligned: filling it again
+/// with `0xFF` then takes the word-aligned `memset` that the firmware links
+/// anyway, not a second, byte-aligned one.
+#[repr(align(4))]
+pub(super) struct ProgramBuf([u8; CHUNK]);
+
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Before the first write after `open`: erase every free sector that is not clean.
     pub(super) fn repair(&mut self) {
@@ -218,7 +224,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         body: Body<'_>,
         ext: u32,
     ) {
-        let mut buf = [0xFFu8; CHUNK];
+        let mut buf = ProgramBuf([0xFF; CHUNK]);
         let mut fill = 0usize;
         let mut at = off;
         let (head, head_len) = encode_record_head(w, crc, tag);
@@ -233,7 +239,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut done = 0usize;
                 while done < e.len as usize {
                     let n = (e.len as usize - done).min(CHUNK - fill);
-                    self.read_payload(e, done, &mut buf[fill..fill + n]);
+                    self.read_payload(e, done, &mut buf.0[fill..fill + n]);
                     self.put_filled(n, &mut buf, &mut fill, &mut at);
                     done += n;
                 }
@@ -242,19 +248,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let end = off + ext;
         if at < end {
             let n = (end - at) as usize;
-            self.m_program(at, &buf[..n]);
+            self.m_program(at, &buf.0[..n]);
         }
     }
 
     /// Counts `n` bytes already placed in the program buffer at `fill`,
     /// programming it if it is full.
-    fn put_filled(&mut self, n: usize, buf: &mut [u8; CHUNK], fill: &mut usize, at: &mut u32) {
+    fn put_filled(&mut self, n: usize, buf: &mut ProgramBuf, fill: &mut usize, at: &mut u32) {
         *fill += n;
         if *fill == CHUNK {
-            self.m_program(*at, &buf[..]);
+            self.m_program(*at, &buf.0[..]);
             *at += CHUNK as u32;
             *fill = 0;
-            buf.fill(0xFF);
+            buf.0.fill(0xFF);
         }
     }
 
@@ -262,13 +268,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     pub(super) fn put(
         &mut self,
         mut bytes: &[u8],
-        buf: &mut [u8; CHUNK],
+        buf: &mut ProgramBuf,
         fill: &mut usize,
         at: &mut u32,
     ) {
         while !bytes.is_empty() {
             let n = bytes.len().min(CHUNK - *fill);
-            buf[*fill..*fill + n].copy_from_slice(&bytes[..n]);
+            buf.0[*fill..*fill + n].copy_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
             self.put_filled(n, buf, fill, at);
         }
