@@ -264,7 +264,9 @@ impl<const N: usize> Config<N> {
         round_up(SECTOR_HEADER_LEN + self.tag_len(), self.geometry.write_size)
     }
 
-    /// Bytes a record with a body of `body` bytes occupies.
+    /// Bytes a record with a body of `body` bytes occupies. Out of line: open
+    /// computes it at many places.
+    #[inline(never)]
     pub(crate) const fn extent(&self, body: u32) -> u32 {
         round_up(
             RECORD_HEADER_LEN + self.tag_len() + body,
