@@ -168,6 +168,7 @@ impl Word0 {
         self.0 | 0xFF << 16
     }
     /// Body length the record claims (0 for kinds without a body).
+    #[inline(never)]
     pub(crate) fn body_len(self) -> u32 {
         match Kind::from_bits(self.kind_bits()) {
             Some(k) if !k.has_body() => 0,
