@@ -45,17 +45,24 @@ macro_rules! fatal {
             #[allow(unused_imports)]
             use $crate::fmt::{PanicArg as _, PanicArgOther as _};
             // The explicit `&` below makes the `PanicArgOther` case resolve.
-            ::core::panic!(
-                "{}",
-                $crate::fmt::StaticPanic {
-                    fmt: $fmt,
-                    args: &[$((&$crate::fmt::PanicArgOf(&$arg)).panic_arg()),*],
-                }
+            $crate::fmt::static_panic(
+                $fmt,
+                &[$((&$crate::fmt::PanicArgOf(&$arg)).panic_arg()),*],
             );
         }
         #[cfg(not(any(feature = "defmt", feature = "panic-static")))]
         ::core::panic!($fmt $(, $arg)*);
     }};
+}
+
+/// Panics with the [`StaticPanic`] message `fmt` with `args`: one copy of the
+/// `core::panic!` call for every `fatal!` (the panic location stays the caller's).
+#[cfg(all(feature = "panic-static", not(feature = "defmt")))]
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn static_panic(fmt: &'static str, args: &[Arg<'_>]) -> ! {
+    ::core::panic!("{}", StaticPanic { fmt, args })
 }
 
 /// One argument of a [`StaticPanic`] message.
