@@ -147,13 +147,23 @@ impl Writer<'_> {
     }
 
     /// A varint: 7 bits a byte, least significant first, the high bit set on every
-    /// byte but the last.
-    fn varint(&mut self, mut v: u128) {
+    /// byte but the last. In `u64` (cheaper than `u128` on a 32-bit core): every
+    /// integer but the `u128` goes through here.
+    fn varint(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.byte(v as u8 | 0x80);
             v >>= 7;
         }
         self.byte(v as u8);
+    }
+
+    /// A `u128` varint: its low groups while the rest exceeds `u64`, then the rest.
+    fn varint128(&mut self, mut v: u128) {
+        while v > u64::MAX as u128 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.varint(v as u64);
     }
 
     fn tag(&mut self, t: bool) {
@@ -185,14 +195,14 @@ impl Writer<'_> {
                     self.varint(required_feerate_sat_per_kw.into());
                 }
             },
-            MonitorEvent::UpdateCompleted { update_id, .. } => self.varint((*update_id).into()),
+            MonitorEvent::UpdateCompleted { update_id, .. } => self.varint(*update_id),
         }
     }
 
     /// An HTLC resolution after its channel.
     fn htlc(&mut self, h: &HtlcResolution) {
         self.bytes(&h.payment_hash.0);
-        self.varint(h.amount_msat.into());
+        self.varint(h.amount_msat);
         match &h.source {
             HtlcSource::OutboundPayment { payment_id } => {
                 self.byte(0);
@@ -204,7 +214,7 @@ impl Writer<'_> {
             } => {
                 self.byte(1);
                 self.bytes(&prev_channel.0);
-                self.varint((*prev_htlc_id).into());
+                self.varint(*prev_htlc_id);
             }
         }
         match &h.outcome {
@@ -216,13 +226,13 @@ impl Writer<'_> {
                 self.bytes(&preimage.0);
                 self.tag(skimmed_fee_msat.is_some());
                 if let Some(fee) = skimmed_fee_msat {
-                    self.varint((*fee).into());
+                    self.varint(*fee);
                 }
             }
             HtlcOutcome::Failed { reason, hold_time } => {
                 self.byte(1);
                 self.varint(reason.code.into());
-                self.varint(reason.data.len() as u128);
+                self.varint(reason.data.len() as u64);
                 self.bytes(&reason.data);
                 self.tag(hold_time.is_some());
                 if let Some(t) = hold_time {
@@ -233,7 +243,7 @@ impl Writer<'_> {
         self.tag(h.resolved_on_chain);
         self.tag(h.user_channel_id.is_some());
         if let Some(id) = h.user_channel_id {
-            self.varint(id);
+            self.varint128(id);
         }
     }
 }
