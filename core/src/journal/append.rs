@@ -331,7 +331,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     pub(super) fn ack_in_place(&mut self, off: u32) -> bool {
         let ws = self.cfg.geometry.write_size as usize;
         let mut unit = [0u8; 32];
-        let unit = &mut unit[..ws.max(4)];
+        // The write size is at most 32 (`Config` checks it): no panic path.
+        let unit = &mut unit[..ws.clamp(4, 32)];
         self.m_read(off, unit);
         unit[2] = 0x00;
         let want = [unit[0], unit[1], 0x00, unit[3]];
