@@ -306,7 +306,14 @@ impl Reader<'_> {
             n += 1;
         }
         let mut v = 0u128;
-        for &b in self.bytes[start..self.pos].iter().rev() {
+        // In range (just read): `get` spares the slice's panic path.
+        for &b in self
+            .bytes
+            .get(start..self.pos)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+        {
             v = v << 7 | u128::from(b & 0x7F);
         }
         Ok(v)
