@@ -52,6 +52,18 @@ pub trait Medium {
     fn erase(&mut self, sector: u32) -> Result<(), Self::Error>;
     /// Barrier: returns once every earlier operation is durable.
     fn sync(&mut self) -> Result<(), Self::Error>;
+
+    /// The medium's own erase unit in bytes, when a sector is made of several
+    /// (such as the flash adapter's `Grouped`); by default the sector size.
+    ///
+    /// `erase` of such a sector erases its blocks one after the other, so a power
+    /// cut during it can leave some blocks as they were, with units a torn program
+    /// spent without changing a bit: they read erased but must not be programmed
+    /// again. The journal therefore erases every free sector before its first
+    /// write after `open` when this is smaller than the sector.
+    fn erase_block_size(&self) -> u32 {
+        self.geometry().sector_size
+    }
 }
 
 impl<T: Medium + ?Sized> Medium for &mut T {
@@ -71,5 +83,8 @@ impl<T: Medium + ?Sized> Medium for &mut T {
     }
     fn sync(&mut self) -> Result<(), Self::Error> {
         (**self).sync()
+    }
+    fn erase_block_size(&self) -> u32 {
+        (**self).erase_block_size()
     }
 }

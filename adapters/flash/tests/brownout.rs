@@ -199,7 +199,9 @@ fn operate<const K: usize>(
     Err("no cut fired in 100000 operations".into())
 }
 
-/// One run: `cuts` cuts in bursts from a blank flash, then stable power.
+/// One run: `cuts` cuts in bursts from a blank flash, then stable power; with
+/// `no_bits`, half the cuts tear their operation without changing a bit.
+#[allow(clippy::too_many_arguments)]
 fn run<const K: usize>(
     g: Geometry,
     group: u32,
@@ -208,6 +210,7 @@ fn run<const K: usize>(
     reserve: Option<u32>,
     cuts: u64,
     seed: u64,
+    no_bits: bool,
 ) -> Tally {
     let cfg = config::<K>(g, mode, max_body, reserve);
     let name = format!(
@@ -244,7 +247,13 @@ fn run<const K: usize>(
             // pending to climb and for retirements of hundreds of events.
             rng.below(if K >= 128 { 120 + 8 * K as u32 } else { 120 })
         } as u64;
-        let torn = Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF));
+        // With `no_bits`, half the cuts leave a program that changed no bit (its
+        // units spent all the same) or an erase that changed nothing.
+        let torn = if no_bits && rng.below(2) == 0 {
+            Torn::NoBits
+        } else {
+            Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF))
+        };
         flash.cut_after(k, torn);
         let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -385,7 +394,7 @@ macro_rules! case {
         };
         const K: usize = max_pending(G, $body, matches!($mode, Mode::RecordAuth));
         let job: Box<dyn Fn(u64, u64) -> Tally + Send + Sync> =
-            Box::new(|cuts, seed| run::<K>(G, $group, $mode, $body, $reserve, cuts, seed));
+            Box::new(|cuts, seed| run::<K>(G, $group, $mode, $body, $reserve, cuts, seed, false));
         $jobs.push((job, $cap));
     }};
 }
@@ -506,22 +515,63 @@ fn i10_brownout_random_geometries() {
     assert_eq!(t.configs, draws);
 }
 
+/// I10 (with I1–I4) where a torn erase of a sector made of several erase blocks
+/// leaves some blocks as they were: sectors of 2 to 16 blocks of 256 B, one
+/// program per unit, records as large as the sector takes or about a block (so
+/// they straddle blocks, and a torn record can sit alone in a block the erase
+/// did not reach). Half the cuts leave a program that changed no bit or an erase
+/// that changed nothing. `BROWNOUT_SMALL_BLOCK_DRAWS` sets the draws (default
+/// 300), 300 cuts each.
+#[test]
+fn i10_brownout_grouped_small_blocks() {
+    quiet_power_cuts();
+    let draws = env_u64("BROWNOUT_SMALL_BLOCK_DRAWS", 300);
+    let t = fan_out(draws, |d| random_run(0x5B_0000, d, 300, true));
+    report("brown-out liveness, sectors of small erase blocks", &t);
+    assert_eq!(t.configs, draws);
+}
+
 /// One random draw: a geometry, mode, reserve and body bound `Config` accepts, and
 /// the largest of 1, 2, 4, 8, 16, 32 pending events it holds.
 fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
-    let mut rng = Pcg32::new(0xB10_0000 + draw);
+    random_run(0xB10_0000, draw, cuts, false)
+}
+
+/// [`random_geometry_run`]'s draw `draw` of the sequence `base`; with
+/// `small_blocks`, every sector is 2 to 16 erase blocks of 256 B, one program per
+/// unit, bodies near the largest the sector takes or about a block.
+fn random_run(base: u64, draw: u64, cuts: u64, small_blocks: bool) -> Tally {
+    let mut rng = Pcg32::new(base + draw);
     loop {
         let g = Geometry {
-            sector_size: 256 << rng.below(7),
+            sector_size: if small_blocks {
+                512 << rng.below(4)
+            } else {
+                256 << rng.below(7)
+            },
             sector_count: 3 + rng.below(14),
             write_size: 1 << rng.below(6),
             multiwrite: false,
         };
         // Sometimes the sectors are several erase blocks of the flash.
-        let group = (1u32 << rng.below(4)).min(g.sector_size / 256);
-        let mode = [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize];
+        let group = if small_blocks {
+            g.sector_size / 256
+        } else {
+            (1u32 << rng.below(4)).min(g.sector_size / 256)
+        };
+        let mode = if small_blocks {
+            [Mode::Record, Mode::RecordAuth][rng.below(2) as usize]
+        } else {
+            [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize]
+        };
         let reserve = rng.below(g.sector_count - 2);
-        let body = 1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize;
+        let body = if small_blocks && rng.below(2) == 0 {
+            (g.sector_size / 2 - rng.below(g.sector_size / 4)) as usize
+        } else if small_blocks {
+            32 + rng.below(224) as usize
+        } else {
+            1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize
+        };
         let fits = max_pending(g, body, mode == Mode::RecordAuth);
         let seed = draw * 7919 + 1;
         let r = Some(reserve);
@@ -529,7 +579,7 @@ fn random_geometry_run(draw: u64, cuts: u64) -> Tally {
             ($($n:literal)*) => {
                 match fits {
                     $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
-                        return run::<$n>(g, group, mode, body, r, cuts, seed)
+                        return run::<$n>(g, group, mode, body, r, cuts, seed, small_blocks)
                     })*
                     _ => continue, // nothing fits: draw again
                 }

@@ -18,12 +18,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let size = self.sector_size();
         let s = self.sector_count();
         let first = self.cur.map_or(0, |c| c.seq + 1);
+        // A sector of several erase blocks whose erase a cut interrupted may keep
+        // blocks with spent units that read erased: once the journal has written
+        // (a sector has a header), every free sector is erased.
+        let blocks = self.cur.is_some() && self.medium.erase_block_size() < size;
         for k in 0..self.free_count() {
             let idx = (first.wrapping_add(k)) % s;
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
             let phantom = k < self.reclaim;
-            if phantom || !self.is_erased(idx * size, size) {
+            if phantom || blocks || !self.is_erased(idx * size, size) {
                 self.m_erase(idx);
             }
         }

@@ -50,7 +50,10 @@
 //!
 //! `open` writes nothing. The first `push` or `ack` after it erases free sectors
 //! that are not clean (a torn erase, a torn header), and the sectors it gave back,
-//! and never appends behind a torn tail: it continues in a fresh sector.
+//! and never appends behind a torn tail: it continues in a fresh sector. On a
+//! medium whose sectors are several erase blocks ([`Medium::erase_block_size`]),
+//! it erases every free sector: a torn erase there can leave a block as it was,
+//! with units a torn program spent that read erased.
 //!
 //! A torn program may leave its units looking erased yet spent (a program that
 //! changed no bit still counts against the medium's programs per unit, and
