@@ -60,7 +60,7 @@ pub trait Medium {
     /// cut during it can leave some blocks as they were, with units a torn program
     /// spent without changing a bit: they read erased but must not be programmed
     /// again. The journal therefore erases every free sector before its first
-    /// write after `open` when this is smaller than the sector.
+    /// use after `open` when this is smaller than the sector.
     fn erase_block_size(&self) -> u32 {
         self.geometry().sector_size
     }

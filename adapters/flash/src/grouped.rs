@@ -15,10 +15,9 @@
 //! it was may also hold units that a torn program spent without changing a bit:
 //! they read erased but must not be programmed again. `Grouped` says so through
 //! [`Medium::erase_block_size`], and the journal then erases every free sector
-//! before its first write after a restart (on the usual 3 or 4 grouped sectors
-//! that is the one sector a restart erases anyway). The brown-out and crash-point
-//! tests run the journal on it, among them sectors of 2 to 16 blocks of 256 B
-//! with half the cuts tearing without changing a bit.
+//! before its first use after a restart, when it rolls over into it. The
+//! brown-out and crash-point tests run the journal on it, among them sectors of
+//! 2 to 16 blocks of 256 B with half the cuts tearing without changing a bit.
 //!
 //! ```
 //! use monitor_events::journal::Config;

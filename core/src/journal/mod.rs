@@ -52,8 +52,9 @@
 //! that are not clean (a torn erase, a torn header), and the sectors it gave back,
 //! and never appends behind a torn tail: it continues in a fresh sector. On a
 //! medium whose sectors are several erase blocks ([`Medium::erase_block_size`]),
-//! it erases every free sector: a torn erase there can leave a block as it was,
-//! with units a torn program spent that read erased.
+//! every free sector is erased before its first use in the run (the rollover into
+//! it erases it): a torn erase there can leave a block as it was, with units a
+//! torn program spent that read erased.
 //!
 //! A torn program may leave its units looking erased yet spent (a program that
 //! changed no bit still counts against the medium's programs per unit, and
@@ -282,6 +283,10 @@ pub struct Journal<M: Medium, const N: usize, C: MonotonicCounter = NoCounter> {
     /// erases even when they read clean: sectors given back at open and the one
     /// after them (torn programs that changed no bit may have spent their units).
     reclaim: u32,
+    /// Sectors (by seq, end exclusive) that the next rollover into them erases
+    /// first: on a medium of several erase blocks per sector, the free sectors of
+    /// a restart that the repair did not erase (see `repair`).
+    erase_first: (u32, u32),
     /// Set while compaction appends its copies, so that they do not compact again.
     retiring: bool,
     /// First sector (by seq) whose records may be acked in place: sectors opened in
@@ -359,6 +364,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             oldest: 0,
             needs_repair: true,
             reclaim: 1,
+            erase_first: (0, 0),
             retiring: false,
             in_place_from: 0,
         }

@@ -78,6 +78,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 .copy_from_slice(&sector_tag(&auth, seq, &header));
         }
         let base = idx * self.sector_size();
+        let (from, to) = self.erase_first;
+        if (from..to).contains(&seq) {
+            // A free sector of several erase blocks from before the restart.
+            self.m_erase(idx);
+        }
         for attempt in 0..2 {
             if attempt == 1 {
                 warn!("monitor-events: sector header did not verify; erasing");
