@@ -20,14 +20,21 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let first = self.cur.map_or(0, |c| c.seq + 1);
         // A sector of several erase blocks whose erase a cut interrupted may keep
         // blocks with spent units that read erased: once the journal has written
-        // (a sector has a header), every free sector is erased.
-        let blocks = self.cur.is_some() && self.medium.erase_block_size() < size;
-        for k in 0..self.free_count() {
+        // (a sector has a header), every free sector is erased before its first
+        // use, by the rollover into it (a restart before then costs nothing).
+        let free = self.free_count();
+        if self.cur.is_some() && self.medium.erase_block_size() < size {
+            self.erase_first = (first.wrapping_add(self.reclaim), first.wrapping_add(free));
+        }
+        for k in 0..free {
             let idx = (first.wrapping_add(k)) % s;
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
             let phantom = k < self.reclaim;
-            if phantom || blocks || !self.is_erased(idx * size, size) {
+            if !phantom && self.erase_first.0 != self.erase_first.1 {
+                continue;
+            }
+            if phantom || !self.is_erased(idx * size, size) {
                 self.m_erase(idx);
             }
         }
