@@ -49,6 +49,7 @@
 
 mod codec;
 mod error;
+mod sha256;
 mod types;
 
 /// Re-exported from [`crate::id`], where it lives next to [`EventId`](crate::EventId).
