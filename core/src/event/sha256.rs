@@ -39,13 +39,13 @@ pub(crate) fn sha256_32(msg: &[u8; 32]) -> [u8; 32] {
             .wrapping_add(s1);
     }
     let mut s = H0;
-    for (k, w) in K.iter().zip(w) {
+    for (k, w) in K.iter().zip(w.iter()) {
         let [a, b, c, d, e, f, g, h] = s;
         let t1 = h
             .wrapping_add(e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25))
             .wrapping_add((e & f) ^ (!e & g))
             .wrapping_add(*k)
-            .wrapping_add(w);
+            .wrapping_add(*w);
         let t2 = (a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22))
             .wrapping_add((a & b) ^ (a & c) ^ (b & c));
         s = [t1.wrapping_add(t2), a, b, c, d.wrapping_add(t1), e, f, g];
