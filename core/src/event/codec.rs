@@ -248,6 +248,25 @@ impl Writer<'_> {
     }
 }
 
+/// Why the [`Reader`] stopped: the [`DecodeError`]s it can find, without payload
+/// (one byte, cheaper to pass back through every read than the public error).
+#[derive(Clone, Copy)]
+enum Fail {
+    Truncated,
+    Malformed,
+    NonCanonical,
+}
+
+impl From<Fail> for DecodeError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Truncated => DecodeError::Truncated,
+            Fail::Malformed => DecodeError::Malformed,
+            Fail::NonCanonical => DecodeError::NonCanonical,
+        }
+    }
+}
+
 /// Reads an encoding, checking canonicity as it goes.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -255,24 +274,21 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
+    fn byte(&mut self) -> Result<u8, Fail> {
+        let b = *self.bytes.get(self.pos).ok_or(Fail::Truncated)?;
         self.pos += 1;
         Ok(b)
     }
 
     /// The next `n` bytes.
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Fail> {
         let start = self.pos;
-        let out = self
-            .bytes
-            .get(start..start + n)
-            .ok_or(DecodeError::Truncated)?;
+        let out = self.bytes.get(start..start + n).ok_or(Fail::Truncated)?;
         self.pos = start + n;
         Ok(out)
     }
 
-    fn bytes32(&mut self) -> Result<[u8; 32], DecodeError> {
+    fn bytes32(&mut self) -> Result<[u8; 32], Fail> {
         let mut out = [0u8; 32];
         out.copy_from_slice(self.take(32)?);
         Ok(out)
@@ -282,7 +298,7 @@ impl Reader<'_> {
     /// `ceil(bits / 7)` bytes and within the type's range (else `Malformed`, as
     /// postcard), without a final `0` byte after the first (else `NonCanonical`:
     /// postcard accepts overlong varints, the journal does not).
-    fn varint(&mut self, bits: u32) -> Result<u128, DecodeError> {
+    fn varint(&mut self, bits: u32) -> Result<u128, Fail> {
         // Find the end and check it first; then build the value from the last byte
         // back, shifting by a constant 7 (cheaper than variable u128 shifts).
         let start = self.pos;
@@ -293,15 +309,15 @@ impl Reader<'_> {
             if b & 0x80 == 0 {
                 // The last byte the type allows carries only the bits left over.
                 if n == max && b >> (bits - 7 * (max - 1)) != 0 {
-                    return Err(DecodeError::Malformed);
+                    return Err(Fail::Malformed);
                 }
                 if b == 0 && n > 1 {
-                    return Err(DecodeError::NonCanonical);
+                    return Err(Fail::NonCanonical);
                 }
                 break;
             }
             if n == max {
-                return Err(DecodeError::Malformed);
+                return Err(Fail::Malformed);
             }
             n += 1;
         }
@@ -319,38 +335,38 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    fn u16(&mut self) -> Result<u16, DecodeError> {
+    fn u16(&mut self) -> Result<u16, Fail> {
         Ok(self.varint(16)? as u16)
     }
 
-    fn u32(&mut self) -> Result<u32, DecodeError> {
+    fn u32(&mut self) -> Result<u32, Fail> {
         Ok(self.varint(32)? as u32)
     }
 
-    fn u64(&mut self) -> Result<u64, DecodeError> {
+    fn u64(&mut self) -> Result<u64, Fail> {
         Ok(self.varint(64)? as u64)
     }
 
     /// An enum's variant index (a `u32` varint) that must be below `count`.
-    fn variant(&mut self, count: u32) -> Result<u32, DecodeError> {
+    fn variant(&mut self, count: u32) -> Result<u32, Fail> {
         let v = self.u32()?;
         if v < count {
             Ok(v)
         } else {
-            Err(DecodeError::Malformed)
+            Err(Fail::Malformed)
         }
     }
 
     /// A `bool` or an `Option`'s tag: exactly `0` or `1`.
-    fn tag(&mut self) -> Result<bool, DecodeError> {
+    fn tag(&mut self) -> Result<bool, Fail> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(DecodeError::Malformed),
+            _ => Err(Fail::Malformed),
         }
     }
 
-    fn event(&mut self) -> Result<MonitorEvent, DecodeError> {
+    fn event(&mut self) -> Result<MonitorEvent, Fail> {
         // Every variant starts with its channel (an HTLC resolution's first field).
         let variant = self.variant(4)?;
         let channel = ChannelId(self.bytes32()?);
@@ -378,7 +394,7 @@ impl Reader<'_> {
     }
 
     /// An HTLC resolution after its channel.
-    fn htlc(&mut self, channel: ChannelId) -> Result<HtlcResolution, DecodeError> {
+    fn htlc(&mut self, channel: ChannelId) -> Result<HtlcResolution, Fail> {
         let payment_hash = PaymentHash(self.bytes32()?);
         let amount_msat = self.u64()?;
         let source = if self.variant(2)? == 0 {
@@ -402,7 +418,7 @@ impl Reader<'_> {
             let code = self.u16()?;
             let len = self.varint(usize::BITS)?;
             if len > MAX_FAILURE_DATA as u128 {
-                return Err(DecodeError::Malformed);
+                return Err(Fail::Malformed);
             }
             let mut data = heapless::Vec::new();
             // Cannot fail: at most MAX_FAILURE_DATA bytes.
