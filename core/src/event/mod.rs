@@ -49,7 +49,6 @@
 
 mod codec;
 mod error;
-mod sha256;
 mod types;
 
 /// Re-exported from [`crate::id`], where it lives next to [`EventId`](crate::EventId).

@@ -51,7 +51,7 @@ bytes32_newtype!(
 impl PaymentPreimage {
     /// The payment hash of this preimage: its SHA-256.
     pub fn payment_hash(&self) -> PaymentHash {
-        PaymentHash(super::sha256::sha256_32(&self.0))
+        PaymentHash(bitcoin_hashes::sha256::Hash::hash(&self.0).to_byte_array())
     }
 }
 
