@@ -582,7 +582,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     }
                     // The entry may have moved during compaction: find it again.
                     if let Ok(i) = self.find(id.0) {
-                        self.entries.remove(i);
+                        self.remove_at(i);
                     }
                     AckOutcome::Acked
                 }

@@ -488,7 +488,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 }
                 if acked {
                     if let Ok(i) = self.find(id) {
-                        self.entries.remove(i);
+                        self.remove_at(i);
                     }
                 } else {
                     // Never in place after a restart: a torn in-place ack may have
@@ -522,7 +522,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 });
                 if apply {
                     if let Ok(i) = self.find(id) {
-                        self.entries.remove(i);
+                        self.remove_at(i);
                     }
                 }
             }
