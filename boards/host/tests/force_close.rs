@@ -128,7 +128,7 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     assert_eq!(open["program_ops"], 0);
     assert_eq!(open["erases"], 0);
     let read = u(open, "bytes_read");
-    assert!(read >= 483 * 64 && read < 2 * 512 * 1024, "{open}");
+    assert!((483 * 64..2 * 512 * 1024).contains(&read), "{open}");
     let open_ms = f(open, "device_ms");
     assert!(open_ms > 0.0 && open_ms < 100.0, "{open}");
     assert!(f(open, "host_ms") > 0.0);
