@@ -436,7 +436,7 @@ fn recover(fork: SimFlash, cfg: Config<N>, model: &Model, what: &str) -> Result<
 /// variant; each retirement erases every block of its sector. Prints one line
 /// per flavor and the totals.
 #[test]
-fn crash_points_at_scale() {
+fn i1_i4_i8_crash_points_at_scale() {
     quiet_power_cuts();
     let start = std::time::Instant::now();
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;

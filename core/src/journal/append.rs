@@ -10,7 +10,9 @@ use super::*;
 pub(super) struct ProgramBuf([u8; CHUNK]);
 
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
-    /// Before the first write after `open`: erase every free sector that is not clean.
+    /// Before the first write after `open`: erase every free sector that is not
+    /// clean, or, on sectors of several erase blocks, leave all but the next one
+    /// and those given back to the rollover into them (`erase_first`).
     pub(super) fn repair(&mut self) {
         if !self.needs_repair {
             return;
@@ -23,7 +25,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // (a sector has a header), every free sector is erased before its first
         // use, by the rollover into it (a restart before then costs nothing).
         let free = self.free_count();
-        if self.cur.is_some() && self.medium.erase_block_size() < size {
+        let defer = self.cur.is_some() && self.medium.erase_block_size() < size;
+        if defer {
             self.erase_first = (first.wrapping_add(self.reclaim), first.wrapping_add(free));
         }
         for k in 0..free {
@@ -31,10 +34,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
             let phantom = k < self.reclaim;
-            if !phantom && self.erase_first.0 != self.erase_first.1 {
-                continue;
-            }
-            if phantom || !self.is_erased(idx * size, size) {
+            if phantom || (!defer && !self.is_erased(idx * size, size)) {
                 self.m_erase(idx);
             }
         }
