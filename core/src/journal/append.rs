@@ -65,7 +65,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 }
             }
             let ext = self.cfg.extent(body_len);
-            self.make_room(ext);
+            self.make_room(ext, self.copy_cost(spec, ext));
             if let Some(written) = self.write_here(spec, body_len, ext) {
                 return written;
             }
@@ -74,6 +74,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             "monitor-events: program at offset {} did not read back as written, twice",
             { self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr) }
         );
+    }
+
+    /// What a record of `spec` (of extent `ext`) counts against its sector's copy
+    /// budget: the extent of the `Copy` record that would carry it forward.
+    fn copy_cost(&self, spec: Spec<'_>, ext: u32) -> u32 {
+        match spec {
+            Spec::Event(b) => self.cfg.extent(b.len() as u32 + 8),
+            Spec::Copy(_) => ext,
+            Spec::Ack(_) | Spec::Retire(_) => 0,
+        }
     }
 
     /// Writes one record at the end of the current sector (which has room) and
@@ -129,9 +139,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             d.finish()
         };
         self.write_record(off, w, crc, tag, prefix, body, ext);
+        let cost = self.copy_cost(spec, ext);
         if let Some(c) = self.cur.as_mut() {
             c.ptr += ext;
             c.records += 1;
+            c.copies += cost;
         }
         if self.verify_record(off, w, crc, tag, prefix, body) {
             Some((off, crc))

@@ -83,7 +83,8 @@ pub enum ConfigError {
     SectorCount,
     /// The body bound is zero or larger than a record can carry (4087 B).
     BodyTooLarge,
-    /// N events of the maximum size, their copies and one more record do not fit in one sector.
+    /// N copies of the largest event do not fit: neither in one sector (with a
+    /// retirement and one more record) nor in the region (see [`Config`]'s rule).
     CapacityExceeded,
     /// `AckMode::InPlace` on a medium that allows one program per unit.
     InPlaceNeedsMultiwrite,
@@ -103,7 +104,7 @@ impl core::fmt::Display for ConfigError {
             }
             ConfigError::BodyTooLarge => "body bound must be 1..=4087 bytes",
             ConfigError::CapacityExceeded => {
-                "N copies of the largest event plus one record do not fit in one sector"
+                "N copies of the largest event do not fit in one sector nor in the region"
             }
             ConfigError::InPlaceNeedsMultiwrite => "in-place acks need a multiwrite medium",
             ConfigError::ZeroCapacity => "pending capacity N must be at least 1",
@@ -135,11 +136,28 @@ impl core::error::Error for ConfigError {}
 /// | sector size a power of two, 256 B ..= 1 MiB; program unit a power of two ≤ 32 B | the format's fields ([`format`](super::format)) |
 /// | `N ≥ 1`, `1 ≤ max_body ≤ 4087` | a record's `len` field |
 /// | sectors ≥ 3 + reserve, ≤ 65 535, region < 4 GiB | one sector being written, one being retired, one free after every restart |
-/// | `header + N × copy(max_body) + retire + copy(max_body) ≤ sector size` | a retirement into a fresh sector always completes |
+/// | **either** `header + N × copy(max_body) + retire + copy(max_body) ≤ sector size` (one sector holds them all) | a retirement into a fresh sector always completes, with room for one more record |
+/// | **or** `reserve ≥ 1` and `N × copy(max_body) ≤ (sectors − reserve − 1) × (budget − copy(max_body))` (the region holds them) | the same, sector by sector: see below |
 ///
 /// where `copy(b)` is the extent of a `Copy` record of a `b`-byte event (record
 /// header, tag when authenticated, the 8 B id, the body, rounded up to the program
-/// unit) and `retire` the extent of a record without a body.
+/// unit), `retire` the extent of a record without a body, and
+/// `budget = sector size − header − retire`.
+///
+/// **Capacity bounded by the region.** When `N` copies do not fit in one sector,
+/// the journal keeps a copy budget per sector: a sector takes an event or a copy
+/// only while the copies of everything it holds (each event at the extent of its
+/// `Copy` record) stay within `budget`. So whatever of a sector is still pending
+/// fits, copied, into one fresh sector with its `Retire` record: retiring the
+/// oldest sector never takes more than the one sector it rolls over into, exactly
+/// as with the one-sector rule. The second inequality makes sure the sectors do
+/// not all fill with pending copies: with at most `N` pending, some sector other
+/// than the newest holds at most `budget − copy(max_body)` of them, and retiring
+/// the oldest sectors in turn reaches it with at most one sector taken from the
+/// reserve (hence `reserve ≥ 1`). The budget costs the 8 B id of each event's
+/// copy per sector (about 4 % on 4 KiB sectors of 200 B events) and applies only
+/// when the first rule does not hold, so configurations it accepts write exactly
+/// as before.
 ///
 /// Together they make compaction always possible (`Full` only ever comes from the
 /// pending index, never from the medium filling up: invariant I6) and keep the
@@ -156,6 +174,8 @@ pub struct Config<const N: usize> {
     pub(crate) ack_mode: AckMode,
     pub(crate) reserve: u32,
     pub(crate) auth: Option<Auth>,
+    /// The one-sector rule does not hold: sectors keep a copy budget (see above).
+    pub(crate) budgeted: bool,
 }
 
 impl<const N: usize> Config<N> {
@@ -164,15 +184,21 @@ impl<const N: usize> Config<N> {
     /// are kept in reserve (fewer on regions of under 7 sectors) so that compaction
     /// survives three consecutive power cuts.
     pub const fn try_new(geometry: Geometry, max_body: usize) -> Result<Self, ConfigError> {
+        Self::try_new_with_reserve(geometry, max_body, default_reserve(geometry.sector_count))
+    }
+
+    /// As [`try_new`](Self::try_new), keeping `reserve` free sectors beyond the
+    /// next one (see [`with_reserve`](Self::with_reserve)). A smaller reserve than
+    /// `try_new`'s admits more pending events when the region bounds them.
+    pub const fn try_new_with_reserve(
+        geometry: Geometry,
+        max_body: usize,
+        reserve: u32,
+    ) -> Result<Self, ConfigError> {
         let ack_mode = if geometry.multiwrite {
             AckMode::InPlace
         } else {
             AckMode::Record
-        };
-        let reserve = if geometry.sector_count >= 7 {
-            3
-        } else {
-            geometry.sector_count.saturating_sub(3)
         };
         Self::check(
             Config {
@@ -181,6 +207,7 @@ impl<const N: usize> Config<N> {
                 ack_mode,
                 reserve,
                 auth: None,
+                budgeted: false,
             },
             max_body,
         )
@@ -259,6 +286,19 @@ impl<const N: usize> Config<N> {
         self.reserve
     }
 
+    /// Whether the capacity is bounded by the region rather than by one sector:
+    /// `N` copies of the largest event do not fit in one sector, so every sector
+    /// keeps a copy budget (see the rule above).
+    pub const fn region_bounded(&self) -> bool {
+        self.budgeted
+    }
+
+    /// The copy budget of one sector: what the copies of its events may take so
+    /// that they and a `Retire` record fit in a fresh sector.
+    pub(crate) const fn copy_budget(&self) -> u32 {
+        self.geometry.sector_size - self.header_len() - self.extent(0)
+    }
+
     /// Bytes of the sector header after padding.
     pub(crate) const fn header_len(&self) -> u32 {
         round_up(SECTOR_HEADER_LEN + self.tag_len(), self.geometry.write_size)
@@ -300,22 +340,61 @@ impl<const N: usize> Config<N> {
         if matches!(c.ack_mode, AckMode::InPlace) && c.auth.is_some() {
             return Err(ConfigError::InPlaceWithAuth);
         }
-        let copy = c.extent(max_body as u32 + 8) as u64;
-        let need = c.header_len() as u64
-            + N as u64 * copy
-            + c.extent(0) as u64
-            + c.extent(max_body as u32 + 8) as u64;
-        if need > g.sector_size as u64 {
-            return Err(ConfigError::CapacityExceeded);
+        match capacity(&c) {
+            Some((one_sector, _)) if N <= one_sector => Ok(Config {
+                budgeted: false,
+                ..c
+            }),
+            Some((_, region)) if N <= region => Ok(Config {
+                budgeted: true,
+                ..c
+            }),
+            _ => Err(ConfigError::CapacityExceeded),
         }
-        Ok(c)
+    }
+}
+
+/// The largest `N` each rule of [`Config`] accepts for `c` (its `N` aside): in one
+/// sector, in the region (0 without a reserve). `None` if a sector cannot hold a
+/// header, a retirement and one copy of the largest event.
+const fn capacity<const K: usize>(c: &Config<K>) -> Option<(usize, usize)> {
+    let size = c.geometry.sector_size as u64;
+    let copy = c.extent(c.max_body + 8) as u64;
+    let fixed = c.header_len() as u64 + c.extent(0) as u64 + copy;
+    if fixed > size {
+        return None;
+    }
+    let one_sector = (size - fixed) / copy;
+    // budget − copy = size − header − retire − copy = size − fixed.
+    let region = if c.reserve >= 1 && c.geometry.sector_count > c.reserve + 1 {
+        (c.geometry.sector_count - c.reserve - 1) as u64 * (size - fixed) / copy
+    } else {
+        0
+    };
+    Some((saturate(one_sector), saturate(region)))
+}
+
+const fn saturate(n: u64) -> usize {
+    if n > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        n as usize
+    }
+}
+
+/// The reserve [`Config::try_new`] chooses for `sector_count` sectors.
+const fn default_reserve(sector_count: u32) -> u32 {
+    if sector_count >= 7 {
+        3
+    } else {
+        sector_count.saturating_sub(3)
     }
 }
 
 /// The largest pending capacity `N` that [`Config::try_new`] accepts for
 /// `geometry` and events of up to `max_body` bytes, with or without
-/// authentication ([`Config::with_auth`]); 0 if none. Use it to size `N` in a
-/// `const`:
+/// authentication ([`Config::with_auth`]), with the reserve `try_new` chooses;
+/// 0 if none. Use it to size `N` in a `const`:
 ///
 /// ```
 /// use monitor_events::journal::{max_pending, Config};
@@ -327,11 +406,27 @@ impl<const N: usize> Config<N> {
 /// # assert!(Config::<{ N + 1 }>::try_new(G, 120).is_err());
 /// ```
 pub const fn max_pending(geometry: Geometry, max_body: usize, authenticated: bool) -> usize {
+    max_pending_with_reserve(
+        geometry,
+        max_body,
+        authenticated,
+        default_reserve(geometry.sector_count),
+    )
+}
+
+/// As [`max_pending`], for a configuration that keeps `reserve` free sectors
+/// ([`Config::with_reserve`]).
+pub const fn max_pending_with_reserve(
+    geometry: Geometry,
+    max_body: usize,
+    authenticated: bool,
+    reserve: u32,
+) -> usize {
     let c = Config::<1> {
         geometry,
         max_body: max_body as u32,
         ack_mode: AckMode::Record,
-        reserve: 0,
+        reserve,
         #[cfg(feature = "auth")]
         auth: if authenticated {
             Some(Auth::new([0; 32], [0; 16]))
@@ -341,15 +436,18 @@ pub const fn max_pending(geometry: Geometry, max_body: usize, authenticated: boo
         // Without the feature `auth` there are no authenticated journals to size.
         #[cfg(not(feature = "auth"))]
         auth: None,
+        budgeted: false,
     };
     #[cfg(not(feature = "auth"))]
     let _ = authenticated;
-    let copy = c.extent(max_body as u32 + 8);
-    let fixed = c.header_len() + c.extent(0) + copy;
-    if fixed >= geometry.sector_size || copy == 0 {
+    if Config::<1>::check(c, max_body).is_err() {
         return 0;
     }
-    ((geometry.sector_size - fixed) / copy) as usize
+    match capacity(&c) {
+        Some((one_sector, region)) if one_sector > region => one_sector,
+        Some((_, region)) => region,
+        None => 0,
+    }
 }
 
 #[cfg(test)]
@@ -367,10 +465,25 @@ mod tests {
     #[test]
     fn i6_capacity_check() {
         assert!(Config::<16>::try_new(G, 200).is_ok());
+        assert!(!Config::<16>::try_new(G, 200).unwrap().region_bounded());
+        // Beyond one sector, the region bounds N: 12 sectors of 3 848 B of
+        // budget beyond one copy, copies of 216 B.
+        let n = max_pending(G, 200, false);
+        assert_eq!(n, 12 * (4096 - 24 - 8 - 216) / 216);
+        assert!(Config::<64>::try_new(G, 200).unwrap().region_bounded());
         assert_eq!(
-            Config::<64>::try_new(G, 200),
+            Config::<214>::try_new(G, 200),
             Err(ConfigError::CapacityExceeded)
         );
+        // The region rule needs a reserve.
+        assert_eq!(
+            Config::<64>::try_new(G, 200).unwrap().with_reserve(0),
+            Err(ConfigError::CapacityExceeded)
+        );
+        assert!(Config::<16>::try_new(G, 200)
+            .unwrap()
+            .with_reserve(0)
+            .is_ok());
         assert_eq!(
             Config::<16>::try_new(G, 5000),
             Err(ConfigError::BodyTooLarge)
@@ -399,12 +512,68 @@ mod tests {
         const _C: Config<16> = Config::new(G, 120);
     }
 
+    /// I6: the capacities asked of the journal at scale: 4 096 events of the
+    /// largest size on a 1 MiB partition of 256 × 4 KiB SPI NOR (1 B unit), 512 on
+    /// 64 × 4 KiB of nRF52840 flash (4 B unit); and what one sector holds.
+    #[test]
+    fn i6_thousands_fit_in_the_region() {
+        use crate::event::MAX_ENCODED_LEN;
+        let spi = Geometry {
+            sector_size: 4096,
+            sector_count: 256,
+            write_size: 1,
+            multiwrite: true,
+        };
+        let nrf = Geometry {
+            sector_size: 4096,
+            sector_count: 64,
+            write_size: 4,
+            multiwrite: true,
+        };
+        let c = Config::<4096>::try_new(spi, MAX_ENCODED_LEN).unwrap();
+        assert!(c.region_bounded());
+        assert!(Config::<512>::try_new(nrf, MAX_ENCODED_LEN).is_ok());
+        assert!(max_pending(spi, MAX_ENCODED_LEN, false) >= 4096);
+        assert!(max_pending(nrf, MAX_ENCODED_LEN, false) >= 512);
+        let small = Geometry {
+            sector_count: 16,
+            ..nrf
+        };
+        assert_eq!(
+            max_pending(small, MAX_ENCODED_LEN, false),
+            12 * (4096 - 24 - 8 - 232) / 232
+        );
+        let spi16 = Geometry {
+            sector_count: 16,
+            ..spi
+        };
+        let three = Geometry {
+            sector_count: 3,
+            ..spi
+        };
+        println!(
+            "largest N for events of MAX_ENCODED_LEN ({MAX_ENCODED_LEN} B): 256 x 4 KiB, 1 B unit: {}; \
+             16 x 4 KiB, 1 B unit: {}; 16 x 4 KiB, 4 B unit: {}; 64 x 4 KiB, 4 B unit: {}; 3 x 4 KiB: {}; \
+             authenticated on 256 x 4 KiB: {}",
+            max_pending(spi, MAX_ENCODED_LEN, false),
+            max_pending(spi16, MAX_ENCODED_LEN, false),
+            max_pending(small, MAX_ENCODED_LEN, false),
+            max_pending(nrf, MAX_ENCODED_LEN, false),
+            max_pending(three, MAX_ENCODED_LEN, false),
+            max_pending(spi, MAX_ENCODED_LEN, true),
+        );
+    }
+
     /// I6, I10: `max_pending` is exactly the edge `try_new` draws, for plain and
-    /// authenticated journals, small and large program units.
+    /// authenticated journals, small and large program units, one-sector and
+    /// region-bounded capacities, with the default reserve and others.
     #[test]
     fn i6_max_pending_is_the_edge() {
-        fn accepted<const N: usize>(g: Geometry, body: usize, auth: bool) -> bool {
-            let c = Config::<N>::try_new(g, body);
+        fn accepted<const N: usize>(g: Geometry, body: usize, auth: bool, r: Option<u32>) -> bool {
+            let c = match r {
+                Some(r) => Config::<N>::try_new_with_reserve(g, body, r),
+                None => Config::<N>::try_new(g, body),
+            };
             if auth {
                 c.and_then(|c| c.with_auth(Auth::new([7; 32], [1; 16])))
                     .is_ok()
@@ -412,31 +581,65 @@ mod tests {
                 c.is_ok()
             }
         }
+        let (mut one_sector, mut region) = (0, 0);
         for ws in [1, 4, 8, 32] {
-            for (auth, body) in [(false, 214), (true, 214), (false, 40), (true, 100)] {
-                let g = Geometry {
-                    write_size: ws,
-                    multiwrite: false,
-                    ..G
-                };
-                let n = max_pending(g, body, auth);
-                assert!(n > 0, "{g:?} {body} {auth}");
-                // Config is generic over N: probe the edge through a table of N.
-                macro_rules! probe {
-                    ($($k:literal)*) => {$(
-                        if n == $k {
-                            assert!(accepted::<$k>(g, body, auth), "N = {} accepted", $k);
-                            assert!(!accepted::<{ $k + 1 }>(g, body, auth), "N = {} refused", $k + 1);
+            for (auth, body) in [
+                (false, 214),
+                (true, 214),
+                (false, 40),
+                (true, 100),
+                (false, 16),
+            ] {
+                for (size, count) in [
+                    (4096, 16),
+                    (4096, 5),
+                    (256, 4),
+                    (256, 9),
+                    (512, 6),
+                    (512, 12),
+                    (1024, 8),
+                    (1024, 3),
+                ] {
+                    for r in [None, Some(0), Some(1), Some(2)] {
+                        let g = Geometry {
+                            sector_size: size,
+                            sector_count: count,
+                            write_size: ws,
+                            multiwrite: false,
+                        };
+                        let n = match r {
+                            None => max_pending(g, body, auth),
+                            Some(r) => max_pending_with_reserve(g, body, auth, r),
+                        };
+                        // Config is generic over N: probe the edge through a table of N.
+                        macro_rules! probe {
+                            ($($k:literal)*) => {$(
+                                if n == $k {
+                                    assert!(accepted::<$k>(g, body, auth, r), "N = {} accepted: {g:?} {body} {auth} {r:?}", $k);
+                                    assert!(!accepted::<{ $k + 1 }>(g, body, auth, r), "N = {} refused: {g:?} {body} {auth} {r:?}", $k + 1);
+                                    let c = match r { Some(r) => Config::<$k>::try_new_with_reserve(g, body, r), None => Config::<$k>::try_new(g, body) };
+                                    if c.unwrap().region_bounded() { region += 1 } else { one_sector += 1 }
+                                }
+                            )*};
                         }
-                    )*};
+                        probe!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25
+                               26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48
+                               49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71
+                               72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94
+                               95 96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112);
+                        if n == 0 {
+                            assert!(
+                                !accepted::<1>(g, body, auth, r),
+                                "{g:?} {body} {auth} {r:?}"
+                            );
+                        }
+                    }
                 }
-                probe!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25
-                       26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48
-                       49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71
-                       72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94
-                       95 96 97 98 99 100 101 102 103 104 105 106 107 108 109 110 111 112);
-                assert!(n <= 112, "extend the probe table: {n}");
             }
         }
+        assert!(
+            one_sector >= 40 && region >= 40,
+            "edges probed: {one_sector} one-sector, {region} region"
+        );
     }
 }

@@ -74,8 +74,11 @@
 //!    than `1 + reserve` free sectors are left, the oldest sector is retired right
 //!    there: its pending events are copied into the fresh sector (they fit:
 //!    [`Config`] checks that one sector holds `N` copies of the largest event, the
-//!    retire record and one more record), a `Retire` record follows, the oldest
-//!    sector is erased.
+//!    retire record and one more record; or, when the region bounds `N`, every
+//!    sector keeps a copy budget, so what is pending in it fits, copied, with the
+//!    retire record into one sector), a `Retire` record follows, the oldest
+//!    sector is erased. Retiring the oldest sectors in turn reaches one with
+//!    room to spare before the reserve runs out ([`Config`]'s region rule).
 //! 2. **A cut retirement costs nothing.** A cut before the `Retire` record leaves
 //!    a newest sector of copies only; `open` gives it back (step 4) and the next
 //!    write erases it and starts the retirement again. A cut after the `Retire`
@@ -98,7 +101,7 @@ pub mod config;
 pub mod counter;
 pub mod format;
 
-pub use self::config::{max_pending, AckMode, Auth, Config, ConfigError};
+pub use self::config::{max_pending, max_pending_with_reserve, AckMode, Auth, Config, ConfigError};
 pub use self::counter::{MonotonicCounter, NoCounter, RamCounter};
 use self::format::{
     ack_byte_acked, decode_record_head, decode_sector_header, encode_record_head,
@@ -151,6 +154,9 @@ struct Current {
     sealed: bool,
     /// Records in the sector (the low half of the version a counter vouches for).
     records: u32,
+    /// What copies of the events and copies written here would take: kept within
+    /// the copy budget when the capacity is bounded by the region.
+    copies: u32,
 }
 
 /// A summary of the journal's state, for tools.

@@ -196,6 +196,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             ptr: tail.end,
             sealed: true,
             records: tail.records,
+            copies: 0,
         });
         self.in_place_from = newest.seq + 1;
         Ok(())

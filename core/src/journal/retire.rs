@@ -4,17 +4,15 @@
 use super::*;
 
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
-    /// Makes sure the current sector can take `need` more bytes, rolling over and
-    /// compacting as needed.
-    pub(super) fn make_room(&mut self, need: u32) {
-        let size = self.sector_size();
+    /// Makes sure the current sector can take `need` more bytes, of which `cost`
+    /// count against its copy budget, rolling over and compacting as needed.
+    pub(super) fn make_room(&mut self, need: u32, cost: u32) {
         let want_free = 1 + self.cfg.reserve();
         loop {
-            let fits = self.cur.is_some_and(|c| !c.sealed && c.ptr + need <= size);
-            if fits {
+            if self.fits(need, cost) {
                 if self.free_count() < want_free && self.can_retire() {
                     let rb = self.retire_bytes();
-                    if self.cur.is_some_and(|c| c.ptr + rb + need <= size) {
+                    if self.fits(rb + need, rb - self.cfg.extent(0) + cost) {
                         self.retire_oldest();
                         continue;
                     }
@@ -23,7 +21,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             }
             if self.free_count() == 0 {
                 let rb = self.retire_bytes();
-                if self.can_retire() && self.cur.is_some_and(|c| !c.sealed && c.ptr + rb <= size) {
+                if self.can_retire() && self.fits(rb, rb - self.cfg.extent(0)) {
                     self.retire_oldest();
                     continue;
                 }
@@ -36,6 +34,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 self.retire_oldest();
             }
         }
+    }
+
+    /// Whether the current sector takes `need` more bytes, `cost` of them against
+    /// its copy budget (see [`Config`]'s rule).
+    fn fits(&self, need: u32, cost: u32) -> bool {
+        self.cur.is_some_and(|c| {
+            !c.sealed
+                && c.ptr + need <= self.sector_size()
+                && (!self.cfg.budgeted || c.copies + cost <= self.cfg.copy_budget())
+        })
     }
 
     pub(super) fn can_retire(&self) -> bool {
@@ -97,6 +105,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     ptr: hl as u32,
                     sealed: false,
                     records: 0,
+                    copies: 0,
                 });
                 debug!("monitor-events: opened sector {} (seq {})", idx, seq);
                 return;
