@@ -1,9 +1,10 @@
 //! Larger journal sectors over small erase blocks: [`Grouped`].
 //!
-//! The journal's capacity rule asks one sector to hold `N` copies of the largest
-//! event (see `monitor_events::journal::Config`). A force-close burst of a few
-//! hundred HTLC resolutions needs sectors of 64 KiB to 1 MiB, while SPI NOR and
-//! most internal flash erase 4 KiB at a time. `Grouped` presents `blocks`
+//! The journal's capacity is bounded by its region (see
+//! `monitor_events::journal::Config`), but a region of few sectors must hold `N`
+//! copies of the largest event in one sector, and some layouts want sectors of
+//! 64 KiB to 1 MiB while SPI NOR and most internal flash erase 4 KiB at a time.
+//! `Grouped` presents `blocks`
 //! consecutive erase blocks of a [`Medium`] as one sector: reads and programs
 //! pass through unchanged (the offsets are the same), and erasing a sector
 //! erases its blocks one after the other, first to last.

@@ -26,7 +26,9 @@
 
 mod support;
 
-use monitor_events::journal::{max_pending, AckMode, Auth, Config, Journal};
+use monitor_events::journal::{
+    max_pending, max_pending_with_reserve, AckMode, Auth, Config, Journal,
+};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
@@ -128,12 +130,11 @@ fn config<const K: usize>(
         multiwrite: mode == Mode::InPlace,
         ..g
     };
-    let mut c = Config::<K>::try_new(g, max_body).unwrap_or_else(|e| panic!("{g:?}: {e}"));
-    if let Some(r) = reserve {
-        c = c
-            .with_reserve(r)
-            .unwrap_or_else(|e| panic!("{g:?}, reserve {r}: {e}"));
+    let c = match reserve {
+        Some(r) => Config::<K>::try_new_with_reserve(g, max_body, r),
+        None => Config::<K>::try_new(g, max_body),
     }
+    .unwrap_or_else(|e| panic!("{g:?}, reserve {reserve:?}: {e}"));
     match mode {
         Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
         Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
@@ -156,14 +157,23 @@ fn operate<const K: usize>(
     model: &mut Model,
     rng: &mut Pcg32,
     max_body: usize,
-    stuck: bool,
+    (stuck, full): (bool, bool),
 ) -> Result<(), String> {
     let mut j = Journal::open(grouped(flash, group), cfg).map_err(|e| format!("open: {e}"))?;
     for _ in 0..100_000 {
         let r = rng.below(100);
         // With room for hundreds, lean on pushes so that pending climbs toward K
         // and retirements copy hundreds of events.
-        let pushes = if K >= 128 { 80 } else { 50 };
+        // A full store: pushes until `K` pending, then acks and pushes keep it
+        // there, so that sectors hold nothing but pending copies and retirements
+        // go round the region (where the region, not one sector, bounds `K`).
+        let pushes = if full {
+            90
+        } else if K >= 128 {
+            80
+        } else {
+            50
+        };
         if r < pushes && j.pending_count() < K {
             let len = if rng.below(3) == 0 {
                 max_body
@@ -234,6 +244,7 @@ fn run<const K: usize>(
     let mut model = Model::default();
     let mut rng = Pcg32::new(seed);
     let stuck = seed % 2 == 0 && K > 1;
+    let full = seed % 3 == 1 && K > 1;
     let mut burst = 0;
     for cut in 0..cuts {
         let k = if burst > 0 {
@@ -258,7 +269,13 @@ fn run<const K: usize>(
         let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
         let r = catch_unwind(AssertUnwindSafe(|| {
             operate::<K>(
-                &mut flash, group, cfg, &mut model, &mut rng, max_body, stuck,
+                &mut flash,
+                group,
+                cfg,
+                &mut model,
+                &mut rng,
+                max_body,
+                (stuck, full),
             )
         }));
         t.cuts += 1;
@@ -392,7 +409,14 @@ macro_rules! case {
             write_size: $unit,
             multiwrite: false,
         };
-        const K: usize = max_pending(G, $body, matches!($mode, Mode::RecordAuth));
+        const EDGE: usize = match $reserve {
+            Some(r) => max_pending_with_reserve(G, $body, matches!($mode, Mode::RecordAuth), r),
+            None => max_pending(G, $body, matches!($mode, Mode::RecordAuth)),
+        };
+        // The largest regions accept hundreds of thousands: 2 048 is scale enough,
+        // and 64 where every open reads thousands of sector headers.
+        const CAP: usize = if $sectors > 1024 { 64 } else { 2048 };
+        const K: usize = if EDGE > CAP { CAP } else { EDGE };
         let job: Box<dyn Fn(u64, u64) -> Tally + Send + Sync> =
             Box::new(|cuts, seed| run::<K>(G, $group, $mode, $body, $reserve, cuts, seed, false));
         $jobs.push((job, $cap));
@@ -424,6 +448,48 @@ fn i10_brownout_liveness() {
 
     let t = run_jobs(&jobs, env_u64("BROWNOUT_CUTS", 4000));
     report("brown-out liveness", &t);
+}
+
+/// I10 (with I1–I4) where the region, not one sector, bounds `N` (the copy
+/// budget per sector): `N` at the edge `Config` accepts, on small sectors so
+/// that retirements go round many of them, in every mode, with the smallest
+/// reserve the rule allows (1) and the default, program units of 1 to 32 B,
+/// sectors of several erase blocks; and at scale (64 and 256 sectors of 4 KiB,
+/// over a thousand pending). A third of the runs keep the store full.
+/// `BROWNOUT_REGION_CUTS` sets the cuts per configuration (default 1500, 300
+/// for the two largest).
+#[test]
+fn i10_brownout_region_bounded() {
+    quiet_power_cuts();
+    let mut jobs: Vec<Job> = Vec::new();
+    const MAX: usize = MAX_ENCODED_LEN;
+    case!(jobs, 16, 256, 4, Mode::Record, 24);
+    case!(jobs, 12, 512, 8, Mode::InPlace, 60, Some(1));
+    case!(jobs, 9, 1024, 32, Mode::RecordAuth, 100, Some(1));
+    case!(jobs, 24, 512, 1, Mode::RecordAuth, 40);
+    case!(jobs, 6, 4096, 4, Mode::InPlace, MAX, Some(1));
+    case!(jobs, 5, 4096, 32, Mode::Record, MAX, Some(1));
+    case!(jobs, 10, 2048, 16, Mode::Record, 300, Some(2), u64::MAX, 4);
+    case!(
+        jobs,
+        8,
+        1024,
+        8,
+        Mode::RecordAuth,
+        MAX,
+        Some(1),
+        u64::MAX,
+        4
+    );
+    case!(jobs, 64, 4096, 4, Mode::InPlace, MAX, None, 300);
+    case!(jobs, 256, 4096, 1, Mode::Record, MAX, None, 300);
+    let t = run_jobs(&jobs, env_u64("BROWNOUT_REGION_CUTS", 1500));
+    report("brown-out liveness, capacity bounded by the region", &t);
+    assert!(
+        t.peak_pending >= 1000,
+        "pending never passed a thousand: {}",
+        t.peak_pending
+    );
 }
 
 /// A configuration's run and the most cuts it takes (the largest regions take
@@ -572,7 +638,7 @@ fn random_run(base: u64, draw: u64, cuts: u64, small_blocks: bool) -> Tally {
         } else {
             1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize
         };
-        let fits = max_pending(g, body, mode == Mode::RecordAuth);
+        let fits = max_pending_with_reserve(g, body, mode == Mode::RecordAuth, reserve);
         let seed = draw * 7919 + 1;
         let r = Some(reserve);
         macro_rules! with_n {
