@@ -95,8 +95,8 @@ enum ScenarioArg {
     /// Steady traffic on eight channels, the consumer always there.
     Steady,
     /// One channel force-closes while the consumer is away: 483 HTLC resolutions
-    /// pushed at once into a store of room for 512 (4 sectors of 128 KiB, each 32
-    /// erase blocks of 4 KiB, w25q-spi), then acked in random order.
+    /// pushed at once into a store of room for 512 (128 sectors of 4 KiB,
+    /// w25q-spi), then acked in random order.
     ForceClose,
 }
 
@@ -153,12 +153,11 @@ struct SimulateArgs {
     /// under a device key derived from the seed; acks are records.
     #[arg(long)]
     auth: bool,
-    /// Number of journal sectors (default 16; 4 for force-close).
+    /// Number of journal sectors (default 16; 128 for force-close).
     #[arg(long, value_name = "N")]
     sectors: Option<u32>,
-    /// Journal sector size in bytes (default 4096; 8192 with --auth, whose tags
-    /// make 16 events of the largest size too many for 4 KiB; 131072 for
-    /// force-close).
+    /// Journal sector size in bytes (default 4096; 8192 with --auth in the steady
+    /// scenario). Larger sectors group erase blocks (see --erase-block).
     #[arg(long, value_name = "BYTES")]
     sector_size: Option<u32>,
     /// Erase block of the flash in bytes: a journal sector groups several

@@ -1,7 +1,7 @@
 //! `monitor-events simulate --scenario force-close`, run as a user would: one
 //! channel force-closes while the consumer is away, 483 HTLC resolutions are
-//! pushed at once into a store of room for 512 on 4 sectors of 128 KiB (32 erase
-//! blocks of 4 KiB each, w25q-spi), then acked in random order, with power cuts
+//! pushed at once into a store of room for 512 on 128 sectors of 4 KiB (the
+//! region bounds the capacity, w25q-spi), then acked in random order, with power cuts
 //! in the burst, in the replay and among the acks. The summary's figures are
 //! checked: I1 (nothing lost), I2 (nothing resurrected), I3 (ids only grow), I4
 //! and the ack outcomes (no violation), the whole burst pending at once, every
@@ -57,11 +57,11 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     ] {
         assert_eq!(s[zero], 0, "{zero}: {s}");
     }
-    // The store: N = 512 on 4 x 128 KiB of 4 KiB erase blocks, 1 B unit.
+    // The store: N = 512 on 128 x 4 KiB, 1 B unit.
     assert_eq!(s["capacity"], 512);
     let flash = &s["flash"];
-    assert_eq!(flash["sector_count"], 4);
-    assert_eq!(flash["sector_size"], 128 * 1024);
+    assert_eq!(flash["sector_count"], 128);
+    assert_eq!(flash["sector_size"], 4096);
     assert_eq!(flash["erase_block"], 4096);
     assert_eq!(flash["write_size"], 1);
     // The burst: 483 HTLC resolutions of one channel, all pending at once, some
@@ -107,8 +107,8 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     let d = &s["in_doubt"];
     assert!(u(d, "pushes_kept") + u(d, "pushes_dropped") > 0, "{d}");
     assert!(u(d, "acks_kept") + u(d, "acks_dropped") > 0, "{d}");
-    // Costs: a typical push or ack is cheap next to the erases a cut costs (a
-    // fresh 128 KiB sector is 32 block erases), which the means include.
+    // Costs: a typical push or ack is cheap next to the erases a cut costs (each
+    // restart erases a fresh sector), which the means include.
     let (push, push_median) = (
         f(&s, "device_ms_per_push"),
         f(&s, "device_ms_per_push_median"),
@@ -122,7 +122,7 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     assert!(push >= push_median && ack >= ack_median);
     // The open at the peak: a clean restart with all 483 pending reads each
     // live record in full once (and the headers of older ones once more), not
-    // the erased part of the 4 x 128 KiB region, and writes nothing.
+    // the erased part of the 512 KiB region, and writes nothing.
     let open = &s["open_most_pending"];
     assert_eq!(open["pending"], 483, "{open}");
     assert_eq!(open["program_ops"], 0);
@@ -162,7 +162,7 @@ fn force_close_prints_its_figures() {
     let out = stdout(&o);
     for needle in [
         "scenario force-close",
-        "4 sectors x 131072 B (32 erase blocks of 4096 B each)",
+        "128 sectors x 4096 B, 1 B program unit",
         "room for 512 pending events",
         "peak pending                       483",
         "device ms per push",

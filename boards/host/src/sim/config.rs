@@ -22,10 +22,11 @@ pub const HELD: usize = 512;
 pub const FORCE_CLOSE_HTLCS: u64 = 483;
 /// The force-close scenario's store: room for 512 pending events.
 pub const FORCE_CLOSE_PENDING: usize = 512;
-/// The force-close scenario's journal sectors: 128 KiB, 32 erase blocks each.
-pub const FORCE_CLOSE_SECTOR_SIZE: u32 = 128 << 10;
-/// The force-close scenario's journal sectors: 4 of them (512 KiB of NOR).
-pub const FORCE_CLOSE_SECTORS: u32 = 4;
+/// The force-close scenario's journal sectors: one 4 KiB erase block each.
+pub const FORCE_CLOSE_SECTOR_SIZE: u32 = 4096;
+/// The force-close scenario's journal sectors: 128 of them (512 KiB of NOR); the
+/// region, not one sector, bounds the capacity.
+pub const FORCE_CLOSE_SECTORS: u32 = 128;
 /// The erase block of W25Q-class SPI NOR and of the nRF52840's flash.
 pub const ERASE_BLOCK: u32 = 4096;
 /// Monitor updates the workload keeps in flight at once, and the store's `K`: the
@@ -139,8 +140,8 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// The force-close scenario's defaults: 483 HTLC resolutions into a store of
-    /// room for 512 on 4 sectors of 128 KiB, each 32 erase blocks of 4 KiB, of
-    /// W25Q-class SPI NOR (1 B program unit); 60 power cuts, 3 clean restarts.
+    /// room for 512 on 128 sectors of 4 KiB (512 KiB) of W25Q-class SPI NOR (1 B
+    /// program unit); 60 power cuts, 3 clean restarts.
     pub fn force_close() -> Self {
         SimConfig {
             scenario: Scenario::ForceClose,
@@ -253,25 +254,34 @@ mod tests {
         assert!(cfg.config::<PENDING>().is_err());
     }
 
-    /// The force-close store: 483 events of the largest size need sectors of
-    /// 128 KiB, built from 32 erase blocks of 4 KiB; the same sectors of 4 KiB
-    /// cannot take a store of 512.
+    /// The force-close store: 512 events of the largest size on 128 sectors of
+    /// 4 KiB, the region bounding the capacity; not on 16 of them; grouped
+    /// sectors (`--sector-size`) still work.
     #[test]
-    fn force_close_groups_erase_blocks_into_sectors_that_fit_512() {
+    fn force_close_fits_512_in_the_region() {
         let cfg = SimConfig::force_close();
-        assert_eq!(cfg.blocks(), 32);
-        let flash = cfg.flash_geometry().expect("a valid grouping");
+        assert_eq!(cfg.blocks(), 1);
+        let flash = cfg.flash_geometry().expect("a valid geometry");
         assert_eq!((flash.sector_size, flash.sector_count), (4096, 128));
-        assert!(cfg.config::<FORCE_CLOSE_PENDING>().is_ok());
-        let small = SimConfig {
-            sectors: 128,
-            sector_size: ERASE_BLOCK,
+        assert!(cfg
+            .config::<FORCE_CLOSE_PENDING>()
+            .expect("512 fit")
+            .region_bounded());
+        let few = SimConfig {
+            sectors: 16,
             ..cfg.clone()
         };
-        assert!(small.config::<FORCE_CLOSE_PENDING>().is_err());
+        assert!(few.config::<FORCE_CLOSE_PENDING>().is_err());
+        let grouped = SimConfig {
+            sectors: 4,
+            sector_size: 128 << 10,
+            ..cfg.clone()
+        };
+        assert_eq!(grouped.blocks(), 32);
+        assert!(grouped.config::<FORCE_CLOSE_PENDING>().is_ok());
         let odd = SimConfig {
             erase_block: 3 * 1024,
-            ..cfg
+            ..grouped
         };
         assert_eq!(odd.flash_geometry(), None);
     }

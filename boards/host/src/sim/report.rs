@@ -724,10 +724,17 @@ impl Summary {
             format!("{:.1}", self.bytes_programmed_per_event),
             format!("{} program operations", self.program_ops),
         );
+        let per_row = self.wear.len().div_ceil(WEAR_ROWS);
         let _ = writeln!(
             o,
-            "wear (erases per sector; max {}, mean {:.1})",
-            self.wear_max, self.wear_mean
+            "wear (erases per sector; max {}, mean {:.1}{})",
+            self.wear_max,
+            self.wear_mean,
+            if per_row > 1 {
+                format!("; rows of {per_row} sectors, the most of each")
+            } else {
+                String::new()
+            }
         );
         o.push_str(&wear_chart(&self.wear, 40));
         o
@@ -798,13 +805,26 @@ impl Summary {
     }
 }
 
-/// A text bar chart of erases per sector, bars up to `width` characters.
+/// Rows of [`wear_chart`] at most: more sectors share rows.
+pub const WEAR_ROWS: usize = 32;
+
+/// A text bar chart of erases per sector, bars up to `width` characters. Beyond
+/// [`WEAR_ROWS`] sectors, each row covers a range of them and shows the most
+/// erases of a sector in it.
 pub fn wear_chart(wear: &[u64], width: usize) -> String {
     let max = wear.iter().copied().max().unwrap_or(0).max(1);
+    let per_row = wear.len().div_ceil(WEAR_ROWS).max(1);
     let mut o = String::new();
-    for (i, &n) in wear.iter().enumerate() {
+    for (r, chunk) in wear.chunks(per_row).enumerate() {
+        let n = chunk.iter().copied().max().unwrap_or(0);
         let len = ((n as f64 / max as f64) * width as f64).round() as usize;
-        let _ = writeln!(o, "  {i:>3} |{:<width$}| {n}", "#".repeat(len));
+        let first = r * per_row;
+        let label = if per_row == 1 {
+            format!("{first:>3}")
+        } else {
+            format!("{:>7}", format!("{first}-{}", first + chunk.len() - 1))
+        };
+        let _ = writeln!(o, "  {label} |{:<width$}| {n}", "#".repeat(len));
     }
     o
 }
@@ -814,6 +834,28 @@ mod tests {
     use super::*;
     use crate::sim::config::SimConfig;
     use crate::sim::run::run;
+
+    /// The wear chart keeps a row per sector up to 32 sectors, then shows ranges
+    /// with the most erases of a sector in each.
+    #[test]
+    fn wear_chart_groups_many_sectors() {
+        let few = wear_chart(&[1, 0, 2], 4);
+        assert_eq!(few.lines().count(), 3);
+        assert!(few.lines().nth(2).unwrap().ends_with("|####| 2"), "{few}");
+        let mut many = vec![0u64; 128];
+        many[5] = 3;
+        many[127] = 1;
+        let chart = wear_chart(&many, 6);
+        assert_eq!(chart.lines().count(), 32, "{chart}");
+        let first = chart.lines().next().unwrap();
+        assert!(first.contains("0-3") && first.ends_with("| 0"), "{chart}");
+        let second = chart.lines().nth(1).unwrap();
+        assert!(
+            second.contains("4-7") && second.ends_with("|######| 3"),
+            "{chart}"
+        );
+        assert!(chart.lines().last().unwrap().contains("124-127"), "{chart}");
+    }
 
     /// I10 is part of the verdict: a bricked store or an open failure fails the
     /// run even without an invariant violation.

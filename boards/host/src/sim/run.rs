@@ -33,8 +33,9 @@
 //! reports it.
 //!
 //! The store sits on [`Grouped`] erase blocks of the flash: one block per sector
-//! in the steady scenario (the flash erases whole sectors), 32 blocks of 4 KiB per
-//! 128 KiB sector in the force-close scenario ([`force_close`]). Its capacity `N`
+//! by default in both scenarios (the flash erases whole sectors; the force-close
+//! scenario, [`force_close`], on 128 sectors of 4 KiB), several with
+//! `--sector-size` above `--erase-block`. Its capacity `N`
 //! is one of [`PENDING_CHOICES`](crate::sim::config::PENDING_CHOICES), each an
 //! instance of [`Device`].
 
