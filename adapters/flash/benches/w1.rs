@@ -492,13 +492,17 @@ impl<M: Medium, const N: usize> Ours<M, N> {
 
 impl<const N: usize> OurJournal<N> {
     /// On `sectors` sectors of docs/BENCH.md's 4 KiB erase blocks, capacity bounded
-    /// by the region (W2 at scale), in-place acks.
-    fn on_sectors(sectors: u32, max_body: usize) -> Self {
+    /// by the region (W2 and W2 at scale); in-place acks on a multiwrite flash,
+    /// ack records on one that allows one program per unit.
+    fn on_sectors(sectors: u32, max_body: usize, mode: AckMode) -> Self {
         let geometry = Geometry {
             sector_count: sectors,
+            multiwrite: mode == AckMode::InPlace,
             ..SimFlash::BENCH_GEOMETRY
         };
-        let config = Config::<N>::try_new(geometry, max_body).expect("W2-scale configuration");
+        let config = Config::<N>::try_new(geometry, max_body)
+            .and_then(|c| c.with_ack_mode(mode))
+            .expect("W2 configuration");
         Self::open(SimFlash::new(geometry), config)
     }
 
@@ -999,6 +1003,17 @@ fn w2_rows(label: Label, flash: String, run: W2Run, slots: Option<usize>) -> Vec
 fn w2_burst_rows() -> Vec<W2Row> {
     let mut rows = Vec::new();
     for mode in [AckMode::InPlace, AckMode::Record] {
+        // On the peer's 48 x 4 KiB: the region bounds the capacity.
+        let mut ours = OurJournal::<W2_N>::on_sectors(W2_PAGES as u32, W2_PAYLOAD, mode);
+        let flash = ours.flash();
+        let run = measure_w2(&mut ours, OurJournal::sim, |s, mark| run_w2(s, mark));
+        rows.extend(w2_rows(
+            OurJournal::<W2_N>::label(mode, false),
+            flash,
+            run,
+            Some(W2_N),
+        ));
+        drop(ours);
         let mut ours =
             GroupedJournal::<W2_N>::new(W2_BLOCKS_PER_SECTOR, W2_SECTORS, W2_PAYLOAD, mode);
         let flash = ours.flash();
@@ -1043,8 +1058,11 @@ fn w2_scale_rows(rounds: u32) -> Vec<W2Row> {
         slots,
     };
     let mut rows = Vec::new();
-    let mut ours =
-        OurJournal::<W2_SCALE_N>::on_sectors(W2_SCALE_PLAIN_SECTORS, W2_SCALE_MAX_PAYLOAD);
+    let mut ours = OurJournal::<W2_SCALE_N>::on_sectors(
+        W2_SCALE_PLAIN_SECTORS,
+        W2_SCALE_MAX_PAYLOAD,
+        AckMode::InPlace,
+    );
     let flash = ours.flash();
     let run = measure_w2(&mut ours, OurJournal::sim, |s, mark| {
         run_w2_scale(s, W2_SCALE_EVENTS, rounds, mark)
@@ -1107,7 +1125,8 @@ fn print_w2(rows: &[W2Row]) {
     println!(
         "W2 (force-close burst): {} events of {} B pending at once, acked in random order \
          (PCG32 seed {W2_SEED}, swap-remove), fingerprint {:#018x}; \
-         ours on Grouped sectors, the fewest Config::<{W2_N}> accepts for {W2_PAYLOAD} B",
+         ours on the peer's {W2_PAGES} x 4 KiB and on Grouped sectors, the fewest \
+         Config::<{W2_N}> accepts for {W2_PAYLOAD} B",
         first.run.result.pushes, W2_PAYLOAD, first.run.result.fingerprint
     );
     println!(
@@ -1154,8 +1173,9 @@ fn print_w2(rows: &[W2Row]) {
             })
         };
         println!(
-            "W2 goals, ours {}, {}: device ms/ack {:.4} = {}, {}; read B/ack {:.0} <= 256 ({})",
+            "W2 goals, ours {} on {}, {}: device ms/ack {:.4} = {}, {}; read B/ack {:.0} <= 256 ({})",
             r.label.mode,
+            r.flash,
             r.profile.name(),
             r.ms_per_ack(),
             vs(&same_flash),
