@@ -30,6 +30,11 @@
 //! the fork is opened and checked against a model: I1 (no returned push lost),
 //! I2 (no returned ack resurrected), I4 (byte-identical replay), I8 (the torn
 //! write opens silently) and I3 (a push after recovery gets a fresh id).
+//! The same run on 96 sectors of 4 KiB, where the region bounds `N` (a copy
+//! budget per sector), cuts every operation of `CRASH_SCALE_REGION_RETIREMENTS`
+//! retirements (default 40) and one in `CRASH_SCALE_REGION_STRIDE` (default 50)
+//! of the rest, in every flavor.
+//!
 //! `CRASH_SCALE_STRIDE=1 CRASH_SCALE_RETIREMENT_STRIDE=1` checks every operation
 //! of the plain flavors (and every other one of the authenticated flavor).
 //!
@@ -53,22 +58,51 @@ use support::{check, Counts, InFlight, Model};
 const N: usize = 1024;
 /// Erase blocks of the flash.
 const BLOCK: u32 = 4096;
-/// Erase blocks per journal sector.
-const GROUP: u32 = 64;
+/// Erase blocks per journal sector, and journal sectors, of each layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    group: u32,
+    sectors: u32,
+}
+
+/// 4 sectors of 256 KiB (64 blocks each): one sector holds `N` copies.
+const GROUPED: Layout = Layout {
+    group: 64,
+    sectors: 4,
+};
+/// 96 sectors of 4 KiB: the region bounds `N` (each sector keeps a copy budget).
+const REGION: Layout = Layout {
+    group: 1,
+    sectors: 96,
+};
+
+impl Layout {
+    /// Retirements the run completes.
+    fn retirements(self) -> u64 {
+        if self == REGION {
+            env_u64("CRASH_SCALE_REGION_RETIREMENTS", 40)
+        } else {
+            env_u64("CRASH_SCALE_RETIREMENTS", 3)
+        }
+    }
+
+    /// The region as the journal sees it.
+    const fn journal(self) -> Geometry {
+        Geometry {
+            sector_size: BLOCK * self.group,
+            sector_count: self.sectors,
+            write_size: 4,
+            multiwrite: false,
+        }
+    }
+}
 /// Smallest and largest event bodies of the run.
 const MIN_BODY: usize = 40;
 const MAX_BODY: usize = 214;
 
-/// The region as the journal sees it: 4 sectors of 256 KiB.
-const JOURNAL: Geometry = Geometry {
-    sector_size: BLOCK * GROUP,
-    sector_count: 4,
-    write_size: 4,
-    multiwrite: false,
-};
-
-// `Config` takes N = 1 024 of the largest events in every flavor.
-const _: () = assert!(max_pending(JOURNAL, MAX_BODY, true) >= N);
+// `Config` takes N = 1 024 of the largest events in every flavor and layout.
+const _: () = assert!(max_pending(GROUPED.journal(), MAX_BODY, true) >= N);
+const _: () = assert!(max_pending(REGION.journal(), MAX_BODY, true) >= N);
 
 /// Record kinds as the format numbers them (word0 bits 12..16).
 const KIND_COPY: u32 = 2;
@@ -84,12 +118,13 @@ enum Mode {
 impl Mode {
     const ALL: [Mode; 3] = [Mode::InPlace, Mode::Record, Mode::RecordAuth];
 
-    fn config(self) -> Config<N> {
+    fn config(self, layout: Layout) -> Config<N> {
         let g = Geometry {
             multiwrite: self == Mode::InPlace,
-            ..JOURNAL
+            ..layout.journal()
         };
         let c = Config::<N>::try_new(g, MAX_BODY).unwrap();
+        assert_eq!(c.region_bounded(), layout == REGION);
         match self {
             Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
             Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
@@ -100,7 +135,15 @@ impl Mode {
     }
 
     /// Which operations are cut points (see [`Density`] and the table at the top).
-    fn density(self) -> Density {
+    fn density(self, layout: Layout) -> Density {
+        if layout == REGION {
+            // Retirements of one 4 KiB sector are short: every operation of each.
+            return Density {
+                dense: u64::MAX,
+                retirement_stride: 1,
+                stride: env_u64("CRASH_SCALE_REGION_STRIDE", 50).max(1) as u32,
+            };
+        }
         let stride = env_u64("CRASH_SCALE_STRIDE", 200).max(1) as u32;
         let retirement_stride = env_u64("CRASH_SCALE_RETIREMENT_STRIDE", 4).max(1) as u32;
         let dense = env_u64("CRASH_SCALE_DENSE", 1);
@@ -119,12 +162,12 @@ impl Mode {
         }
     }
 
-    /// The flash under the journal: its sectors are `GROUP` blocks each.
-    fn flash(self) -> SimFlash {
+    /// The flash under the journal: its sectors are `layout.group` blocks each.
+    fn flash(self, layout: Layout) -> SimFlash {
         SimFlash::new(Geometry {
             sector_size: BLOCK,
-            sector_count: JOURNAL.sector_count * GROUP,
-            ..self.config().geometry()
+            sector_count: layout.sectors * layout.group,
+            ..self.config(layout).geometry()
         })
     }
 }
@@ -238,16 +281,17 @@ struct Tracker {
 
 /// Runs the workload of `mode` and checks the cut points whose number is
 /// `shard` modulo `shards`.
-fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
-    let d = mode.density();
-    let target = env_u64("CRASH_SCALE_RETIREMENTS", 3);
-    let cfg = mode.config();
+fn run(mode: Mode, layout: Layout, shard: u64, shards: u64) -> Tally {
+    let d = mode.density(layout);
+    let target = layout.retirements();
+    let cfg = mode.config(layout);
+    let group = layout.group;
     let model = Rc::new(RefCell::new(Model::default()));
     let tally = Rc::new(RefCell::new(Tally {
         held_at_retirement: usize::MAX,
         ..Tally::default()
     }));
-    let mut flash = mode.flash();
+    let mut flash = mode.flash(layout);
     {
         let (model, tally) = (model.clone(), tally.clone());
         let mut t = Tracker {
@@ -313,7 +357,9 @@ fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
                     let mut fork = before.clone();
                     fork.apply_torn(op, torn)
                         .expect("the operation itself is legal");
-                    match catch_unwind(AssertUnwindSafe(|| recover(fork, cfg, &model, &what))) {
+                    match catch_unwind(AssertUnwindSafe(|| {
+                        recover(fork, layout, cfg, &model, &what)
+                    })) {
                         Ok(Ok(c)) => {
                             if !c.clean() {
                                 tally.fail(format!("{what}: {c:?}"));
@@ -335,9 +381,9 @@ fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
             }
             // The retirement ends with the erase of the retired sector's last block.
             if let Op::Erase { sector } = op {
-                if inside && t.retire_record_seen && (sector + 1) % GROUP == 0 {
+                if inside && t.retire_record_seen && (sector + 1) % group == 0 {
                     // Every block of the retired sector, once, first to last.
-                    let want: Vec<u32> = (sector + 1 - GROUP..=*sector).collect();
+                    let want: Vec<u32> = (sector + 1 - group..=*sector).collect();
                     if t.erases != want {
                         tally.bad_erases += 1;
                         let missing: Vec<u32> =
@@ -363,7 +409,7 @@ fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
     }
 
     let mut rng = Pcg32::new(0xC0FFEE + mode as u64);
-    let mut j = Journal::open(grouped(&mut flash), cfg).unwrap();
+    let mut j = Journal::open(grouped(&mut flash, layout), cfg).unwrap();
     let mut filled = false;
     while tally.borrow().retirements < target {
         let pending = j.pending_count();
@@ -393,7 +439,7 @@ fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
         // Now and then a clean restart (its first write repairs).
         if filled && rng.below(2500) == 0 {
             drop(j);
-            j = Journal::open(grouped(&mut flash), cfg).unwrap();
+            j = Journal::open(grouped(&mut flash, layout), cfg).unwrap();
             tally.borrow_mut().reopens += 1;
             let (c, _) = check(&model.borrow(), &mut j, "clean reopen");
             assert!(c.clean(), "{mode:?}: clean reopen: {c:?}");
@@ -406,14 +452,20 @@ fn run(mode: Mode, shard: u64, shards: u64) -> Tally {
 }
 
 /// The flash as the journal sees it.
-fn grouped<M: monitor_events::Medium>(flash: M) -> Grouped<M> {
-    Grouped::new(flash, GROUP).expect("the flash was sized for the grouping")
+fn grouped<M: monitor_events::Medium>(flash: M, layout: Layout) -> Grouped<M> {
+    Grouped::new(flash, layout.group).expect("the flash was sized for the grouping")
 }
 
 /// Opens a torn fork and checks it: I8 (it opens), I1, I2, I4 (`check`), and I3
 /// (a push after recovery gets an id above every id ever given).
-fn recover(fork: SimFlash, cfg: Config<N>, model: &Model, what: &str) -> Result<Counts, String> {
-    let mut j = Journal::open(grouped(fork), cfg)
+fn recover(
+    fork: SimFlash,
+    layout: Layout,
+    cfg: Config<N>,
+    model: &Model,
+    what: &str,
+) -> Result<Counts, String> {
+    let mut j = Journal::open(grouped(fork, layout), cfg)
         .map_err(|e| format!("I8: a torn write must open silently, got {e}"))?;
     let (mut c, got) = check(model, &mut j, what);
     if j.pending_count() == N {
@@ -437,6 +489,21 @@ fn recover(fork: SimFlash, cfg: Config<N>, model: &Model, what: &str) -> Result<
 /// per flavor and the totals.
 #[test]
 fn i1_i4_i8_crash_points_at_scale() {
+    crash_points(GROUPED, "crash points at scale");
+}
+
+/// The same with 1 024 pending on 96 sectors of 4 KiB, where the region bounds
+/// `N`: each retirement copies one sector's pending events, within its copy
+/// budget, into the current sector.
+#[test]
+fn i1_i4_i8_crash_points_at_scale_region_bounded() {
+    crash_points(
+        REGION,
+        "crash points at scale, capacity bounded by the region",
+    );
+}
+
+fn crash_points(layout: Layout, name: &str) {
     quiet_power_cuts();
     let start = std::time::Instant::now();
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
@@ -453,7 +520,7 @@ fn i1_i4_i8_crash_points_at_scale() {
                 let Some(&(mode, shard)) = jobs.get(i) else {
                     break;
                 };
-                let t = run(mode, shard, shards);
+                let t = run(mode, layout, shard, shards);
                 results.lock().unwrap().push((mode, t));
             });
         }
@@ -515,7 +582,7 @@ fn i1_i4_i8_crash_points_at_scale() {
     }
     let c = all.counts;
     println!(
-        "crash points at scale: N {N}, peak pending {}, cut points {} ({} inside retirements), \
+        "{name}: {layout:?}, N {N}, peak pending {}, cut points {} ({} inside retirements), \
          lost {}, resurrected {}, reused ids {}, wrong data {}, open failures {}, bad retirement erases {} ({:.1} s)",
         all.peak_pending,
         all.points,
@@ -539,15 +606,17 @@ fn i1_i4_i8_crash_points_at_scale() {
         "a retirement began with {} held",
         all.held_at_retirement
     );
-    let target = env_u64("CRASH_SCALE_RETIREMENTS", 3);
+    let target = layout.retirements();
     assert!(
         all.dense_ops > 0,
         "no retirement checked at every operation"
     );
     assert!(all.in_retirement > 0 && all.retirements >= target * Mode::ALL.len() as u64);
-    assert!(
-        all.copy_blocks > 1,
-        "copies of a retirement within one block"
-    );
+    if layout.group > 1 {
+        assert!(
+            all.copy_blocks > 1,
+            "copies of a retirement within one block"
+        );
+    }
     assert_eq!(c.checked, all.points * Torn::variants([0, 0]).len() as u64);
 }
