@@ -1105,6 +1105,29 @@ fn w2_scale_rows(rounds: u32) -> Vec<W2Row> {
     rows
 }
 
+/// W2 at scale's workload with `events` pending instead of 4000 (`rounds`
+/// rounds), ours on the same 256 x 4 KiB: the comparison that shows whether a push or an ack costs
+/// more with more pending (not a JSON row: the workload differs).
+fn w2_scale_shape(events: usize, rounds: u32) -> W2Row {
+    let mut ours = OurJournal::<W2_SCALE_N>::on_sectors(
+        W2_SCALE_PLAIN_SECTORS,
+        W2_SCALE_MAX_PAYLOAD,
+        AckMode::InPlace,
+    );
+    let flash = ours.flash();
+    let run = measure_w2(&mut ours, OurJournal::sim, |s, mark| {
+        run_w2_scale(s, events, rounds, mark)
+    });
+    W2Row {
+        workload: "W2-scale",
+        label: OurJournal::<W2_SCALE_N>::label(AckMode::InPlace, false),
+        flash,
+        profile: Profile::W25qSpi,
+        run,
+        slots: Some(W2_SCALE_N),
+    }
+}
+
 fn met(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -1385,6 +1408,14 @@ fn main() {
     } else {
         Vec::new()
     };
+    // The same shape at W2's 480 pending, over as many events in all (so the
+    // region wraps as often): whether a push or an ack costs more with more pending.
+    let shape_rounds = (scale_rounds as usize * W2_SCALE_EVENTS).div_ceil(W2_N) as u32;
+    let shape_480 = if run("W2-scale") && !opts.json {
+        Some(w2_scale_shape(W2_N, shape_rounds))
+    } else {
+        None
+    };
     if opts.json {
         print_json(&rows);
         print_w2_json(&w2);
@@ -1406,6 +1437,22 @@ fn main() {
         }
         if run("W2-scale") {
             print_w2_scale(&w2_scale, scale_rounds, opts.short, &w2);
+            if let (Some(small), Some(ours)) = (&shape_480, w2_scale.iter().find(|r| r.is_ours())) {
+                println!(
+                    "W2-scale's shape (two restarts a round) on {}, ours: device ms/ack with {W2_N} \
+                     pending ({shape_rounds} rounds) {:.4}, with {W2_SCALE_EVENTS} ({scale_rounds} rounds) \
+                     {:.4} ({:.2}x); ms/push {:.4} and {:.4} ({:.2}x); host ns/ack {:.0} and {:.0}",
+                    ours.flash,
+                    small.ms_per_ack(),
+                    ours.ms_per_ack(),
+                    ours.ms_per_ack() / small.ms_per_ack(),
+                    small.ms_per_push(),
+                    ours.ms_per_push(),
+                    ours.ms_per_push() / small.ms_per_push(),
+                    small.run.ack.host_ns / small.acks(),
+                    ours.run.ack.host_ns / ours.acks(),
+                );
+            }
         }
     }
 }
