@@ -129,8 +129,8 @@ struct SimulateArgs {
     #[arg(long)]
     cuts: Option<u64>,
     /// Pending events the store has room for, its `N` (default 16; 512 for
-    /// force-close).
-    #[arg(long, value_name = "N", value_parser = ["16", "64", "512"])]
+    /// force-close; 4096 for thousands, with `--sectors 256` on 4 KiB sectors).
+    #[arg(long, value_name = "N", value_parser = ["16", "64", "512", "4096"])]
     pending: Option<String>,
     /// Brown-outs: the chance in percent that a power cut is followed by another
     /// within the first 1 to 6 program or erase operations after the restart

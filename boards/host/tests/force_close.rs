@@ -217,3 +217,51 @@ fn force_close_with_a_smaller_store_and_bad_capacities() {
         stderr(&o)
     );
 }
+
+/// I1–I4 and I10 with thousands pending: several channels' worth of HTLC
+/// resolutions (4 000) pushed while the consumer is away into a store of room
+/// for 4 096 on 256 sectors of 4 KiB (a 1 MiB partition of SPI NOR, the region
+/// bounding the capacity), with power cuts in the burst, the replay and the acks.
+#[test]
+fn i1_i4_force_close_thousands_pending_on_4_kib_sectors() {
+    let o = run(&[
+        "simulate",
+        "--scenario",
+        "force-close",
+        "--seed",
+        "5",
+        "--pending",
+        "4096",
+        "--sectors",
+        "256",
+        "--events",
+        "4000",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    assert_eq!(s["result"], "ok", "{s}");
+    for zero in [
+        "lost_ids",
+        "resurrected_ids",
+        "reused_ids",
+        "violations",
+        "bricked",
+        "open_failures",
+        "pending_at_end",
+    ] {
+        assert_eq!(s[zero], 0, "{zero}: {s}");
+    }
+    assert_eq!(s["capacity"], 4096);
+    assert_eq!(s["flash"]["sector_count"], 256);
+    assert_eq!(s["flash"]["sector_size"], 4096);
+    assert_eq!(s["peak_pending"], 4000, "{s}");
+    assert!(u(&s, "cuts") >= 20 && s["cuts"] == s["recoveries"], "{s}");
+    let open = &s["open_most_pending"];
+    assert_eq!(open["pending"], 4000, "{open}");
+    assert_eq!(open["program_ops"], 0);
+    // Each live record once, not the whole 1 MiB twice.
+    let read = u(open, "bytes_read");
+    assert!((4000 * 64..2 * 1024 * 1024).contains(&read), "{open}");
+    assert!(f(open, "device_ms") < 100.0, "{open}");
+}

@@ -13,10 +13,10 @@ use crate::sim::rng::Rng;
 pub const PENDING: usize = 16;
 /// The store capacities `simulate` is built for (`--pending`): `N` is a const
 /// generic of the store, so each is a separate instance of the emulator.
-pub const PENDING_CHOICES: [usize; 3] = [16, 64, 512];
+pub const PENDING_CHOICES: [usize; 4] = [16, 64, 512, 4096];
 /// Acks the consumer can hold at once: the largest of [`PENDING_CHOICES`], so a
 /// consumer that takes every pending event never finds its barrier full.
-pub const HELD: usize = 512;
+pub const HELD: usize = 4096;
 /// HTLC resolutions of the force-close burst: LDK's default limit of HTLCs per
 /// direction of a channel.
 pub const FORCE_CLOSE_HTLCS: u64 = 483;

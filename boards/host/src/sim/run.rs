@@ -231,6 +231,7 @@ pub fn run(cfg: &SimConfig, progress: impl FnMut(u64)) -> Result<Outcome, SimFai
         16 => run_with::<16>(cfg, progress),
         64 => run_with::<64>(cfg, progress),
         512 => run_with::<512>(cfg, progress),
+        4096 => run_with::<4096>(cfg, progress),
         n => Err(SimFailure::Pending(n)),
     }
 }
