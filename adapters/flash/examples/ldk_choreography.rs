@@ -300,7 +300,7 @@ fn mpp_forward(d: &mut Device) {
     }
     println!(
         "  upstream: a/1 removed, PaymentForwarded processed; still waiting for {} condition(s)",
-        c.barrier.waiting_for(&source).map_or(0, <[_]>::len)
+        c.barrier.waiting_for(&source).map_or(0, |w| w.len())
     );
 
     // The consumer restarts, the device does not: rewind, rebuild from `seen`.
