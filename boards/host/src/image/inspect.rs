@@ -149,7 +149,8 @@ fn open_n<const N: usize>(
 /// Opens the journal with the largest capacity the geometry allows (the number of
 /// pending events is not recorded in the format).
 fn open(medium: &ImageMedium) -> Result<Result<Opened, OpenError>, CliError> {
-    let r = open_n::<1024>(medium)
+    let r = open_n::<8192>(medium)
+        .or_else(|| open_n::<1024>(medium))
         .or_else(|| open_n::<256>(medium))
         .or_else(|| open_n::<64>(medium))
         .or_else(|| open_n::<16>(medium))
