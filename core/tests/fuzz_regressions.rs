@@ -103,6 +103,33 @@ fn i9_open_blank_and_zero_images_of_every_shape() {
     }
 }
 
+/// I6, I10: the harness reaches both capacity rules: the first ten shapes hold
+/// `N` copies in one sector, the last four only in the region (a copy budget per
+/// sector); and every shape runs a burst of cuts clean.
+#[test]
+fn i10_shapes_cover_both_capacity_rules() {
+    let bounded: Vec<bool> = checks::SHAPES
+        .iter()
+        .map(|s| match s.n {
+            3 => s.config::<3>().region_bounded(),
+            4 => s.config::<4>().region_bounded(),
+            6 => s.config::<6>().region_bounded(),
+            8 => s.config::<8>().region_bounded(),
+            n => panic!("no dispatch for {n}"),
+        })
+        .collect();
+    assert_eq!(bounded.iter().filter(|b| **b).count(), 4, "{bounded:?}");
+    assert!(bounded[10..].iter().all(|b| *b), "{bounded:?}");
+    // Operations from every shape: pushes, acks, cuts, reopens.
+    for selector in 0..checks::SHAPES.len() as u8 {
+        let mut input = vec![selector];
+        for k in 0..240u32 {
+            input.push((k.wrapping_mul(0x9E37_79B9) >> 24) as u8);
+        }
+        checks::check_ops(&input);
+    }
+}
+
 /// Found by `ops_with_power_cuts` (minimized, 29 bytes): on the 4-sector shape
 /// (reserve 1), a cut in a rollover header and then a cut in the retire record of
 /// the compaction that follows, with only repair erases between them, leave no

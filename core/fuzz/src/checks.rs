@@ -37,7 +37,7 @@ pub struct Shape {
     pub max_body: usize,
     /// How acks are written.
     pub ack_mode: AckMode,
-    /// The pending capacity `N` (3 or 4: the values `with_n!` dispatches).
+    /// The pending capacity `N` (3, 4, 6 or 8: the values `with_n!` dispatches).
     pub n: usize,
     /// Whether records are authenticated (with [`AUTH`]; acks are records then).
     pub auth: bool,
@@ -74,8 +74,10 @@ const fn authenticated(geometry: Geometry, max_body: usize, n: usize) -> Shape {
 
 /// The shapes, chosen by the first input byte modulo their number. Small regions,
 /// so that rollover and compaction come every few operations; 4 sectors keep a
-/// reserve of 1, 6 and 8 sectors a reserve of 3. The last two authenticate.
-pub const SHAPES: [Shape; 10] = [
+/// reserve of 1, 6 and 8 sectors a reserve of 3. The ninth and tenth
+/// authenticate. The last four hold more than one sector's worth of copies: the
+/// region bounds their `N` (a copy budget per sector), the last authenticated.
+pub const SHAPES: [Shape; 14] = [
     shape(geo(4, 256, 4, true), 32, AckMode::InPlace, 3),
     shape(geo(4, 256, 4, false), 32, AckMode::Record, 3),
     shape(geo(8, 512, 4, true), 64, AckMode::InPlace, 4),
@@ -86,6 +88,10 @@ pub const SHAPES: [Shape; 10] = [
     shape(geo(8, 256, 1, true), 40, AckMode::InPlace, 3),
     authenticated(geo(4, 256, 4, false), 16, 3),
     authenticated(geo(8, 512, 4, true), 64, 3),
+    shape(geo(8, 256, 4, false), 32, AckMode::Record, 8),
+    shape(geo(6, 256, 4, true), 24, AckMode::InPlace, 8),
+    shape(geo(4, 256, 4, false), 32, AckMode::Record, 6),
+    authenticated(geo(8, 512, 4, false), 40, 8),
 ];
 
 impl Shape {
@@ -119,6 +125,8 @@ macro_rules! with_n {
         match $shape.n {
             3 => $f::<3>($($arg),*),
             4 => $f::<4>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            8 => $f::<8>($($arg),*),
             n => unreachable!("harness: no dispatch for N = {}", n),
         }
     };
