@@ -34,10 +34,10 @@
 //!
 //! The store sits on [`Grouped`] erase blocks of the flash: one block per sector
 //! by default in both scenarios (the flash erases whole sectors; the force-close
-//! scenario, [`force_close`], on 128 sectors of 4 KiB), several with
+//! scenario, `force_close`, on 128 sectors of 4 KiB), several with
 //! `--sector-size` above `--erase-block`. Its capacity `N`
 //! is one of [`PENDING_CHOICES`](crate::sim::config::PENDING_CHOICES), each an
-//! instance of [`Device`].
+//! instance of `Device`.
 
 mod force_close;
 
