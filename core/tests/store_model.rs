@@ -42,6 +42,13 @@ const GEO: Geometry = Geometry {
     multiwrite: true,
 };
 const CONFIG: Config<N> = Config::new(GEO, MAX_ENCODED_LEN);
+/// Sectors of 1 KiB: 8 events of the largest size do not fit in one, the region
+/// bounds `N` (every sector keeps a copy budget) and retirements come often.
+const GEO_REGION: Geometry = Geometry {
+    sector_size: 1024,
+    ..GEO
+};
+const CONFIG_REGION: Config<N> = Config::new(GEO_REGION, MAX_ENCODED_LEN);
 
 type Store = EventStore<SimFlash, N, K>;
 
@@ -196,13 +203,19 @@ impl Model {
 struct Harness {
     model: Model,
     store: Option<Store>,
+    config: Config<N>,
     /// Counters the tests assert on, summed over every case.
     unsafe_releases: u64,
 }
 
 impl Harness {
     fn new() -> Self {
-        let store = EventStore::open(SimFlash::new(GEO), CONFIG).expect("blank flash opens");
+        Self::with(CONFIG)
+    }
+
+    fn with(config: Config<N>) -> Self {
+        let store =
+            EventStore::open(SimFlash::new(config.geometry()), config).expect("blank flash opens");
         Harness {
             model: Model {
                 pending: BTreeMap::new(),
@@ -213,6 +226,7 @@ impl Harness {
                 released: BTreeSet::new(),
             },
             store: Some(store),
+            config,
             unsafe_releases: 0,
         }
     }
@@ -476,7 +490,7 @@ impl Harness {
 
     fn reopen(&mut self) {
         let flash = self.store.take().expect("open").into_medium();
-        let store = EventStore::open(flash, CONFIG).expect("I10: reopens");
+        let store = EventStore::open(flash, self.config).expect("I10: reopens");
         self.store = Some(store);
         // RAM is gone: nothing declared, nothing released.
         self.model.in_flight.clear();
@@ -522,6 +536,13 @@ proptest! {
     #[test]
     fn i4_i5_store_against_model(ops in prop::collection::vec(op(), 1..=MAX_OPS)) {
         Harness::new().run(&ops);
+    }
+
+    /// The same where the region, not one sector, bounds `N`.
+    #[test]
+    fn i4_i5_store_against_model_region_bounded(ops in prop::collection::vec(op(), 1..=MAX_OPS)) {
+        assert!(CONFIG_REGION.region_bounded());
+        Harness::with(CONFIG_REGION).run(&ops);
     }
 }
 
