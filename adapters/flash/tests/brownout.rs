@@ -47,6 +47,8 @@ enum Mode {
 #[derive(Clone, Debug, Default)]
 struct Tally {
     configs: u64,
+    /// Of those, configurations where the region, not one sector, bounds `N`.
+    region_bounded: u64,
     cuts: u64,
     bricked: u64,
     open_failures: u64,
@@ -60,6 +62,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, o: Tally) {
         self.configs += o.configs;
+        self.region_bounded += o.region_bounded;
         self.cuts += o.cuts;
         self.bricked += o.bricked;
         self.open_failures += o.open_failures;
@@ -110,8 +113,8 @@ fn fan_out(count: u64, work: impl Fn(u64) -> Tally + Sync) -> Tally {
 /// first one.
 fn report(what: &str, t: &Tally) {
     println!(
-        "{what}: configs {}, cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}, peak pending {}",
-        t.configs, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused, t.peak_pending
+        "{what}: configs {} ({} bounded by the region), cuts {}, bricked {}, open failures {}, lost {}, resurrected {}, reused ids {}, peak pending {}",
+        t.configs, t.region_bounded, t.cuts, t.bricked, t.open_failures, t.counts.lost, t.counts.resurrected, t.counts.reused, t.peak_pending
     );
     assert!(
         t.bricked + t.open_failures == 0 && t.counts.clean(),
@@ -232,6 +235,7 @@ fn run<const K: usize>(
     );
     let mut t = Tally {
         configs: 1,
+        region_bounded: u64::from(cfg.region_bounded()),
         ..Tally::default()
     };
     // The sectors the journal sees are `group` erase blocks of the flash each.
@@ -485,6 +489,7 @@ fn i10_brownout_region_bounded() {
     case!(jobs, 256, 4096, 1, Mode::Record, MAX, None, 300);
     let t = run_jobs(&jobs, env_u64("BROWNOUT_REGION_CUTS", 1500));
     report("brown-out liveness, capacity bounded by the region", &t);
+    assert_eq!(t.region_bounded, t.configs, "every configuration here");
     assert!(
         t.peak_pending >= 1000,
         "pending never passed a thousand: {}",
@@ -507,6 +512,7 @@ fn run_jobs(jobs: &[Job], per: u64) -> Tally {
             let cuts = (per - r * 1000).min(1000);
             let mut one = job(cuts, 1 + i * 1000 + r);
             one.configs = u64::from(r == 0);
+            one.region_bounded *= u64::from(r == 0);
             t.add(one);
         }
         t
@@ -520,9 +526,10 @@ fn run_jobs(jobs: &[Job], per: u64) -> Tally {
 /// I10 (with I1–I4) with hundreds pending: sectors of several erase blocks
 /// (`Grouped`) sized for a force-close burst, so that retirements copy hundreds
 /// of events and cuts land between the blocks of a sector's erase. 4 x 128 KiB of
-/// 4 KiB blocks on a 1 B unit (N 568), 3 x 64 KiB of 4 KiB blocks authenticated
-/// (N 260), 4 x 16 KiB of 256 B blocks with a 32 B unit, 4 x 256 KiB of 4 KiB
-/// blocks (N 1138). Pushes lead 4 to 1 and some runs between cuts are long, so
+/// 4 KiB blocks on a 1 B unit, 3 x 64 KiB of 4 KiB blocks authenticated (N 260:
+/// one sector holds them), 4 x 16 KiB of 256 B blocks with a 32 B unit, 4 x 256
+/// KiB of 4 KiB blocks, each with N at the edge `Config` accepts (with 4 sectors
+/// the region bounds it: 1 137 on 4 x 128 KiB; capped at 2 048). Pushes lead 4 to 1 and some runs between cuts are long, so
 /// pending climbs to the hundreds (checked) and past a thousand.
 /// `BROWNOUT_GROUPED_CUTS` sets the cuts per configuration (default 2000, 500 for
 /// the largest).
@@ -554,7 +561,7 @@ fn i10_brownout_grouped_sectors() {
         16
     );
     case!(jobs, 4, 16 << 10, 32, Mode::Record, MAX, None, u64::MAX, 64);
-    // More than a thousand pending: 4 x 256 KiB of 4 KiB blocks (N 1138).
+    // More than a thousand pending: 4 x 256 KiB of 4 KiB blocks (N 2048).
     case!(jobs, 4, 256 << 10, 1, Mode::Record, MAX, None, 500, 64);
     let t = run_jobs(&jobs, env_u64("BROWNOUT_GROUPED_CUTS", 2000));
     report("brown-out liveness, grouped sectors", &t);
@@ -579,6 +586,11 @@ fn i10_brownout_random_geometries() {
     let t = fan_out(draws, |draw| random_geometry_run(draw, cuts));
     report("brown-out liveness, random geometries", &t);
     assert_eq!(t.configs, draws);
+    assert!(
+        draws < 20 || (t.region_bounded > 0 && t.region_bounded < draws),
+        "the draws reach both capacity rules: {} of {draws} bounded by the region",
+        t.region_bounded
+    );
 }
 
 /// I10 (with I1–I4) where a torn erase of a sector made of several erase blocks
