@@ -529,8 +529,9 @@ fn run_jobs(jobs: &[Job], per: u64) -> Tally {
 /// 4 KiB blocks on a 1 B unit, 3 x 64 KiB of 4 KiB blocks authenticated (N 260:
 /// one sector holds them), 4 x 16 KiB of 256 B blocks with a 32 B unit, 4 x 256
 /// KiB of 4 KiB blocks, each with N at the edge `Config` accepts (with 4 sectors
-/// the region bounds it: 1 137 on 4 x 128 KiB; capped at 2 048). Pushes lead 4 to 1 and some runs between cuts are long, so
-/// pending climbs to the hundreds (checked) and past a thousand.
+/// the region bounds it: 1 137 on 4 x 128 KiB; capped at 2 048). Pushes lead 4
+/// to 1 and some runs between cuts are long, so pending climbs to the hundreds
+/// (checked) and past a thousand.
 /// `BROWNOUT_GROUPED_CUTS` sets the cuts per configuration (default 2000, 500 for
 /// the largest).
 #[test]
