@@ -64,6 +64,14 @@ pub trait Medium {
     fn erase_block_size(&self) -> u32 {
         self.geometry().sector_size
     }
+
+    /// A name for `error` in the panic message of a build without `core::fmt`
+    /// (the crate feature `panic-static`), where its `Debug` output is not
+    /// available: its variant, say. By default `"<error>"`.
+    fn error_name(error: &Self::Error) -> &'static str {
+        let _ = error;
+        "<error>"
+    }
 }
 
 impl<T: Medium + ?Sized> Medium for &mut T {
@@ -86,5 +94,8 @@ impl<T: Medium + ?Sized> Medium for &mut T {
     }
     fn erase_block_size(&self) -> u32 {
         (**self).erase_block_size()
+    }
+    fn error_name(error: &Self::Error) -> &'static str {
+        T::error_name(error)
     }
 }

@@ -140,6 +140,10 @@ impl<M: Medium> Medium for Grouped<M> {
     fn erase_block_size(&self) -> u32 {
         self.inner.erase_block_size()
     }
+
+    fn error_name(error: &M::Error) -> &'static str {
+        M::error_name(error)
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,20 @@ pub enum NorFlashMediumError {
     Flash(NorFlashErrorKind),
 }
 
+impl NorFlashMediumError {
+    /// A name for the error: what a panic message of a build without
+    /// `core::fmt` shows ([`Medium::error_name`]). A driver's error by its kind.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::OutOfBounds => "OutOfBounds",
+            Self::NotAligned => "NotAligned",
+            Self::Flash(NorFlashErrorKind::NotAligned) => "Flash(NotAligned)",
+            Self::Flash(NorFlashErrorKind::OutOfBounds) => "Flash(OutOfBounds)",
+            Self::Flash(_) => "Flash(Other)",
+        }
+    }
+}
+
 impl core::fmt::Display for NorFlashMediumError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -199,6 +213,10 @@ impl<F: MultiwriteNorFlash> NorFlashMedium<F> {
 impl<F: NorFlash> Medium for NorFlashMedium<F> {
     type Error = NorFlashMediumError;
 
+    fn error_name(error: &NorFlashMediumError) -> &'static str {
+        error.name()
+    }
+
     fn geometry(&self) -> Geometry {
         Geometry {
             sector_size: F::ERASE_SIZE as u32,
@@ -247,6 +265,24 @@ mod tests {
     use embedded_storage::nor_flash::{ErrorType, ReadNorFlash};
 
     type Flash = RamFlash<256, 8>;
+
+    /// I7: a build without `core::fmt` names each error as its `Debug` output
+    /// would.
+    #[test]
+    fn i7_error_names_match_debug() {
+        for e in [
+            NorFlashMediumError::OutOfBounds,
+            NorFlashMediumError::NotAligned,
+            NorFlashMediumError::Flash(NorFlashErrorKind::NotAligned),
+            NorFlashMediumError::Flash(NorFlashErrorKind::OutOfBounds),
+            NorFlashMediumError::Flash(NorFlashErrorKind::Other),
+        ] {
+            assert_eq!(
+                <NorFlashMedium<Flash> as Medium>::error_name(&e),
+                std::format!("{e:?}")
+            );
+        }
+    }
 
     #[test]
     fn new_checks_the_partition() {

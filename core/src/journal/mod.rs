@@ -623,6 +623,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     fn m_read(&mut self, off: u32, buf: &mut [u8]) {
         if let Err(e) = self.medium.read(off, buf) {
+            #[cfg(all(feature = "panic-static", not(feature = "defmt")))]
+            let e = M::error_name(&e);
             fatal!(
                 "monitor-events: read of {} B at offset {} failed: {:?}",
                 buf.len(),
@@ -634,6 +636,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     fn m_program(&mut self, off: u32, data: &[u8]) {
         if let Err(e) = self.medium.program(off, data) {
+            #[cfg(all(feature = "panic-static", not(feature = "defmt")))]
+            let e = M::error_name(&e);
             fatal!(
                 "monitor-events: program of {} B at offset {} failed: {:?}",
                 data.len(),
@@ -645,6 +649,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     fn m_erase(&mut self, sector: u32) {
         if let Err(e) = self.medium.erase(sector) {
+            #[cfg(all(feature = "panic-static", not(feature = "defmt")))]
+            let e = M::error_name(&e);
             let off = sector * self.cfg.geometry.sector_size;
             fatal!(
                 "monitor-events: erase of sector {} at offset {} failed: {:?}",
@@ -657,6 +663,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     fn sync(&mut self) {
         if let Err(e) = self.medium.sync() {
+            #[cfg(all(feature = "panic-static", not(feature = "defmt")))]
+            let e = M::error_name(&e);
             let off = self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr);
             fatal!("monitor-events: sync after offset {} failed: {:?}", off, e);
         }

@@ -100,6 +100,21 @@ pub enum SimError {
     ImageSize,
 }
 
+impl SimError {
+    /// The variant's name: what a panic message of a build without `core::fmt`
+    /// shows ([`Medium::error_name`]).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::OutOfBounds => "OutOfBounds",
+            Self::NotAligned => "NotAligned",
+            Self::WriteCount => "WriteCount",
+            Self::SetsBits => "SetsBits",
+            Self::PowerCut => "PowerCut",
+            Self::ImageSize => "ImageSize",
+        }
+    }
+}
+
 impl core::fmt::Display for SimError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
@@ -584,6 +599,10 @@ fn random_bytes(seed: u64, out: &mut [u8]) {
 impl Medium for SimFlash {
     type Error = SimError;
 
+    fn error_name(error: &SimError) -> &'static str {
+        error.name()
+    }
+
     fn geometry(&self) -> Geometry {
         self.geometry
     }
@@ -622,6 +641,23 @@ mod tests {
             write_size: 4,
             multiwrite,
         })
+    }
+
+    /// I7: a build without `core::fmt` names each error as its `Debug` output
+    /// would.
+    #[test]
+    fn i7_error_names_match_debug() {
+        use SimError::*;
+        for e in [
+            OutOfBounds,
+            NotAligned,
+            WriteCount,
+            SetsBits,
+            PowerCut,
+            ImageSize,
+        ] {
+            assert_eq!(<SimFlash as Medium>::error_name(&e), format!("{e:?}"));
+        }
     }
 
     #[test]

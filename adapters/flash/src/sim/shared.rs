@@ -31,6 +31,10 @@ impl SharedFlash {
 impl Medium for SharedFlash {
     type Error = SimError;
 
+    fn error_name(error: &SimError) -> &'static str {
+        error.name()
+    }
+
     fn geometry(&self) -> Geometry {
         self.0.borrow().geometry()
     }
