@@ -1057,23 +1057,7 @@ fn w2_scale_rows(rounds: u32) -> Vec<W2Row> {
         run,
         slots,
     };
-    let mut rows = Vec::new();
-    let mut ours = OurJournal::<W2_SCALE_N>::on_sectors(
-        W2_SCALE_PLAIN_SECTORS,
-        W2_SCALE_MAX_PAYLOAD,
-        AckMode::InPlace,
-    );
-    let flash = ours.flash();
-    let run = measure_w2(&mut ours, OurJournal::sim, |s, mark| {
-        run_w2_scale(s, W2_SCALE_EVENTS, rounds, mark)
-    });
-    rows.push(scale(
-        OurJournal::<W2_SCALE_N>::label(AckMode::InPlace, false),
-        flash,
-        run,
-        Some(W2_SCALE_N),
-    ));
-    drop(ours);
+    let mut rows = vec![w2_scale_shape(W2_SCALE_EVENTS, rounds)];
     let mut ours = GroupedJournal::<W2_SCALE_N>::new(
         W2_SCALE_BLOCKS_PER_SECTOR,
         W2_SCALE_SECTORS,

@@ -485,6 +485,10 @@ fn i10_brownout_region_bounded() {
         u64::MAX,
         4
     );
+    // The fewest sectors the region rule allows (4: reserve 1), authenticated,
+    // with 8 B and 32 B units.
+    case!(jobs, 4, 1024, 8, Mode::RecordAuth, 60);
+    case!(jobs, 4, 2048, 32, Mode::RecordAuth, 100);
     case!(jobs, 64, 4096, 4, Mode::InPlace, MAX, None, 300);
     case!(jobs, 256, 4096, 1, Mode::Record, MAX, None, 300);
     let t = run_jobs(&jobs, env_u64("BROWNOUT_REGION_CUTS", 1500));

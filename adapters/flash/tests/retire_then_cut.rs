@@ -22,8 +22,8 @@
 //!
 //! The configurations are at the edge `Config` accepts (`N = max_pending`), with
 //! the region bounding `N`: in-place acks, ack records, ack records
-//! authenticated, the smallest reserve (1). `RETIRE_THEN_CUT_LIVES` sets the
-//! lives per configuration (default 120).
+//! authenticated, the smallest reserve (1), the fewest sectors (4) with a 32 B
+//! unit. `RETIRE_THEN_CUT_LIVES` sets the lives per configuration (default 120).
 
 mod support;
 
@@ -220,6 +220,13 @@ fn i10_cut_after_every_retirement_of_a_full_store() {
         write_size: 8,
         multiwrite: false,
     };
+    // The fewest sectors the region rule allows, a 32 B unit.
+    const G4: Geometry = Geometry {
+        sector_size: 2048,
+        sector_count: 4,
+        write_size: 32,
+        multiwrite: false,
+    };
     macro_rules! case {
         ($g:expr, $mode:expr, $body:expr, $reserve:expr) => {{
             const K: usize =
@@ -234,6 +241,7 @@ fn i10_cut_after_every_retirement_of_a_full_store() {
         case!(G2, Mode::Record, 60, 1),
         case!(G3, Mode::Record, 214, 1),
         case!(G3, Mode::RecordAuth, 214, 2),
+        case!(G4, Mode::RecordAuth, 100, 1),
     ];
     let mut all = Tally::default();
     for r in runs {
@@ -258,5 +266,5 @@ fn i10_cut_after_every_retirement_of_a_full_store() {
         "first failure: {}",
         all.first.unwrap_or_default()
     );
-    assert_eq!(all.lives, 6 * lives);
+    assert_eq!(all.lives, 7 * lives);
 }

@@ -26,6 +26,24 @@ fn f(s: &Value, key: &str) -> f64 {
 
 const SEED: &str = "3";
 
+/// I1, I2, I3, I10 in a summary: ok, nothing lost, resurrected or reused, no
+/// violation, no bricked store or failed open, nothing pending or held at the end.
+fn assert_clean(s: &Value) {
+    assert_eq!(s["result"], "ok", "{s}");
+    for zero in [
+        "lost_ids",
+        "resurrected_ids",
+        "reused_ids",
+        "violations",
+        "bricked",
+        "open_failures",
+        "pending_at_end",
+        "acks_held_at_end",
+    ] {
+        assert_eq!(s[zero], 0, "{zero}: {s}");
+    }
+}
+
 /// I1, I2, I3, I4 with 483 pending: the seeded force-close run loses,
 /// resurrects and reuses nothing, holds the whole burst at once, acks every
 /// event (out of id order), cuts power in every phase, and reports the cost of a
@@ -44,19 +62,7 @@ fn i1_i4_force_close_483_pending_survives_cuts_in_every_phase() {
     let s = json(&o);
     assert_eq!(s["scenario"], "force-close");
     assert_eq!(s["profile"], "w25q-spi");
-    assert_eq!(s["result"], "ok");
-    for zero in [
-        "lost_ids",
-        "resurrected_ids",
-        "reused_ids",
-        "violations",
-        "bricked",
-        "open_failures",
-        "pending_at_end",
-        "acks_held_at_end",
-    ] {
-        assert_eq!(s[zero], 0, "{zero}: {s}");
-    }
+    assert_clean(&s);
     // The store: N = 512 on 128 x 4 KiB, 1 B unit.
     assert_eq!(s["capacity"], 512);
     let flash = &s["flash"];
@@ -240,18 +246,7 @@ fn i1_i4_force_close_thousands_pending_on_4_kib_sectors() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let s = json(&o);
-    assert_eq!(s["result"], "ok", "{s}");
-    for zero in [
-        "lost_ids",
-        "resurrected_ids",
-        "reused_ids",
-        "violations",
-        "bricked",
-        "open_failures",
-        "pending_at_end",
-    ] {
-        assert_eq!(s[zero], 0, "{zero}: {s}");
-    }
+    assert_clean(&s);
     assert_eq!(s["capacity"], 4096);
     assert_eq!(s["flash"]["sector_count"], 256);
     assert_eq!(s["flash"]["sector_size"], 4096);
