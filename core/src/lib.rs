@@ -6,7 +6,10 @@
 #[macro_use]
 mod fmt;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod barrier;
+mod blocking;
 pub mod event;
 pub mod id;
 pub mod inflight;
@@ -23,6 +26,8 @@ pub use event::{MAX_ENCODED_LEN, MAX_FAILURE_DATA};
 pub use id::{EventId, MonitorEventSource};
 pub use inflight::{ChannelGates, InFlight, InFlightError, UpdateRange};
 pub use journal::{AckMode, Config};
+#[cfg(feature = "async")]
+pub use medium::AsyncMedium;
 pub use medium::{Geometry, Medium};
 pub use pending::{AckError, AckOutcome, InsertError, Leak, PendingEvent, PendingIndex};
 pub use store::{EventStore, InFlightState, PendingInfo, PushError, StoreError};

@@ -99,3 +99,69 @@ impl<T: Medium + ?Sized> Medium for &mut T {
         T::error_name(error)
     }
 }
+
+/// A [`Medium`] whose operations are async: an external flash behind an async
+/// SPI or QSPI driver (`embedded-storage-async`), under an async executor. The
+/// same rules as [`Medium`]: NOR semantics, offsets relative to the region, the
+/// journal alone decides, an error panics the journal (invariant I7).
+///
+/// Crate feature `async`. The store on it is [`asynch::EventStore`](crate::asynch::EventStore).
+#[cfg(feature = "async")]
+#[allow(async_fn_in_trait)] // futures of a single-threaded executor: no `Send` bound
+pub trait AsyncMedium {
+    /// The error of a failed operation. Only ever printed in a panic message.
+    #[cfg(not(feature = "defmt"))]
+    type Error: core::fmt::Debug;
+    /// The error of a failed operation. Only ever printed in a panic message.
+    #[cfg(feature = "defmt")]
+    type Error: core::fmt::Debug + defmt::Format;
+
+    /// The shape of this medium; must not change while a journal uses it.
+    fn geometry(&self) -> Geometry;
+    /// Reads `buf.len()` bytes at `offset`.
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error>;
+    /// Programs `data` at `offset`; both aligned to `write_size`.
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error>;
+    /// Erases sector number `sector` (not a byte offset).
+    async fn erase(&mut self, sector: u32) -> Result<(), Self::Error>;
+    /// Barrier: returns once every earlier operation is durable.
+    async fn sync(&mut self) -> Result<(), Self::Error>;
+
+    /// The medium's own erase unit in bytes; see [`Medium::erase_block_size`].
+    fn erase_block_size(&self) -> u32 {
+        self.geometry().sector_size
+    }
+
+    /// A static name for `error`; see [`Medium::error_name`].
+    fn error_name(error: &Self::Error) -> &'static str {
+        let _ = error;
+        "<error>"
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: AsyncMedium + ?Sized> AsyncMedium for &mut T {
+    type Error = T::Error;
+
+    fn geometry(&self) -> Geometry {
+        (**self).geometry()
+    }
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        (**self).read(offset, buf).await
+    }
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        (**self).program(offset, data).await
+    }
+    async fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        (**self).erase(sector).await
+    }
+    async fn sync(&mut self) -> Result<(), Self::Error> {
+        (**self).sync().await
+    }
+    fn erase_block_size(&self) -> u32 {
+        (**self).erase_block_size()
+    }
+    fn error_name(error: &Self::Error) -> &'static str {
+        T::error_name(error)
+    }
+}

@@ -630,6 +630,32 @@ impl Medium for SimFlash {
     }
 }
 
+/// The simulator as an async medium: each operation completes when first polled,
+/// with the same effects, counts and cuts as through [`Medium`].
+#[cfg(feature = "async")]
+impl monitor_events::AsyncMedium for SimFlash {
+    type Error = SimError;
+
+    fn error_name(error: &SimError) -> &'static str {
+        error.name()
+    }
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        Medium::read(self, offset, buf)
+    }
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        Medium::program(self, offset, data)
+    }
+    async fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        Medium::erase(self, sector)
+    }
+    async fn sync(&mut self) -> Result<(), SimError> {
+        Medium::sync(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,17 +3,18 @@
 
 use super::*;
 
+#[maybe]
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Makes sure the current sector can take `need` more bytes, of which `cost`
     /// count against its copy budget, rolling over and compacting as needed.
-    pub(super) fn make_room(&mut self, need: u32, cost: u32) {
+    pub(super) async fn make_room(&mut self, need: u32, cost: u32) {
         let want_free = 1 + self.cfg.reserve();
         loop {
             if self.fits(need, cost) {
                 if self.free_count() < want_free && self.can_retire() {
                     let rb = self.retire_bytes();
                     if self.fits(rb + need, rb - self.cfg.extent(0) + cost) {
-                        self.retire_oldest();
+                        self.retire_oldest().await;
                         continue;
                     }
                 }
@@ -22,17 +23,31 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if self.free_count() == 0 {
                 let rb = self.retire_bytes();
                 if self.can_retire() && self.fits(rb, rb - self.cfg.extent(0)) {
-                    self.retire_oldest();
+                    self.retire_oldest().await;
                     continue;
                 }
                 fatal!(
                     "monitor-events: no free sector left (repeated power cuts during compaction?)"
                 );
             }
-            self.rollover();
+            self.rollover().await;
             if self.free_count() < want_free && self.can_retire() {
-                self.retire_oldest();
+                self.retire_oldest().await;
             }
+        }
+    }
+
+    /// Makes room while retiring: rolls over whenever the current sector cannot
+    /// take `need` more bytes (`cost` of them against its copy budget). This is
+    /// [`make_room`](Self::make_room) when no retirement may start.
+    pub(super) async fn roll_room(&mut self, need: u32, cost: u32) {
+        while !self.fits(need, cost) {
+            if self.free_count() == 0 {
+                fatal!(
+                    "monitor-events: no free sector left (repeated power cuts during compaction?)"
+                );
+            }
+            self.rollover().await;
         }
     }
 
@@ -63,7 +78,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         copies + self.cfg.extent(0)
     }
 
-    pub(super) fn rollover(&mut self) {
+    pub(super) async fn rollover(&mut self) {
         let seq = self.cur.map_or(0, |c| c.seq + 1);
         if self.cur.is_none() {
             self.oldest = 0;
@@ -89,16 +104,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let (from, to) = self.erase_first;
         if (from..to).contains(&seq) {
             // A free sector of several erase blocks from before the restart.
-            self.m_erase(idx);
+            self.m_erase(idx).await;
         }
         for attempt in 0..2 {
             if attempt == 1 {
                 warn!("monitor-events: sector header did not verify; erasing");
-                self.m_erase(idx);
+                self.m_erase(idx).await;
             }
-            self.m_program(base, &buf[..hl]);
+            self.m_program(base, &buf[..hl]).await;
             let mut back = [0u8; 64];
-            self.m_read(base, &mut back[..hl]);
+            self.m_read(base, &mut back[..hl]).await;
             if back[..hl] == buf[..hl] {
                 self.cur = Some(Current {
                     seq,
@@ -119,7 +134,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Copies the oldest sector's pending events forward, records its retirement
     /// and erases it.
-    pub(super) fn retire_oldest(&mut self) {
+    pub(super) async fn retire_oldest(&mut self) {
         let old = self.oldest;
         self.retiring = true;
         let lo = self.sector_base(old);
@@ -127,19 +142,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut i = 0;
         while i < self.entries.len() {
             if (lo..hi).contains(&self.entries[i].off()) {
-                let e = self.entry(i);
-                let (off, _) = self.append(Spec::Copy(e));
+                let e = self.entry(i).await;
+                let (off, _) = self.append_retiring(Spec::Copy(e)).await;
                 if let Ok(k) = self.find(e.id) {
                     self.moved(k, off);
                 }
             }
             i += 1;
         }
-        self.append(Spec::Retire(old));
+        self.append_retiring(Spec::Retire(old)).await;
         self.retiring = false;
-        self.sync();
+        self.sync().await;
         self.oldest = old + 1;
-        self.m_erase(old % self.sector_count());
-        self.sync();
+        self.m_erase(old % self.sector_count()).await;
+        self.sync().await;
     }
 }

@@ -1,9 +1,10 @@
 //! Tests of the authenticated journal against tampering, and of rollback
 //! detection with a monotonic counter.
 
-use super::format::{crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN};
+use crate::journal::format::{crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN};
 use super::tests::{cfg, pending_of, Mode, TestFlash, GEO, KEY, REGION};
 use super::*;
+use crate::journal::{format, Auth, RamCounter};
 use crate::medium::Geometry;
 use std::vec::Vec as StdVec;
 

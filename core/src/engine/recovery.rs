@@ -3,16 +3,17 @@
 
 use super::*;
 
+#[maybe]
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
-    pub(super) fn read_header(&mut self, idx: u32) -> HeaderState {
+    pub(super) async fn read_header(&mut self, idx: u32) -> HeaderState {
         let mut b = [0u8; SECTOR_HEADER_LEN as usize];
-        self.m_read(idx * self.sector_size(), &mut b);
+        self.m_read(idx * self.sector_size(), &mut b).await;
         decode_sector_header(&self.cfg.geometry, &b)
     }
 
     /// A sector header, checked against the configuration's authentication.
-    pub(super) fn header(&mut self, idx: u32) -> Result<HeaderState, OpenError> {
-        let state = self.read_header(idx);
+    pub(super) async fn header(&mut self, idx: u32) -> Result<HeaderState, OpenError> {
+        let state = self.read_header(idx).await;
         if let HeaderState::Valid(h) = state {
             if h.authenticated != self.cfg.auth.is_some() {
                 return Err(OpenError::AuthMismatch { sector: idx });
@@ -20,7 +21,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if let Some(auth) = self.cfg.auth {
                 let base = idx * self.sector_size();
                 let mut b = [0u8; (SECTOR_HEADER_LEN + TAG_LEN) as usize];
-                self.m_read(base, &mut b);
+                self.m_read(base, &mut b).await;
                 let mut header = [0u8; SECTOR_HEADER_LEN as usize];
                 header.copy_from_slice(&b[..SECTOR_HEADER_LEN as usize]);
                 if sector_tag(&auth, h.seq, &header)[..] != b[SECTOR_HEADER_LEN as usize..] {
@@ -29,7 +30,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     // torn header, as free as a torn plain one (invariant I10).
                     // Behind a record it can only be forged.
                     let hl = self.cfg.header_len();
-                    if self.is_erased(base + hl, self.sector_size() - hl) {
+                    if self.is_erased(base + hl, self.sector_size() - hl).await {
                         return Ok(HeaderState::Garbage { magic: true });
                     }
                     return Err(corrupted(base, Corruption::Forged));
@@ -41,13 +42,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Whether the authentication tag of the record at `p` in sector `seq` (read
     /// with header `w`, a corrected bit `fix`) is right.
-    pub(super) fn record_tag_ok(&mut self, seq: u32, p: u32, w: Word0, fix: u16) -> bool {
+    pub(super) async fn record_tag_ok(&mut self, seq: u32, p: u32, w: Word0, fix: u16) -> bool {
         let Some(auth) = self.cfg.auth else {
             return true;
         };
         let off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
         let mut stored = [0u8; TAG_LEN as usize];
-        self.m_read(off, &mut stored);
+        self.m_read(off, &mut stored).await;
         apply_fix(&mut stored, 0, fix);
         let mut t = record_tagger(&auth, seq, p, w);
         let mut buf = [0u8; CHUNK];
@@ -55,7 +56,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut at = 0usize;
         while at < body {
             let n = (body - at).min(CHUNK);
-            self.m_read(off + TAG_LEN + at as u32, &mut buf[..n]);
+            self.m_read(off + TAG_LEN + at as u32, &mut buf[..n]).await;
             apply_fix(&mut buf[..n], TAG_LEN as usize + at, fix);
             t.update(&buf[..n]);
             at += n;
@@ -63,13 +64,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         t.finalize() == stored
     }
 
-    pub(super) fn recover(&mut self, visit: &mut impl FnMut(Seen)) -> Result<(), OpenError> {
+    pub(super) async fn recover(&mut self, visit: &mut impl FnMut(Seen)) -> Result<(), OpenError> {
         let s = self.sector_count();
         let size = self.sector_size();
         let mut newest: Option<SectorHeader> = None;
         let mut any_magic = false;
         for idx in 0..s {
-            match self.header(idx)? {
+            match self.header(idx).await? {
                 HeaderState::Unsupported(version) => {
                     return Err(OpenError::UnsupportedFormat { version })
                 }
@@ -94,7 +95,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             // unless a record behind a broken header there checks: then it is a
             // journal whose only header was damaged.
             for idx in 1..s {
-                if !self.is_erased(idx * size, size) {
+                if !self.is_erased(idx * size, size).await {
                     return Err(if any_magic {
                         corrupted(idx * size, Corruption::SectorHeader)
                     } else {
@@ -102,7 +103,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     });
                 }
             }
-            if self.probe_first_record(0) {
+            if self.probe_first_record(0).await {
                 return Err(corrupted(0, Corruption::SectorHeader));
             }
             return Ok(());
@@ -111,9 +112,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // behind a broken header are damage, unless they are only copies: an
         // abandoned retirement whose erase was cut, which is free either way.
         let after = newest.seq.wrapping_add(1);
-        if matches!(self.read_header(after % s), HeaderState::Garbage { .. })
-            && self.probe_first_record(after)
-            && !self.only_copies(after, newest.authenticated)
+        let after_header = self.read_header(after % s).await;
+        if matches!(after_header, HeaderState::Garbage { .. })
+            && self.probe_first_record(after).await
+            && !self.only_copies(after, newest.authenticated).await
         {
             return Err(corrupted((after % s) * size, Corruption::SectorHeader));
         }
@@ -126,10 +128,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut abandoned = 0u32;
         let mut on_top = true;
         loop {
-            let h = self.expect_header(seq)?;
+            let h = self.expect_header(seq).await?;
             // Below the newest sector that keeps something, only the retire
             // records matter here, and step 4 checks every record again: skim.
-            let skimmed = if on_top { None } else { self.skim(h) };
+            let skimmed = if on_top { None } else { self.skim(h).await };
             let scan = match skimmed {
                 Some(max_retired) => SectorScan {
                     max_retired,
@@ -138,8 +140,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 },
                 // The erased tail matters only to a sector step 4 does not scan
                 // again: one given back, which holds no record but copies.
-                None => match self.scan_records(h, false, false, &mut |_| {})? {
-                    s if s.kept == 0 => self.scan(h, false, &mut |_| {})?,
+                None => match self.scan_records(h, false, false, &mut |_| {}).await? {
+                    s if s.kept == 0 => self.scan(h, false, &mut |_| {}).await?,
                     s => s,
                 },
             };
@@ -176,13 +178,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut next = newest.floor;
         let mut tail = SectorScan::default();
         for q in self.oldest..=last {
-            let h = self.expect_header(q)?;
+            let h = self.expect_header(q).await?;
             visit(Seen::Sector {
                 index: q % s,
                 seq: q,
                 floor: h.floor,
             });
-            tail = self.scan(h, true, visit)?;
+            tail = self.scan(h, true, visit).await?;
             next = next.max(h.floor + tail.events);
         }
         if let Some(last) = self.entries.last() {
@@ -214,14 +216,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// This is sound because step 4 scans every sector skimmed here in full: a
     /// length that a damaged header misstates can only hide a retire record
     /// behind the damage, which step 4 then reports.
-    pub(super) fn skim(&mut self, h: SectorHeader) -> Option<Option<u32>> {
+    pub(super) async fn skim(&mut self, h: SectorHeader) -> Option<Option<u32>> {
         let size = self.sector_size();
         let base = self.sector_base(h.seq);
         let mut max_retired: Option<u32> = None;
         let mut p = self.cfg.header_len();
         while p + RECORD_HEADER_LEN <= size {
             let mut hdr = [0u8; RECORD_HEADER_LEN as usize];
-            self.m_read(base + p, &mut hdr);
+            self.m_read(base + p, &mut hdr).await;
             if hdr == [0xFF; RECORD_HEADER_LEN as usize] {
                 break;
             }
@@ -231,8 +233,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 return None;
             }
             if kind == Kind::Retire {
-                if self.record_crc(h.seq, p, w) != Some(stored)
-                    || !self.record_tag_ok(h.seq, p, w, 0)
+                if self.record_crc(h.seq, p, w).await != Some(stored)
+                    || !self.record_tag_ok(h.seq, p, w, 0).await
                 {
                     return None;
                 }
@@ -244,18 +246,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         Some(max_retired)
     }
 
-    pub(super) fn only_copies(&mut self, seq: u32, authenticated: bool) -> bool {
+    pub(super) async fn only_copies(&mut self, seq: u32, authenticated: bool) -> bool {
         let h = SectorHeader {
             seq,
             floor: 0,
             authenticated,
         };
         self.scan(h, false, &mut |_| {})
+            .await
             .is_ok_and(|scan| scan.kept == 0)
     }
 
-    pub(super) fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
-        match self.header(seq % self.sector_count())? {
+    pub(super) async fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
+        match self.header(seq % self.sector_count()).await? {
             HeaderState::Valid(h) if h.seq == seq => Ok(h),
             HeaderState::Valid(_) => Err(corrupted(self.sector_base(seq), Corruption::SectorOrder)),
             _ => Err(corrupted(self.sector_base(seq), Corruption::SectorHeader)),
@@ -263,18 +266,20 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Whether sector `seq` (by position) starts with a record that checks.
-    pub(super) fn probe_first_record(&mut self, seq: u32) -> bool {
+    pub(super) async fn probe_first_record(&mut self, seq: u32) -> bool {
         let base = self.sector_base(seq);
         let p = self.cfg.header_len();
         let mut hdr = [0u8; 8];
-        self.m_read(base + p, &mut hdr);
+        self.m_read(base + p, &mut hdr).await;
         let (w, stored) = decode_record_head(&hdr);
-        self.record_crc(seq, p, w).is_some_and(|c| c == stored)
+        self.record_crc(seq, p, w)
+            .await
+            .is_some_and(|c| c == stored)
     }
 
     /// The CRC of the record at `p` in sector `seq` read with header `w`, if the
     /// header describes a record that fits.
-    pub(super) fn record_crc(&mut self, seq: u32, p: u32, w: Word0) -> Option<u32> {
+    pub(super) async fn record_crc(&mut self, seq: u32, p: u32, w: Word0) -> Option<u32> {
         let kind = Kind::from_bits(w.kind_bits())?;
         // A record with a body always has `aux` = 0xFF: anything else was never
         // written by a journal (and reading it back would rebuild another word0).
@@ -288,14 +293,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut off = self.sector_base(seq) + p + RECORD_HEADER_LEN;
         let mut tag = [0u8; TAG_LEN as usize];
         let tag = &mut tag[..self.cfg.tag_len() as usize];
-        self.m_read(off, tag);
+        self.m_read(off, tag).await;
         off += tag.len() as u32;
         let mut d = RecordCrc::new(seq, p, w, tag);
         let mut buf = [0u8; CHUNK];
         let mut left = body;
         while left > 0 {
             let n = left.min(CHUNK as u32) as usize;
-            self.m_read(off, &mut buf[..n]);
+            self.m_read(off, &mut buf[..n]).await;
             d.update(&buf[..n]);
             off += n as u32;
             left -= n as u32;
@@ -304,9 +309,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Explains a record that fails its CRC as a single flipped bit, if it is one.
-    pub(super) fn explain(&mut self, seq: u32, p: u32, w: Word0, stored: u32) -> Explained {
+    pub(super) async fn explain(&mut self, seq: u32, p: u32, w: Word0, stored: u32) -> Explained {
         let base = self.sector_base(seq);
-        if let Some(computed) = self.record_crc(seq, p, w) {
+        if let Some(computed) = self.record_crc(seq, p, w).await {
             let syn = computed ^ stored;
             if syn.count_ones() == 1 {
                 // A flip in the CRC field itself.
@@ -325,7 +330,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if let Some(j) = locate_single_bit(syn, total, 96) {
                 let bit = j - 96;
                 let mut b = [0u8; 1];
-                self.m_read(base + p + RECORD_HEADER_LEN + bit / 8, &mut b);
+                self.m_read(base + p + RECORD_HEADER_LEN + bit / 8, &mut b)
+                    .await;
                 return if b[0] & (1 << (bit % 8)) != 0 {
                     Explained::Corrected {
                         word0: w,
@@ -339,7 +345,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
         for bit in (0..32).filter(|b| !(16..24).contains(b)) {
             let w2 = Word0(w.0 ^ (1 << bit));
-            if self.record_crc(seq, p, w2) == Some(stored) {
+            if self.record_crc(seq, p, w2).await == Some(stored) {
                 return if w.0 & (1 << bit) != 0 {
                     Explained::Corrected {
                         word0: w2,
@@ -355,13 +361,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Scans the records of one live sector. With `apply`, updates the index.
-    pub(super) fn scan(
+    pub(super) async fn scan(
         &mut self,
         h: SectorHeader,
         apply: bool,
         visit: &mut impl FnMut(Seen),
     ) -> Result<SectorScan, OpenError> {
-        self.scan_records(h, apply, true, visit)
+        self.scan_records(h, apply, true, visit).await
     }
 
     /// Bytes behind offset `p` of a sector that a record begun at `p` may have
@@ -377,7 +383,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// judge them, torn or damaged). Further on, the sector is never read: no
     /// record is ever written behind an unfinished one (a failed or torn write
     /// seals the sector), and no write goes there after a restart.
-    pub(super) fn scan_records(
+    pub(super) async fn scan_records(
         &mut self,
         h: SectorHeader,
         apply: bool,
@@ -394,21 +400,21 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         loop {
             if p + RECORD_HEADER_LEN > size {
                 // No room for another record; the rest must be clean.
-                out.sealed = tail && !self.is_erased(base + p, self.torn_window(p));
+                out.sealed = tail && !self.is_erased(base + p, self.torn_window(p)).await;
                 out.torn = out.sealed;
                 break;
             }
             let mut hdr = [0u8; 8];
-            self.m_read(base + p, &mut hdr);
+            self.m_read(base + p, &mut hdr).await;
             let (w, stored) = decode_record_head(&hdr);
-            if hdr == [0xFF; 8] && (!tail || self.is_erased(base + p, self.torn_window(p))) {
+            if hdr == [0xFF; 8] && (!tail || self.is_erased(base + p, self.torn_window(p)).await) {
                 break;
             }
-            let (w, fix, crc, corrected) = if self.record_crc(h.seq, p, w) == Some(stored) {
+            let (w, fix, crc, corrected) = if self.record_crc(h.seq, p, w).await == Some(stored) {
                 (w, 0, stored, false)
             } else {
-                let end = self.programmed_end(base);
-                match self.explain(h.seq, p, w, stored) {
+                let end = self.programmed_end(base).await;
+                match self.explain(h.seq, p, w, stored).await {
                     Explained::Corrected { word0, fix, crc } => {
                         if p + self.cfg.extent(word0.body_len()) < end {
                             return Err(corrupted(base + p, Corruption::Record));
@@ -431,10 +437,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     }
                 }
             };
-            if self.cfg.auth.is_some() && !self.record_tag_ok(h.seq, p, w, fix) {
+            if self.cfg.auth.is_some() && !self.record_tag_ok(h.seq, p, w, fix).await {
                 return Err(corrupted(base + p, Corruption::Forged));
             }
-            self.apply_record(h, p, w, fix, crc, corrected, apply, &mut out, visit)?;
+            self.apply_record(h, p, w, fix, crc, corrected, apply, &mut out, visit)
+                .await?;
             out.records += 1;
             if Kind::from_bits(w.kind_bits()) != Some(Kind::Copy) {
                 out.kept += 1;
@@ -449,7 +456,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn apply_record(
+    pub(super) async fn apply_record(
         &mut self,
         h: SectorHeader,
         p: u32,
@@ -474,7 +481,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     if w.len() < 8 {
                         return Err(corrupted(off, Corruption::Semantics));
                     }
-                    (self.read_body_u64(off, fix), w.len() - 8, F_COPY)
+                    (self.read_body_u64(off, fix).await, w.len() - 8, F_COPY)
                 };
                 let acked = ack_byte_acked(w.ack_byte());
                 visit(Seen::Event {
@@ -513,7 +520,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         .ok_or(())
                         .map_err(bad)?
                 } else if w.len() == 8 {
-                    self.read_body_u64(off, fix)
+                    self.read_body_u64(off, fix).await
                 } else {
                     return Err(corrupted(off, Corruption::Semantics));
                 };
@@ -542,10 +549,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         Ok(())
     }
 
-    pub(super) fn read_body_u64(&mut self, off: u32, fix: u16) -> u64 {
+    pub(super) async fn read_body_u64(&mut self, off: u32, fix: u16) -> u64 {
         let mut b = [0u8; 8];
         let tag = self.cfg.tag_len();
-        self.m_read(off + RECORD_HEADER_LEN + tag, &mut b);
+        self.m_read(off + RECORD_HEADER_LEN + tag, &mut b).await;
         apply_fix(&mut b, tag as usize, fix);
         u64::from_le_bytes(b)
     }

@@ -63,6 +63,7 @@ pub(super) enum PutError {
     Span,
 }
 
+#[maybe]
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// The id of a slot.
     pub(super) fn slot_id(&self, s: Slot) -> u64 {
@@ -164,16 +165,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// # Panics
     /// If a corrected record no longer reads as one flipped bit (it changed on the
     /// medium since `open`: invariant I7).
-    pub(super) fn entry(&mut self, i: usize) -> Entry {
+    pub(super) async fn entry(&mut self, i: usize) -> Entry {
         let s = self.entries[i];
         let (id, off) = (self.slot_id(s), s.off());
         let mut head = [0u8; RECORD_HEADER_LEN as usize];
-        self.m_read(off, &mut head);
+        self.m_read(off, &mut head).await;
         let (w, stored) = decode_record_head(&head);
         let (mut crc, mut fix) = (stored, 0);
         if s.corrected() {
             let (seq, p) = self.locate(off);
-            match self.explain(seq, p, w, stored) {
+            match self.explain(seq, p, w, stored).await {
                 Explained::Corrected { crc: c, fix: f, .. } => (crc, fix) = (c, f),
                 _ => fatal!(
                     "monitor-events: the record of event {} at offset {} changed on the medium",

@@ -9,11 +9,12 @@ use super::*;
 #[repr(align(4))]
 pub(super) struct ProgramBuf([u8; CHUNK]);
 
+#[maybe]
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Before the first write after `open`: erase every free sector that is not
     /// clean, or, on sectors of several erase blocks, leave all but the next one
     /// and those given back to the rollover into them (`erase_first`).
-    pub(super) fn repair(&mut self) {
+    pub(super) async fn repair(&mut self) {
         if !self.needs_repair {
             return;
         }
@@ -34,8 +35,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
             let phantom = k < self.reclaim;
-            if phantom || (!defer && !self.is_erased(idx * size, size)) {
-                self.m_erase(idx);
+            if phantom || (!defer && !self.is_erased(idx * size, size).await) {
+                self.m_erase(idx).await;
             }
         }
         self.needs_repair = false;
@@ -47,29 +48,62 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// here, before the record's buffers exist: [`write_here`](Self::write_here)
     /// keeps them in its own frame, so a retirement inside an append never stacks
     /// two of them.
-    pub(super) fn append(&mut self, spec: Spec<'_>) -> (u32, u32) {
-        let body_len = match spec {
+    pub(super) async fn append(&mut self, spec: Spec<'_>) -> (u32, u32) {
+        let body_len = self.body_len(spec);
+        for attempt in 0..2 {
+            let ext = self.begin_attempt(body_len, attempt);
+            self.make_room(ext, self.copy_cost(spec, ext)).await;
+            if let Some(written) = self.write_here(spec, body_len, ext).await {
+                return written;
+            }
+        }
+        self.unverified()
+    }
+
+    /// [`append`](Self::append) for the records of a retirement (its copies and
+    /// its `Retire` record): room is made by rolling over only
+    /// ([`roll_room`](Self::roll_room)), never by retiring again. That is what
+    /// `make_room` does while `retiring` is set; a separate function keeps the
+    /// call graph free of cycles, which an async build cannot have.
+    pub(super) async fn append_retiring(&mut self, spec: Spec<'_>) -> (u32, u32) {
+        let body_len = self.body_len(spec);
+        for attempt in 0..2 {
+            let ext = self.begin_attempt(body_len, attempt);
+            self.roll_room(ext, self.copy_cost(spec, ext)).await;
+            if let Some(written) = self.write_here(spec, body_len, ext).await {
+                return written;
+            }
+        }
+        self.unverified()
+    }
+
+    /// The length of the body a record of `spec` carries.
+    fn body_len(&self, spec: Spec<'_>) -> u32 {
+        match spec {
             Spec::Event(b) => b.len() as u32,
             Spec::Copy(e) => e.len as u32 + 8,
             Spec::Ack(id) if self.next_id - id <= MAX_VALUE as u64 => 0,
             Spec::Ack(_) => 8,
             Spec::Retire(_) => 0,
-        };
-        for attempt in 0..2 {
-            if attempt == 1 {
-                // The first try did not read back as written: seal and go on in a
-                // fresh sector (a worn unit is not a reason to stop).
-                warn!("monitor-events: write did not verify; sealing the sector");
-                if let Some(c) = self.cur.as_mut() {
-                    c.sealed = true;
-                }
-            }
-            let ext = self.cfg.extent(body_len);
-            self.make_room(ext, self.copy_cost(spec, ext));
-            if let Some(written) = self.write_here(spec, body_len, ext) {
-                return written;
+        }
+    }
+
+    /// Starts attempt `attempt` (0 or 1) of an append; returns the record's
+    /// extent. The second attempt seals the current sector first.
+    fn begin_attempt(&mut self, body_len: u32, attempt: u32) -> u32 {
+        if attempt == 1 {
+            // The first try did not read back as written: seal and go on in a
+            // fresh sector (a worn unit is not a reason to stop).
+            warn!("monitor-events: write did not verify; sealing the sector");
+            if let Some(c) = self.cur.as_mut() {
+                c.sealed = true;
             }
         }
+        self.cfg.extent(body_len)
+    }
+
+    /// A record did not read back as written, twice.
+    fn unverified(&self) -> ! {
         fatal!(
             "monitor-events: program at offset {} did not read back as written, twice",
             { self.cur.map_or(0, |c| self.sector_base(c.seq) + c.ptr) }
@@ -90,7 +124,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// reads it back: its offset and CRC, or `None` if it did not verify. `ext`:
     /// the record's extent, `self.cfg.extent(body_len)`.
     #[inline(never)]
-    fn write_here(&mut self, spec: Spec<'_>, body_len: u32, ext: u32) -> Option<(u32, u32)> {
+    async fn write_here(&mut self, spec: Spec<'_>, body_len: u32, ext: u32) -> Option<(u32, u32)> {
         let cur = self.cur?;
         let (w, prefix, body) = match spec {
             Spec::Event(b) => (
@@ -126,7 +160,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if let Some(id) = prefix {
                 t.update(&id.to_le_bytes());
             }
-            self.feed_body(body, |chunk| t.update(chunk));
+            self.feed_body(body, |chunk| t.update(chunk)).await;
             tag = t.finalize();
         }
         let tag = &tag[..self.cfg.tag_len() as usize];
@@ -135,17 +169,17 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             if let Some(id) = prefix {
                 d.update(&id.to_le_bytes());
             }
-            self.feed_body(body, |chunk| d.update(chunk));
+            self.feed_body(body, |chunk| d.update(chunk)).await;
             d.finish()
         };
-        self.write_record(off, w, crc, tag, prefix, body, ext);
+        self.write_record(off, w, crc, tag, prefix, body, ext).await;
         let cost = self.copy_cost(spec, ext);
         if let Some(c) = self.cur.as_mut() {
             c.ptr += ext;
             c.records += 1;
             c.copies += cost;
         }
-        if self.verify_record(off, w, crc, tag, prefix, body) {
+        if self.verify_record(off, w, crc, tag, prefix, body).await {
             Some((off, crc))
         } else {
             None
@@ -154,17 +188,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
 
     /// Reads bytes `[at, at + buf.len())` of a pending entry's payload, with a bit
     /// corrected at open put right.
-    pub(super) fn read_payload(&mut self, e: Entry, at: usize, buf: &mut [u8]) {
+    pub(super) async fn read_payload(&mut self, e: Entry, at: usize, buf: &mut [u8]) {
         let skip = self.cfg.tag_len() as usize + if e.flags & F_COPY != 0 { 8 } else { 0 };
-        self.m_read(e.off + RECORD_HEADER_LEN + (skip + at) as u32, buf);
+        self.m_read(e.off + RECORD_HEADER_LEN + (skip + at) as u32, buf)
+            .await;
         apply_fix(buf, skip + at, e.fix);
     }
 
     /// The authentication tag stored with a pending entry (empty when plain).
-    pub(super) fn stored_tag(&mut self, e: Entry) -> [u8; TAG_LEN as usize] {
+    pub(super) async fn stored_tag(&mut self, e: Entry) -> [u8; TAG_LEN as usize] {
         let mut t = [0u8; TAG_LEN as usize];
         if self.cfg.auth.is_some() {
-            self.m_read(e.off + RECORD_HEADER_LEN, &mut t);
+            self.m_read(e.off + RECORD_HEADER_LEN, &mut t).await;
             apply_fix(&mut t, 0, e.fix);
         }
         t
@@ -173,19 +208,19 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Checks a pending entry's payload, streamed through `f`, against its CRC and
     /// (when authenticated) its tag; panics if the medium changed under it.
     #[inline(always)]
-    pub(super) fn check_entry(
+    pub(super) async fn check_entry(
         &mut self,
         e: Entry,
         what: &str,
         mut f: impl FnMut(&mut Self, usize, &mut [u8]),
     ) {
-        self.check_entry_with(e, what, &mut f);
+        self.check_entry_with(e, what, &mut f).await;
     }
 
     /// [`check_entry`](Self::check_entry) behind one `dyn` call per chunk: one copy
     /// of the loop for every caller's `f`.
     #[inline(never)]
-    fn check_entry_with(
+    async fn check_entry_with(
         &mut self,
         e: Entry,
         what: &str,
@@ -193,7 +228,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ) {
         let (seq, in_sector) = self.locate(e.off);
         let w = Word0::with_body(kind_of(&e), body_len_of(&e));
-        let tag = self.stored_tag(e);
+        let tag = self.stored_tag(e).await;
         let mut d = RecordCrc::new(seq, in_sector, w, &tag[..self.cfg.tag_len() as usize]);
         let mut t = self.cfg.auth.map(|a| record_tagger(&a, seq, in_sector, w));
         if e.flags & F_COPY != 0 {
@@ -206,7 +241,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut at = 0usize;
         while at < e.len as usize {
             let n = (e.len as usize - at).min(CHUNK);
-            self.read_payload(e, at, &mut buf[..n]);
+            self.read_payload(e, at, &mut buf[..n]).await;
             d.update(&buf[..n]);
             if let Some(t) = t.as_mut() {
                 t.update(&buf[..n]);
@@ -227,10 +262,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Streams a body's bytes to `f`. For a copy, the source record's checksum is
     /// verified once all of it has been streamed.
     #[inline(never)]
-    pub(super) fn feed_body(&mut self, body: Body<'_>, mut f: impl FnMut(&[u8])) {
+    pub(super) async fn feed_body(&mut self, body: Body<'_>, mut f: impl FnMut(&[u8])) {
         match body {
             Body::Slice(b) => f(b),
-            Body::Entry(e) => self.check_entry(e, "compaction read", |_, _, chunk| f(chunk)),
+            Body::Entry(e) => {
+                self.check_entry(e, "compaction read", |_, _, chunk| f(chunk))
+                    .await
+            }
         }
     }
 
@@ -238,7 +276,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// record that fits).
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
-    pub(super) fn write_record(
+    pub(super) async fn write_record(
         &mut self,
         off: u32,
         w: Word0,
@@ -252,19 +290,21 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let mut fill = 0usize;
         let mut at = off;
         let (head, head_len) = encode_record_head(w, crc, tag);
-        self.put(&head[..head_len], &mut buf, &mut fill, &mut at);
+        self.put(&head[..head_len], &mut buf, &mut fill, &mut at)
+            .await;
         if let Some(id) = prefix {
-            self.put(&id.to_le_bytes(), &mut buf, &mut fill, &mut at);
+            self.put(&id.to_le_bytes(), &mut buf, &mut fill, &mut at)
+                .await;
         }
         match body {
-            Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at),
+            Body::Slice(b) => self.put(b, &mut buf, &mut fill, &mut at).await,
             Body::Entry(e) => {
                 // Straight into the program buffer: no second buffer on the stack.
                 let mut done = 0usize;
                 while done < e.len as usize {
                     let n = (e.len as usize - done).min(CHUNK - fill);
-                    self.read_payload(e, done, &mut buf.0[fill..fill + n]);
-                    self.put_filled(n, &mut buf, &mut fill, &mut at);
+                    self.read_payload(e, done, &mut buf.0[fill..fill + n]).await;
+                    self.put_filled(n, &mut buf, &mut fill, &mut at).await;
                     done += n;
                 }
             }
@@ -272,16 +312,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let end = off + ext;
         if at < end {
             let n = (end - at) as usize;
-            self.m_program(at, &buf.0[..n]);
+            self.m_program(at, &buf.0[..n]).await;
         }
     }
 
     /// Counts `n` bytes already placed in the program buffer at `fill`,
     /// programming it if it is full.
-    fn put_filled(&mut self, n: usize, buf: &mut ProgramBuf, fill: &mut usize, at: &mut u32) {
+    async fn put_filled(&mut self, n: usize, buf: &mut ProgramBuf, fill: &mut usize, at: &mut u32) {
         *fill += n;
         if *fill == CHUNK {
-            self.m_program(*at, &buf.0[..]);
+            self.m_program(*at, &buf.0[..]).await;
             *at += CHUNK as u32;
             *fill = 0;
             buf.0.fill(0xFF);
@@ -289,7 +329,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Adds bytes to the program buffer, programming it whenever it is full.
-    pub(super) fn put(
+    pub(super) async fn put(
         &mut self,
         mut bytes: &[u8],
         buf: &mut ProgramBuf,
@@ -300,13 +340,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let n = bytes.len().min(CHUNK - *fill);
             buf.0[*fill..*fill + n].copy_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
-            self.put_filled(n, buf, fill, at);
+            self.put_filled(n, buf, fill, at).await;
         }
     }
 
     /// Reads a record back and compares it with what was meant.
     #[inline(never)]
-    pub(super) fn verify_record(
+    pub(super) async fn verify_record(
         &mut self,
         off: u32,
         w: Word0,
@@ -317,7 +357,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     ) -> bool {
         let (want, head_len) = encode_record_head(w, crc, tag);
         let mut head = [0u8; MAX_HEAD_LEN];
-        self.m_read(off, &mut head[..head_len]);
+        self.m_read(off, &mut head[..head_len]).await;
         if head[..head_len] != want[..head_len] {
             return false;
         }
@@ -326,7 +366,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut p = off + RECORD_HEADER_LEN + tag.len() as u32;
                 if let Some(id) = prefix {
                     let mut x = [0u8; 8];
-                    self.m_read(p, &mut x);
+                    self.m_read(p, &mut x).await;
                     if x != id.to_le_bytes() {
                         return false;
                     }
@@ -334,7 +374,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 }
                 let mut cmp = [0u8; CHUNK];
                 for chunk in b.chunks(CHUNK) {
-                    self.m_read(p, &mut cmp[..chunk.len()]);
+                    self.m_read(p, &mut cmp[..chunk.len()]).await;
                     if cmp[..chunk.len()] != *chunk {
                         return false;
                     }
@@ -346,23 +386,23 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             // written record against it.
             Body::Entry(_) => {
                 let (seq, in_sector) = self.locate(off);
-                self.record_crc(seq, in_sector, w) == Some(crc)
+                self.record_crc(seq, in_sector, w).await == Some(crc)
             }
         }
     }
 
     /// Clears the ack byte of a pending record in place; false if it did not verify.
-    pub(super) fn ack_in_place(&mut self, off: u32) -> bool {
+    pub(super) async fn ack_in_place(&mut self, off: u32) -> bool {
         let ws = self.cfg.geometry.write_size as usize;
         let mut unit = [0u8; 32];
         // The write size is at most 32 (`Config` checks it): no panic path.
         let unit = &mut unit[..ws.clamp(4, 32)];
-        self.m_read(off, unit);
+        self.m_read(off, unit).await;
         unit[2] = 0x00;
         let want = [unit[0], unit[1], 0x00, unit[3]];
-        self.m_program(off, unit);
+        self.m_program(off, unit).await;
         let mut back = [0u8; 4];
-        self.m_read(off, &mut back);
+        self.m_read(off, &mut back).await;
         back == want
     }
 }

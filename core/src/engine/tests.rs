@@ -1,6 +1,7 @@
 //! Tests of the journal against a plain model, on a RAM medium with NOR rules.
 
 use super::*;
+use crate::journal::Auth;
 use crate::medium::Geometry;
 use std::collections::BTreeMap;
 use std::vec::Vec as StdVec;
@@ -521,7 +522,7 @@ fn i8_foreign_and_newer_images_are_refused() {
     let mut h = [0u8; 24];
     h.copy_from_slice(&flash.data[..24]);
     h[2] = 9;
-    let crc = super::format::CRC.checksum(&h[..20]);
+    let crc = crate::journal::format::CRC.checksum(&h[..20]);
     h[20..24].copy_from_slice(&crc.to_le_bytes());
     flash.data[..24].copy_from_slice(&h);
     let before = flash.data.clone();
@@ -537,8 +538,8 @@ fn i8_foreign_and_newer_images_are_refused() {
 /// retire records of a compaction, short ack records; plain and authenticated.
 #[test]
 fn records_on_the_medium_follow_the_layout() {
-    use super::format::tests::build_record;
-    use super::format::{Kind, Word0};
+    use crate::journal::format::tests::build_record;
+    use crate::journal::format::{Kind, Word0};
     for auth in [None, Some(Auth::new([3; 32], *b"layout test 16 B"))] {
         let g = Geometry {
             sector_size: 512,
