@@ -5,6 +5,8 @@
 
 mod grouped;
 mod nor;
+#[cfg(feature = "async")]
+mod nor_async;
 mod ram;
 pub mod rng;
 #[cfg(feature = "sim")]
@@ -14,6 +16,8 @@ pub mod workload;
 
 pub use grouped::{GroupError, Grouped};
 pub use nor::{NorFlashMedium, NorFlashMediumError, PartitionError, MAX_UNIT};
+#[cfg(feature = "async")]
+pub use nor_async::AsyncNorFlashMedium;
 pub use ram::RamFlash;
 #[cfg(feature = "sim")]
 pub use sim::{SimError, SimFlash};

@@ -90,7 +90,41 @@ impl core::fmt::Display for NorFlashMediumError {
 
 impl core::error::Error for NorFlashMediumError {}
 
-fn flash_error<E: NorFlashError>(e: E) -> NorFlashMediumError {
+/// Checks a partition of `sector_count` erase units from `base` on a flash of
+/// `capacity` bytes whose `[ERASE_SIZE, WRITE_SIZE, READ_SIZE]` are `sizes`: the
+/// rules of [`NorFlashMedium::new`], shared with the async adapter.
+pub(crate) fn check_partition(
+    sizes: [usize; 3],
+    capacity: usize,
+    base: u32,
+    sector_count: u32,
+) -> Result<(), PartitionError> {
+    let [erase, write, read] = sizes;
+    let unit_ok = |n: usize| n.is_power_of_two() && n <= MAX_UNIT && n <= erase;
+    if !erase.is_power_of_two()
+        || u32::try_from(erase).is_err()
+        || !unit_ok(write)
+        || !unit_ok(read)
+    {
+        return Err(PartitionError::UnsupportedGeometry);
+    }
+    if sector_count == 0 {
+        return Err(PartitionError::Empty);
+    }
+    if base as usize % erase != 0 {
+        return Err(PartitionError::NotAligned);
+    }
+    let end = (sector_count as usize)
+        .checked_mul(erase)
+        .and_then(|size| size.checked_add(base as usize))
+        .filter(|&end| end <= capacity && u32::try_from(end).is_ok());
+    if end.is_none() {
+        return Err(PartitionError::OutOfBounds);
+    }
+    Ok(())
+}
+
+pub(crate) fn flash_error<E: NorFlashError>(e: E) -> NorFlashMediumError {
     NorFlashMediumError::Flash(e.kind())
 }
 
@@ -122,27 +156,8 @@ impl<F: NorFlash> NorFlashMedium<F> {
         sector_count: u32,
         multiwrite: bool,
     ) -> Result<Self, PartitionError> {
-        let unit_ok = |n: usize| n.is_power_of_two() && n <= MAX_UNIT && n <= F::ERASE_SIZE;
-        if !F::ERASE_SIZE.is_power_of_two()
-            || u32::try_from(F::ERASE_SIZE).is_err()
-            || !unit_ok(F::WRITE_SIZE)
-            || !unit_ok(F::READ_SIZE)
-        {
-            return Err(PartitionError::UnsupportedGeometry);
-        }
-        if sector_count == 0 {
-            return Err(PartitionError::Empty);
-        }
-        if base as usize % F::ERASE_SIZE != 0 {
-            return Err(PartitionError::NotAligned);
-        }
-        let end = (sector_count as usize)
-            .checked_mul(F::ERASE_SIZE)
-            .and_then(|size| size.checked_add(base as usize))
-            .filter(|&end| end <= flash.capacity() && u32::try_from(end).is_ok());
-        if end.is_none() {
-            return Err(PartitionError::OutOfBounds);
-        }
+        let sizes = [F::ERASE_SIZE, F::WRITE_SIZE, F::READ_SIZE];
+        check_partition(sizes, flash.capacity(), base, sector_count)?;
         Ok(Self {
             flash,
             base,
