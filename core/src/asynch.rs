@@ -18,17 +18,57 @@
 //! `Option` and reopened can reach that state).
 //!
 //! ```
-//! # use monitor_events::asynch::EventStore;
-//! # use monitor_events::{AsyncMedium, Config, MonitorEvent};
-//! async fn first_run<F: AsyncMedium>(flash: F, config: Config<16>, event: &MonitorEvent) {
-//!     let mut store: EventStore<F, 16> = EventStore::open(flash, config).await.unwrap();
+//! use monitor_events::asynch::EventStore;
+//! use monitor_events::{AsyncMedium, ChannelId, Config, Geometry, MonitorEvent, MonitorEventSource};
+//! # struct Ram(Vec<u8>);
+//! # impl AsyncMedium for Ram {
+//! #     type Error = core::convert::Infallible;
+//! #     fn geometry(&self) -> Geometry { GEOMETRY }
+//! #     async fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), Self::Error> {
+//! #         b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(())
+//! #     }
+//! #     async fn program(&mut self, o: u32, d: &[u8]) -> Result<(), Self::Error> {
+//! #         for (i, x) in d.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(())
+//! #     }
+//! #     async fn erase(&mut self, s: u32) -> Result<(), Self::Error> {
+//! #         let n = GEOMETRY.sector_size as usize; self.0[s as usize * n..][..n].fill(0xFF); Ok(())
+//! #     }
+//! #     async fn sync(&mut self) -> Result<(), Self::Error> { Ok(()) }
+//! # }
+//! # impl monitor_events::Medium for Ram {
+//! #     type Error = core::convert::Infallible;
+//! #     fn geometry(&self) -> Geometry { GEOMETRY }
+//! #     fn read(&mut self, o: u32, b: &mut [u8]) -> Result<(), Self::Error> {
+//! #         b.copy_from_slice(&self.0[o as usize..o as usize + b.len()]); Ok(())
+//! #     }
+//! #     fn program(&mut self, o: u32, d: &[u8]) -> Result<(), Self::Error> {
+//! #         for (i, x) in d.iter().enumerate() { self.0[o as usize + i] &= x; } Ok(())
+//! #     }
+//! #     fn erase(&mut self, s: u32) -> Result<(), Self::Error> {
+//! #         let n = GEOMETRY.sector_size as usize; self.0[s as usize * n..][..n].fill(0xFF); Ok(())
+//! #     }
+//! #     fn sync(&mut self) -> Result<(), Self::Error> { Ok(()) }
+//! # }
+//! const GEOMETRY: Geometry = Geometry { sector_size: 4096, sector_count: 8, write_size: 4, multiwrite: true };
+//! const CONFIG: Config<16> = Config::new(GEOMETRY, monitor_events::MAX_ENCODED_LEN);
+//!
+//! async fn run(flash: &mut Ram) {
+//!     let mut store = EventStore::<_, 16>::open(&mut *flash, CONFIG).await.unwrap();
 //!     store.no_updates_in_flight();
-//!     let id = store.push(event).await.unwrap();
-//!     let (released, _) = store.release_next().await.unwrap();
-//!     assert_eq!(released, id);
+//!     let channel = ChannelId([7; 32]);
+//!     let event = MonitorEvent::UpdateCompleted { channel, update_id: 42 };
+//!     let id = store.push(&event).await.unwrap(); // durable when it returns (I1)
+//!     let (released, got) = store.release_next().await.unwrap();
+//!     assert_eq!((released, got), (id, event));
+//!     store.ack(MonitorEventSource { id, channel }).await.unwrap(); // durable (I2)
 //! }
+//!
+//! let mut flash = Ram(vec![0xFF; GEOMETRY.size() as usize]);
+//! embassy_futures::block_on(run(&mut flash));
+//! // The blocking store opens what the async one wrote: the event, acked.
+//! let store = monitor_events::EventStore::<_, 16>::open(&mut flash, CONFIG).unwrap();
+//! assert_eq!((store.pending_count(), store.next_id().0), (0, 1));
 //! ```
-
 pub use crate::medium::AsyncMedium;
 pub(crate) use crate::medium::AsyncMedium as Medium;
 pub(crate) use maybe_async::must_be_async as maybe;

@@ -105,7 +105,7 @@ impl<T: Medium + ?Sized> Medium for &mut T {
 /// same rules as [`Medium`]: NOR semantics, offsets relative to the region, the
 /// journal alone decides, an error panics the journal (invariant I7).
 ///
-/// Crate feature `async`. The store on it is [`asynch::EventStore`](crate::asynch::EventStore).
+/// Crate feature `async`. The store on it is `asynch::EventStore`.
 #[cfg(feature = "async")]
 #[allow(async_fn_in_trait)] // futures of a single-threaded executor: no `Send` bound
 pub trait AsyncMedium {

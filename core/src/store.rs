@@ -1,7 +1,7 @@
 //! The typed event store: monitor events on a [`Journal`](crate::journal::Journal),
 //! with ack bookkeeping and in-flight gating. [`EventStore`] is the blocking store;
-//! with the crate feature `async`, [`asynch::EventStore`](crate::asynch::EventStore)
-//! is the same store on an [`AsyncMedium`](crate::medium::AsyncMedium). Both are
+//! with the crate feature `async`, `asynch::EventStore`
+//! is the same store on an `AsyncMedium`. Both are
 //! compiled from one source, `src/engine/store.rs`.
 
 use crate::event::{ChannelId, DecodeError, EncodeError, EventKind, InvalidEvent, MonitorEvent};

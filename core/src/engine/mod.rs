@@ -4,7 +4,7 @@
 //! This source is compiled twice (see `src/blocking.rs` and `src/asynch.rs`): its
 //! operations are written `async`, and `#[maybe]` makes them blocking, `.await`
 //! removed, in the blocking build. `Medium` is the blocking trait there and
-//! [`AsyncMedium`](crate::medium::AsyncMedium) in the async one.
+//! `AsyncMedium` in the async one.
 
 use super::{maybe, Medium};
 use crate::id::EventId;
@@ -160,7 +160,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// As [`open`](Journal::open), and refuses an image older than `counter`
     /// vouches for ([`OpenError::RolledBack`]); every later durable operation
-    /// advances it. See [`counter`].
+    /// advances it. See [`counter`](crate::journal::counter).
     ///
     /// # Panics
     /// If the medium or the counter fails (invariant I7).

@@ -12,8 +12,8 @@
 //! The decisions that do not touch the medium live here; the engine that reads
 //! and writes it lives in `src/engine/`, one source compiled twice: blocking (this
 //! [`Journal`], on a [`Medium`]) and, with the crate feature `async`, async
-//! ([`asynch::Journal`](crate::asynch::Journal), on an
-//! [`AsyncMedium`](crate::medium::AsyncMedium)). Both write the same bytes.
+//! (`asynch::Journal`, on an
+//! `AsyncMedium`). Both write the same bytes.
 //!
 //! | file | its one job |
 //! |---|---|
