@@ -3,7 +3,7 @@
 //! fingerprint proves it), with figures for both device profiles.
 //!
 //! ```text
-//! cargo bench -p monitor-events-flash --features sim --bench w1 [-- --short | --events N] [--json] [--only W]
+//! cargo bench -p monitor-events-flash --features sim[,async] --bench w1 [-- --short | --events N] [--json] [--only W]
 //! ```
 //!
 //! W1 and W3 run on 16 x 4 KiB. W2 (480 events pending at once) runs our journal on
@@ -14,10 +14,17 @@
 //! runs one workload (`W1`, `W2`, `W2-scale` or `W3`; W2 at scale with W2 beside
 //! it, which its summary compares with).
 //!
+//! With the crate feature `async` (`--features sim,async`), W1 also runs through
+//! the async engine (`asynch::Journal` under `embassy_futures::block_on`, rows
+//! "monitor-events journal, async"), and the bench fails unless its fingerprint and
+//! every flash figure equal the blocking engine's.
+//!
 //! A store takes part by implementing `W1Store` over a `SimFlash` and handing its
 //! label and store to `measure`; `main` collects the rows.
 
 use embedded_storage_async::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
+#[cfg(feature = "async")]
+use monitor_events::asynch;
 use monitor_events::journal::{AckMode, Auth, Config, Journal};
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{Profile, SimError, SimFlash, Stats};
@@ -118,6 +125,8 @@ struct Row {
     device_ms_per_event: f64,
     limit_ratio: f64,
     host_ns_per_event: f64,
+    /// The flash's counters over the run.
+    stats: Stats,
 }
 
 /// Runs W1 on `store` (whose flash `flash` reaches) and returns one row per
@@ -161,6 +170,7 @@ fn measure<S: W1Store>(
                 device_ms_per_event: device_ms,
                 limit_ratio: device_ms / limit_ms,
                 host_ns_per_event: host_ns / n,
+                stats: stats.clone(),
             }
         })
         .collect()
@@ -524,21 +534,8 @@ impl<const N: usize> OurJournal<N> {
 
     /// `auth`: the authenticated journal (HMAC tags; acks as records).
     fn new(mode: AckMode, auth: bool) -> Self {
-        let geometry = Geometry {
-            multiwrite: mode == AckMode::InPlace,
-            ..SimFlash::BENCH_GEOMETRY
-        };
-        let config = Config::<N>::try_new(geometry, 120)
-            .and_then(|c| c.with_ack_mode(mode))
-            .and_then(|c| {
-                if auth {
-                    c.with_auth(Auth::new([0x42; 32], *b"bench-region-w1 "))
-                } else {
-                    Ok(c)
-                }
-            })
-            .expect("W1 configuration");
-        Self::open(SimFlash::new(geometry), config)
+        let config = w1_config::<N>(mode, auth);
+        Self::open(SimFlash::new(config.geometry()), config)
     }
 
     fn sim(&mut self) -> &mut SimFlash {
@@ -549,16 +546,49 @@ impl<const N: usize> OurJournal<N> {
         Label {
             store: "monitor-events journal",
             mode_key: "ack_mode",
-            mode: match (mode, auth) {
-                (AckMode::InPlace, _) => "in-place",
-                (AckMode::Record, false) => "record",
-                (AckMode::Record, true) => "record, authenticated",
-            },
+            mode: mode_name(mode, auth),
             ram_bytes: size_of::<Journal<&'static mut SimFlash, N>>(),
             cache_ram_bytes: None,
         }
     }
 }
+
+/// W1's journal configuration on docs/BENCH.md's flash: in-place acks on a
+/// multiwrite flash, ack records on one that allows one program per unit;
+/// `auth`: the authenticated journal (HMAC tags; acks as records).
+fn w1_config<const N: usize>(mode: AckMode, auth: bool) -> Config<N> {
+    let geometry = Geometry {
+        multiwrite: mode == AckMode::InPlace,
+        ..SimFlash::BENCH_GEOMETRY
+    };
+    Config::<N>::try_new(geometry, 120)
+        .and_then(|c| c.with_ack_mode(mode))
+        .and_then(|c| {
+            if auth {
+                c.with_auth(Auth::new([0x42; 32], *b"bench-region-w1 "))
+            } else {
+                Ok(c)
+            }
+        })
+        .expect("W1 configuration")
+}
+
+/// The report's name of an ack mode.
+fn mode_name(mode: AckMode, auth: bool) -> &'static str {
+    match (mode, auth) {
+        (AckMode::InPlace, _) => "in-place",
+        (AckMode::Record, false) => "record",
+        (AckMode::Record, true) => "record, authenticated",
+    }
+}
+
+/// W1's three journal configurations: in-place acks, ack records, and ack
+/// records with authentication.
+const W1_MODES: [(AckMode, bool); 3] = [
+    (AckMode::InPlace, false),
+    (AckMode::Record, false),
+    (AckMode::Record, true),
+];
 
 impl<M: Medium, const N: usize> W1Store for Ours<M, N> {
     fn push(&mut self, payload: &[u8]) -> u64 {
@@ -596,11 +626,7 @@ impl<M: Medium, const N: usize> W1Store for Ours<M, N> {
 
 fn our_rows(opts: &Opts) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (mode, auth) in [
-        (AckMode::InPlace, false),
-        (AckMode::Record, false),
-        (AckMode::Record, true),
-    ] {
+    for (mode, auth) in W1_MODES {
         let mut store = OurJournal::<OUR_N>::new(mode, auth);
         rows.extend(measure(
             OurJournal::<OUR_N>::label(mode, auth),
@@ -610,6 +636,196 @@ fn our_rows(opts: &Opts) -> Vec<Row> {
         ));
     }
     rows
+}
+
+// ---------------------------------------------------------------- the async engine
+
+/// The label of the async engine's rows.
+const ASYNC_STORE: &str = "monitor-events journal, async";
+
+/// monitor-events' journal compiled async ([`asynch::Journal`], crate feature
+/// `async`) on W1's flash, each operation driven to completion by
+/// `embassy_futures::block_on`: the same engine source as [`OurJournal`], so the
+/// same operations and device time.
+#[cfg(feature = "async")]
+struct OurAsyncJournal<const N: usize = OUR_N> {
+    journal: Option<Box<asynch::Journal<SimFlash, N>>>,
+    config: Config<N>,
+    buf: [u8; 256],
+}
+
+#[cfg(feature = "async")]
+impl<const N: usize> OurAsyncJournal<N> {
+    fn new(mode: AckMode, auth: bool) -> Self {
+        let config = w1_config::<N>(mode, auth);
+        let journal = embassy_futures::block_on(asynch::Journal::open(
+            SimFlash::new(config.geometry()),
+            config,
+        ))
+        .expect("open a blank flash");
+        Self {
+            journal: Some(Box::new(journal)),
+            config,
+            buf: [0; 256],
+        }
+    }
+
+    fn journal(&mut self) -> &mut asynch::Journal<SimFlash, N> {
+        self.journal.as_mut().expect("journal is open")
+    }
+
+    fn sim(&mut self) -> &mut SimFlash {
+        self.journal().medium_mut()
+    }
+
+    fn label(mode: AckMode, auth: bool) -> Label {
+        Label {
+            store: ASYNC_STORE,
+            mode_key: "ack_mode",
+            mode: mode_name(mode, auth),
+            ram_bytes: size_of::<asynch::Journal<&'static mut SimFlash, N>>(),
+            cache_ram_bytes: None,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<const N: usize> W1Store for OurAsyncJournal<N> {
+    fn push(&mut self, payload: &[u8]) -> u64 {
+        embassy_futures::block_on(self.journal().push(payload))
+            .expect("monitor-events push")
+            .0
+    }
+
+    fn try_push(&mut self, payload: &[u8]) -> Result<u64, String> {
+        embassy_futures::block_on(self.journal().push(payload))
+            .map(|id| id.0)
+            .map_err(|e| e.to_string())
+    }
+
+    fn ack(&mut self, id: u64) {
+        embassy_futures::block_on(self.journal().ack(EventId(id))).expect("monitor-events ack");
+    }
+
+    fn reopen(&mut self) {
+        let flash = self.journal.take().expect("journal is open").into_medium();
+        let journal = embassy_futures::block_on(asynch::Journal::open(flash, self.config))
+            .expect("monitor-events reopen");
+        self.journal = Some(Box::new(journal));
+    }
+
+    fn pending(&mut self) -> Vec<Vec<u8>> {
+        let journal = self.journal.as_mut().expect("journal is open");
+        let ids: Vec<EventId> = journal.pending().map(|(id, _)| id).collect();
+        ids.into_iter()
+            .map(|id| {
+                let n = embassy_futures::block_on(journal.read(id, &mut self.buf))
+                    .expect("pending body");
+                self.buf[..n].to_vec()
+            })
+            .collect()
+    }
+}
+
+/// W1 through the async engine, in each of [`W1_MODES`].
+#[cfg(feature = "async")]
+fn our_async_rows(opts: &Opts) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (mode, auth) in W1_MODES {
+        let mut store = OurAsyncJournal::<OUR_N>::new(mode, auth);
+        rows.extend(measure(
+            OurAsyncJournal::<OUR_N>::label(mode, auth),
+            opts,
+            &mut store,
+            OurAsyncJournal::sim,
+        ));
+    }
+    rows
+}
+
+/// Without the crate feature `async` there is no async engine to measure.
+#[cfg(not(feature = "async"))]
+fn our_async_rows(_opts: &Opts) -> Vec<Row> {
+    Vec::new()
+}
+
+/// Each async row with the blocking row of its ack mode and profile.
+///
+/// # Panics
+///
+/// If any figure but host time differs: the two engines are one source, so W1
+/// must do the same operations on the flash through both.
+fn async_pairs(rows: &[Row]) -> Vec<(&Row, &Row)> {
+    let pairs: Vec<(&Row, &Row)> = rows
+        .iter()
+        .filter(|a| a.label.store == ASYNC_STORE)
+        .map(|a| {
+            let b = rows
+                .iter()
+                .find(|b| {
+                    b.label.store == "monitor-events journal"
+                        && b.label.mode == a.label.mode
+                        && b.profile == a.profile
+                })
+                .expect("a blocking row for each async row");
+            (b, a)
+        })
+        .collect();
+    for (b, a) in &pairs {
+        let figures = |r: &Row| {
+            (
+                r.fingerprint,
+                r.events,
+                r.avg_payload.to_bits(),
+                r.prog_bytes_per_event.to_bits(),
+                r.prog_ops_per_event.to_bits(),
+                r.read_bytes_per_event.to_bits(),
+                r.erases_per_1k.to_bits(),
+                r.write_amp.to_bits(),
+                (r.max_sector_erases, r.mean_sector_erases.to_bits()),
+                r.device_ms_per_event.to_bits(),
+            )
+        };
+        assert!(
+            figures(b) == figures(a) && b.stats == a.stats,
+            "W1 {} on {}: the async engine's figures differ from the blocking one's: \
+             device ms/event {} and {}, counters {:?} and {:?}",
+            a.label.mode,
+            a.profile.name(),
+            b.device_ms_per_event,
+            a.device_ms_per_event,
+            b.stats,
+            a.stats
+        );
+    }
+    pairs
+}
+
+/// One line per ack mode and profile: the blocking and the async engine's
+/// fingerprint and device time, checked identical by [`async_pairs`].
+fn print_async(pairs: &[(&Row, &Row)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "W1, blocking and async engine (asynch::Journal under embassy_futures::block_on), \
+         same flash, same stream:"
+    );
+    for (b, a) in pairs {
+        println!(
+            "W1 {} {}: fingerprint {:#018x} / {:#018x}, device ms/event blocking {:.3}, async {:.3}: \
+             identical (every flash counter too); host ns/event {:.0} / {:.0}",
+            b.label.mode,
+            b.profile.name(),
+            b.fingerprint,
+            a.fingerprint,
+            b.device_ms_per_event,
+            a.device_ms_per_event,
+            b.host_ns_per_event,
+            a.host_ns_per_event,
+        );
+    }
 }
 
 // ---------------------------------------------------------------- W3
@@ -1368,9 +1584,13 @@ fn main() {
     let mut rows = Vec::new();
     if run("W1") || run("W3") {
         rows = our_rows(&opts);
+        if run("W1") {
+            rows.extend(our_async_rows(&opts));
+        }
         rows.extend(peer_rows(&opts));
         rows.sort_by_key(|r| r.profile as usize);
     }
+    let async_pairs = async_pairs(&rows);
     let w3_events = if opts.events == W1_EVENTS {
         W3_EVENTS
     } else {
@@ -1408,6 +1628,7 @@ fn main() {
     } else {
         if run("W1") {
             print_table(&rows);
+            print_async(&async_pairs);
         }
         if run("W3") {
             print_w3(&w3, |p| {
