@@ -1,8 +1,11 @@
 //! Shared by the crash, bit-flip and error tests: a model of what the store has
-//! promised, and the check of a recovered journal against it.
+//! promised, the check of a recovered journal against it, and [`PathJournal`], a
+//! journal on either build of the engine (blocking, or async under a minimal
+//! executor) so that one scenario drives both.
 #![allow(dead_code)]
 
-use monitor_events::journal::{AckMode, Config, Journal};
+use monitor_events::journal::{AckMode, AppendError, Config, Journal, OpenError, UnknownId};
+use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::SimFlash;
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,24 +147,158 @@ impl Counts {
     }
 }
 
+/// The build of the engine a scenario runs through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// `monitor_events::journal::Journal`.
+    Blocking,
+    /// `monitor_events::asynch::Journal`, each call driven by `block_on`.
+    #[cfg(feature = "async")]
+    Async,
+}
+
+/// A medium both builds of the engine take.
+#[cfg(feature = "async")]
+pub trait Flash: Medium + monitor_events::AsyncMedium {}
+#[cfg(feature = "async")]
+impl<T: Medium + monitor_events::AsyncMedium> Flash for T {}
+/// A medium both builds of the engine take.
+#[cfg(not(feature = "async"))]
+pub trait Flash: Medium {}
+#[cfg(not(feature = "async"))]
+impl<T: Medium> Flash for T {}
+
+/// A journal opened through one [`Path`]: the scenario calls the same methods
+/// whichever engine runs underneath.
+pub enum PathJournal<M: Flash, const K: usize> {
+    Blocking(Journal<M, K>),
+    #[cfg(feature = "async")]
+    Async(monitor_events::asynch::Journal<M, K>),
+}
+
+/// `$j` bound to the journal underneath; `$async` awaited by `block_on` on the
+/// async path.
+macro_rules! on_path {
+    ($self:expr, $j:ident => $blocking:expr, $async:expr) => {
+        match $self {
+            PathJournal::Blocking($j) => $blocking,
+            #[cfg(feature = "async")]
+            PathJournal::Async($j) => embassy_futures::block_on($async),
+        }
+    };
+    ($self:expr, $j:ident => $either:expr) => {
+        match $self {
+            PathJournal::Blocking($j) => $either,
+            #[cfg(feature = "async")]
+            PathJournal::Async($j) => $either,
+        }
+    };
+}
+
+impl<M: Flash, const K: usize> PathJournal<M, K> {
+    /// Opens `medium` through `path`.
+    pub fn open(path: Path, medium: M, config: Config<K>) -> Result<Self, OpenError> {
+        match path {
+            Path::Blocking => Journal::open(medium, config).map(PathJournal::Blocking),
+            #[cfg(feature = "async")]
+            Path::Async => {
+                embassy_futures::block_on(monitor_events::asynch::Journal::open(medium, config))
+                    .map(PathJournal::Async)
+            }
+        }
+    }
+
+    pub fn path(&self) -> Path {
+        match self {
+            PathJournal::Blocking(_) => Path::Blocking,
+            #[cfg(feature = "async")]
+            PathJournal::Async(_) => Path::Async,
+        }
+    }
+
+    pub fn push(&mut self, body: &[u8]) -> Result<EventId, AppendError> {
+        on_path!(self, j => j.push(body), j.push(body))
+    }
+
+    pub fn ack(&mut self, id: EventId) -> Result<AckOutcome, UnknownId> {
+        on_path!(self, j => j.ack(id), j.ack(id))
+    }
+
+    /// The bytes of pending event `id`.
+    pub fn body(&mut self, id: EventId) -> Vec<u8> {
+        let mut buf = [0u8; 4096];
+        let n = on_path!(self, j => j.read(id, &mut buf), j.read(id, &mut buf)).unwrap();
+        buf[..n].to_vec()
+    }
+
+    pub fn pending_ids(&self) -> Vec<EventId> {
+        on_path!(self, j => j.pending().map(|(id, _)| id).collect())
+    }
+
+    pub fn pending_count(&self) -> usize {
+        on_path!(self, j => j.pending_count())
+    }
+
+    pub fn next_id(&self) -> EventId {
+        on_path!(self, j => j.next_id())
+    }
+
+    pub fn medium(&self) -> &M {
+        on_path!(self, j => j.medium())
+    }
+
+    pub fn into_medium(self) -> M {
+        on_path!(self, j => j.into_medium())
+    }
+}
+
+/// What [`check`] reads of a recovered journal.
+pub trait Recovered {
+    /// The pending ids, in order.
+    fn ids(&self) -> Vec<EventId>;
+    /// The bytes of pending event `id`.
+    fn bytes(&mut self, id: EventId) -> Vec<u8>;
+    /// The id the next push gets.
+    fn next(&self) -> EventId;
+}
+
+impl<M: Medium, const K: usize> Recovered for Journal<M, K> {
+    fn ids(&self) -> Vec<EventId> {
+        self.pending().map(|(id, _)| id).collect()
+    }
+    fn bytes(&mut self, id: EventId) -> Vec<u8> {
+        let mut buf = [0u8; 4096];
+        let n = self.read(id, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+    fn next(&self) -> EventId {
+        self.next_id()
+    }
+}
+
+impl<M: Flash, const K: usize> Recovered for PathJournal<M, K> {
+    fn ids(&self) -> Vec<EventId> {
+        self.pending_ids()
+    }
+    fn bytes(&mut self, id: EventId) -> Vec<u8> {
+        self.body(id)
+    }
+    fn next(&self) -> EventId {
+        self.next_id()
+    }
+}
+
 /// Every pending event of a journal with its bytes.
-pub fn pending<M: Medium, const K: usize>(j: &mut Journal<M, K>) -> BTreeMap<u64, Vec<u8>> {
-    let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
-    ids.into_iter()
-        .map(|id| {
-            let mut buf = [0u8; 4096];
-            let n = j.read(id, &mut buf).unwrap();
-            (id.0, buf[..n].to_vec())
-        })
-        .collect()
+pub fn pending(j: &mut impl Recovered) -> BTreeMap<u64, Vec<u8>> {
+    j.ids().into_iter().map(|id| (id.0, j.bytes(id))).collect()
 }
 
 /// Checks a recovered journal against the model: I1 (nothing returned is lost),
 /// I2 (no returned ack comes back), I3 (no id is reused), I4 (byte-identical
 /// replay; only the in-flight operation may go either way).
-pub fn check<M: Medium, const K: usize>(
+pub fn check(
     model: &Model,
-    j: &mut Journal<M, K>,
+    j: &mut impl Recovered,
     what: &str,
 ) -> (Counts, BTreeMap<u64, Vec<u8>>) {
     let got = pending(j);
@@ -193,7 +330,7 @@ pub fn check<M: Medium, const K: usize>(
             c.wrong += 1;
         }
     }
-    let next = j.next_id().0;
+    let next = j.next().0;
     if model.max_id.is_some_and(|m| next <= m) || model.acked.last().is_some_and(|&a| next <= a) {
         c.reused += 1;
     }
