@@ -58,7 +58,7 @@ impl From<HostError> for MirrorError {
 }
 
 /// Operation counts.
-#[derive(Clone, Copy, Debug, Default, defmt::Format)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, defmt::Format)]
 pub struct Counts {
     /// Programs.
     pub programs: u32,
@@ -322,5 +322,36 @@ impl Medium for MirrorFlash {
 
     fn sync(&mut self) -> Result<(), MirrorError> {
         Ok(())
+    }
+}
+
+/// The same flash for the async store (feature `async`): each operation is the
+/// blocking one above, after a program or an erase first yields once to the
+/// executor, so the store's futures really are suspended in the middle of their
+/// medium operations, as on an async flash driver.
+#[cfg(feature = "async")]
+impl monitor_events::AsyncMedium for MirrorFlash {
+    type Error = MirrorError;
+
+    fn geometry(&self) -> Geometry {
+        Medium::geometry(self)
+    }
+
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), MirrorError> {
+        Medium::read(self, offset, buf)
+    }
+
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), MirrorError> {
+        embassy_futures::yield_now().await;
+        Medium::program(self, offset, data)
+    }
+
+    async fn erase(&mut self, sector: u32) -> Result<(), MirrorError> {
+        embassy_futures::yield_now().await;
+        Medium::erase(self, sector)
+    }
+
+    async fn sync(&mut self) -> Result<(), MirrorError> {
+        Medium::sync(self)
     }
 }

@@ -3,22 +3,33 @@
 //!
 //! | phase | file | what | invariants |
 //! |---|---|---|---|
-//! | 1 | [`w1`] | docs/BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
-//! | 2 | [`typed`] | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
-//! | 3 | [`w1`] | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
-//! | 4 | [`w1`] | W1 (a tenth as many events) on a fresh image with the authenticated journal (`auth=on`'s layout: HMAC tags, ack records, 8 sectors of 8 KiB) | I1, I2, I3, I4 |
+//! | 1 | [`w1`](blocking::w1) | docs/BENCH.md's W1 (seed 1, 16 pending, random-order acks) on a fresh image with in-place acks; every `events / 10` pushes a reboot, alternately warm (re-open on the same RAM) and cold (RAM scrambled and reloaded from the host file); then ack everything and reboot. With 100 000 events the fingerprint must be W1's | I1, I2, I3, I4 |
+//! | 2 | [`typed`](blocking::typed) | through the typed `EventStore` on the same image: events of all four kinds on four channels; updates in flight on two channels (two on one of them) hold back exactly those channels' HTLC events, also ones pushed while gated, until their last update completes; acks in random order (`AlreadyAcked` on repeat, `WrongChannel`, `Unknown`); cold reboot: the raw journal holds the un-acked events byte for byte, the store releases each once in id order, identical; all acked, cold reboot, none back | I1, I2, I3, I4, I5 |
+//! | 3 | [`w1`](blocking::w1) | W1 (a tenth as many events) on a fresh image without multiwrite: ack records, each unit programmed once | I1, I2, I3, I4 |
+//! | 4 | [`w1`](blocking::w1) | W1 (a tenth as many events) on a fresh image with the authenticated journal (`auth=on`'s layout: HMAC tags, ack records, 8 sectors of 8 KiB) | I1, I2, I3, I4 |
 //! | 5 | [`highwater`] | the deepest stack of `open`, `push`, `ack` and `release_next` (the `EventStore`; the journal's `open`, `push`, `ack` in its three layouts), painted before each call; prints `stack high-water: ...`, and `over budget` for a figure above 2048 B (a warning, not a failure) | I1, I3, I4 |
+//! | 6 | `asynch` (feature `async`) | phases 1 and 2 through the async journal and store (`monitor_events::asynch`) under `embassy_futures::block_on`, on a fresh image: W1's fingerprint and its programs, bytes and erases must equal phase 1's; events pushed by one path are read, acked and added to by the other after cold reboots; the blocking store opens what the async one left; prints `selftest (async): ... ok` | I1, I2, I3, I4, I5 |
+//!
+//! [`w1`](blocking::w1) and [`typed`](blocking::typed) are written once, with the
+//! journal's calls awaited, and compiled blocking ([`blocking`]) and async
+//! (`asynch`), as the core compiles its engine.
 
+mod blocking;
 mod highwater;
-mod typed;
-mod w1;
+
+#[cfg(feature = "async")]
+mod asynch;
 
 use crate::args::Args;
-use crate::journal::{self, Journal};
 use crate::mirror::{MirrorFlash, SIZE};
-use w1::{w1, W1_FINGERPRINT};
+use blocking::typed::typed;
+use blocking::w1::w1;
 
-/// Runs the five phases on the image `args.image`; true when all pass.
+/// W1's fingerprint for 100 000 events (docs/BENCH.md).
+const W1_FINGERPRINT: u64 = 0xe7dc_8c94_652e_8476;
+
+/// Runs the five phases (six with the feature `async`) on the image `args.image`;
+/// true when all pass.
 pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
     let events = args.events.max(10);
     defmt::info!(
@@ -41,7 +52,7 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         m.file_matches().unwrap_or(false),
         "host file differs from the RAM flash"
     );
-    let c = m.counts();
+    let (phase1_fp, c) = (fp, m.counts());
     defmt::info!(
         "selftest: phase 1 passed: {} programs ({} B), {} erases",
         c.programs,
@@ -50,7 +61,7 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
     );
 
     defmt::info!("selftest: phase 2, EventStore: typed events, gating, replay");
-    typed::typed(&mut m);
+    typed(&mut m);
     defmt::info!("selftest: phase 2 passed");
 
     let events = (events / 10).max(10);
@@ -87,7 +98,7 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         "selftest: phase 5, stack high-water marks (budget {} B)",
         highwater::BUDGET
     );
-    let (store, journal, _ram) = highwater::highwater(m.into_ram(), args.image);
+    let (store, journal, ram) = highwater::highwater(m.into_ram(), args.image);
     // The figures are measurements, not checks of the library's behaviour: one
     // over the budget is reported (`over budget`, for boards/size.py and the
     // reader of the log) without failing the invariant checks above.
@@ -109,6 +120,18 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
         }
     }
     defmt::info!("selftest: phase 5 passed");
+
+    #[cfg(feature = "async")]
+    {
+        defmt::info!(
+            "selftest: phase 6, the async journal and store: W1 with {} events, typed events",
+            args.events.max(10)
+        );
+        asynch::selftest(ram, args.image, args.events.max(10), phase1_fp, c);
+        defmt::info!("selftest: phase 6 passed");
+    }
+    #[cfg(not(feature = "async"))]
+    let _ = (ram, phase1_fp);
     defmt::info!("selftest: PASS (I1 I2 I3 I4, I5 through the EventStore API)");
     true
 }
@@ -120,19 +143,5 @@ fn power_cycle(m: &mut MirrorFlash, cold: bool) {
         if let Err(e) = m.load() {
             defmt::panic!("reload from the host file: {}", e);
         }
-    }
-}
-
-/// Reboots into the journal (authenticated or not): warm re-opens on the same RAM,
-/// cold reloads the RAM from the host file.
-fn reboot(m: &mut MirrorFlash, cold: bool, auth: bool) -> Journal<'_> {
-    power_cycle(m, cold);
-    match journal::open_journal(m, auth) {
-        Ok(j) => j,
-        Err(e) => defmt::panic!(
-            "open after a {=str} reboot: {}",
-            if cold { "cold" } else { "warm" },
-            e
-        ),
     }
 }

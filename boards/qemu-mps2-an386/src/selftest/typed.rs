@@ -1,9 +1,15 @@
-//! Selftest phase 2: typed events through the `EventStore` (gating, replay).
+//! Selftest phase 2: typed events through the `EventStore` (gating, replay); and
+//! phase 6's through the async `EventStore`.
+//!
+//! Compiled twice, as [`w1`](super::w1) is: blocking in [`blocking`](super), async
+//! in `asynch` (feature `async`).
 
-use super::{power_cycle, reboot};
+use super::w1::reboot;
+use super::{maybe, open_store, EventStore};
 use crate::events::{channel, Pcg32};
-use crate::journal::{self, EventStore, N};
+use crate::journal::N;
 use crate::mirror::MirrorFlash;
+use crate::selftest::power_cycle;
 use monitor_events::journal::AckOutcome;
 use monitor_events::{
     AckError, CloseReason, EventId, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
@@ -120,12 +126,13 @@ fn check_released(model: &[(EventId, MonitorEvent)], id: EventId, got: &MonitorE
 
 /// Releases until the store has nothing more; checks each event against the
 /// model and that ids increase within the call. Returns the released ids.
-fn release_all(
+#[maybe]
+async fn release_all(
     s: &mut EventStore<'_>,
     model: &[(EventId, MonitorEvent)],
 ) -> heapless::Vec<EventId, N> {
     let mut out: heapless::Vec<EventId, N> = heapless::Vec::new();
-    while let Some((id, event)) = s.release_next() {
+    while let Some((id, event)) = s.release_next().await {
         defmt::assert!(
             out.last().is_none_or(|l| id > *l),
             "I4: release in id order"
@@ -145,7 +152,8 @@ fn is_htlc_of(model: &[(EventId, MonitorEvent)], id: EventId, ch: usize) -> bool
 
 /// Acks every id of `ids` in a random order; each must be `Acked`, and a second
 /// ack `AlreadyAcked` (I2 in RAM). Removes them from the model.
-fn ack_all(
+#[maybe]
+async fn ack_all(
     s: &mut EventStore<'_>,
     model: &mut heapless::Vec<(EventId, MonitorEvent), N>,
     ids: &mut heapless::Vec<EventId, N>,
@@ -162,9 +170,11 @@ fn ack_all(
             channel: event.channel(),
             id,
         };
-        defmt::assert_eq!(s.ack(source), Ok(AckOutcome::Acked), "ack of {}", id);
+        let outcome = s.ack(source).await;
+        defmt::assert_eq!(outcome, Ok(AckOutcome::Acked), "ack of {}", id);
+        let again = s.ack(source).await;
         defmt::assert_eq!(
-            s.ack(source),
+            again,
             Ok(AckOutcome::AlreadyAcked),
             "I2: repeated ack of {}",
             id
@@ -180,30 +190,22 @@ fn ack_all(
 /// half the events are acked in random order; after a cold reboot every
 /// un-acked event is released exactly once, in id order, byte-identical, and acks
 /// in random order empty the store for good.
-pub(super) fn typed(m: &mut MirrorFlash) {
+#[maybe]
+pub(in crate::selftest) async fn typed(m: &mut MirrorFlash) {
     power_cycle(m, false);
-    let mut s = open_store_or_panic(m);
+    let mut s = open_store_or_panic(m).await;
     let first = s.next_id().0;
     defmt::assert!(first > 0, "I3: ids continue after an all-acked journal");
     defmt::assert_eq!(s.pending_count(), 0, "phase 1 left nothing pending");
     let mut model: heapless::Vec<(EventId, MonitorEvent), N> = heapless::Vec::new();
-    let mut push = |s: &mut EventStore<'_>, kind: Kind, ch: usize| {
-        let n = first + model.len() as u64;
-        let event = typed_event(kind, ch, n);
-        match s.push(&event) {
-            Ok(id) => defmt::assert_eq!(id, EventId(n), "I3: typed ids follow"),
-            Err(e) => defmt::panic!("push of typed event {}: {}", n, e),
-        }
-        defmt::assert!(model.push((EventId(n), event)).is_ok(), "model full");
-    };
     for (kind, ch) in PLAN {
-        push(&mut s, kind, ch);
+        push(&mut s, &mut model, first, kind, ch).await;
     }
     for (ch, update) in UPDATES {
         defmt::assert!(s.begin_update(channel(ch), update).is_ok(), "begin update");
     }
     for (kind, ch) in LATE {
-        push(&mut s, kind, ch);
+        push(&mut s, &mut model, first, kind, ch).await;
     }
     let held_on = |model: &[(EventId, MonitorEvent)], ch: usize| {
         model
@@ -214,7 +216,7 @@ pub(super) fn typed(m: &mut MirrorFlash) {
     let (held0, held3) = (held_on(&model, 0), held_on(&model, 3));
 
     // Updates in flight on channels 0 and 3: everything else comes out, in id order.
-    let released = release_all(&mut s, &model);
+    let released = release_all(&mut s, &model).await;
     for &id in &released {
         defmt::assert!(
             !is_htlc_of(&model, id, 0) && !is_htlc_of(&model, id, 3),
@@ -230,27 +232,27 @@ pub(super) fn typed(m: &mut MirrorFlash) {
     // One of channel 0's two updates completes: the other still holds it.
     defmt::assert!(s.complete_update(channel(0), 7), "complete update 7");
     defmt::assert!(!s.complete_update(channel(0), 7), "update 7 completes once");
-    defmt::assert!(
-        s.release_next().is_none(),
-        "I5: channel 0 is still gated by update 8"
-    );
+    let none = s.release_next().await.is_none();
+    defmt::assert!(none, "I5: channel 0 is still gated by update 8");
     // Channel 3's update completes: its HTLC events, and only those.
     defmt::assert!(s.complete_update(channel(3), 1), "complete update 1");
-    let late3 = release_all(&mut s, &model);
+    let late3 = release_all(&mut s, &model).await;
     defmt::assert_eq!(late3.len(), held3, "I5: channel 3's held events");
     for &id in &late3 {
         defmt::assert!(is_htlc_of(&model, id, 3), "I5: {} was not held", id);
     }
     // Channel 0's last update completes.
     defmt::assert!(s.complete_update(channel(0), 8), "complete update 8");
-    let late0 = release_all(&mut s, &model);
+    let late0 = release_all(&mut s, &model).await;
     defmt::assert_eq!(late0.len(), held0, "I5: channel 0's held events");
     for &id in &late0 {
         defmt::assert!(is_htlc_of(&model, id, 0), "I5: {} was not held", id);
     }
-    defmt::assert!(s.release_next().is_none(), "I4: each event once per run");
+    let none = s.release_next().await.is_none();
+    defmt::assert!(none, "I4: each event once per run");
     defmt::info!(
-        "typed: {} events on 4 channels, {} released at once, {} held on channel 3 and {} on channel 0 until their updates completed",
+        "typed{=str}: {} events on 4 channels, {} released at once, {} held on channel 3 and {} on channel 0 until their updates completed",
+        super::PATH,
         TYPED,
         released.len(),
         held3,
@@ -265,19 +267,26 @@ pub(super) fn typed(m: &mut MirrorFlash) {
     } else {
         1
     });
-    defmt::assert_eq!(
-        s.ack(MonitorEventSource {
+    let refused = s
+        .ack(MonitorEventSource {
             channel: other,
-            id: some_id
-        }),
+            id: some_id,
+        })
+        .await;
+    defmt::assert_eq!(
+        refused,
         Err(AckError::WrongChannel),
         "ack naming another channel"
     );
-    defmt::assert_eq!(
-        s.ack(MonitorEventSource {
+    let unassigned = s.next_id();
+    let refused = s
+        .ack(MonitorEventSource {
             channel: other,
-            id: s.next_id()
-        }),
+            id: unassigned,
+        })
+        .await;
+    defmt::assert_eq!(
+        refused,
         Err(AckError::Unknown),
         "ack of an id never assigned"
     );
@@ -297,7 +306,7 @@ pub(super) fn typed(m: &mut MirrorFlash) {
         None => defmt::unreachable!(),
     };
     let mut rng = Pcg32::new(first);
-    ack_all(&mut s, &mut model, &mut to_ack, &mut rng);
+    ack_all(&mut s, &mut model, &mut to_ack, &mut rng).await;
     defmt::assert_eq!(s.pending_count(), model.len(), "pending after acks");
     let next = s.next_id();
     drop(s);
@@ -305,14 +314,14 @@ pub(super) fn typed(m: &mut MirrorFlash) {
     // Cold reboot. The raw journal holds exactly the un-acked events, byte for
     // byte (I1, I4) ...
     power_cycle(m, true);
-    let mut j = reboot(m, false, false);
+    let mut j = reboot(m, false, false).await;
     let ids = j.pending_ids();
     defmt::assert_eq!(ids.len(), model.len(), "I1: pending after reboot");
     let mut got = [0u8; MAX_ENCODED_LEN];
     let mut want = [0u8; MAX_ENCODED_LEN];
     for (id, (want_id, event)) in ids.iter().zip(model.iter()) {
         defmt::assert_eq!(*id, *want_id, "I1: pending ids after reboot");
-        let len = match j.read(*id, &mut got) {
+        let len = match j.read(*id, &mut got).await {
             Ok(n) => n,
             Err(e) => defmt::panic!("read of {}: {}", id, e),
         };
@@ -325,41 +334,65 @@ pub(super) fn typed(m: &mut MirrorFlash) {
     drop(j);
 
     // ... and the store releases each once, in id order, ungated after the restart.
-    let mut s = open_store_or_panic(m);
+    let mut s = open_store_or_panic(m).await;
     defmt::assert_eq!(s.next_id(), next, "I3: next id after reboot");
     defmt::assert_eq!(s.pending_count(), model.len(), "I1: pending after reboot");
-    let mut replayed = release_all(&mut s, &model);
+    let mut replayed = release_all(&mut s, &model).await;
     defmt::assert_eq!(
         replayed.len(),
         model.len(),
         "I4: every un-acked event replayed"
     );
-    defmt::assert!(s.release_next().is_none(), "I4: replayed once per run");
+    let none = s.release_next().await.is_none();
+    defmt::assert!(none, "I4: replayed once per run");
     let replayed_count = replayed.len();
+    let again = s.ack(before).await;
     defmt::assert_eq!(
-        s.ack(before),
+        again,
         Ok(AckOutcome::AlreadyAcked),
         "I2: an ack from before the reboot"
     );
-    ack_all(&mut s, &mut model, &mut replayed, &mut rng);
+    ack_all(&mut s, &mut model, &mut replayed, &mut rng).await;
     defmt::assert_eq!(s.pending_count(), 0, "all acked");
     drop(s);
 
     // Nothing comes back (I2), ids go on (I3).
     power_cycle(m, true);
-    let mut s = open_store_or_panic(m);
+    let mut s = open_store_or_panic(m).await;
     defmt::assert_eq!(s.pending_count(), 0, "I2: acked typed events stay acked");
-    defmt::assert!(s.release_next().is_none(), "I2: nothing replayed");
+    let none = s.release_next().await.is_none();
+    defmt::assert!(none, "I2: nothing replayed");
     defmt::assert_eq!(s.next_id(), EventId(first + TYPED as u64), "I3: next id");
     defmt::info!(
-        "typed: after a cold reboot {} un-acked events replayed once in id order, byte-identical; all acked, none back",
+        "typed{=str}: after a cold reboot {} un-acked events replayed once in id order, byte-identical; all acked, none back",
+        super::PATH,
         replayed_count
     );
 }
 
+/// Pushes phase 2's next event (`kind` on channel `ch`), which must get the next
+/// id (I3), and records it in the model.
+#[maybe]
+async fn push(
+    s: &mut EventStore<'_>,
+    model: &mut heapless::Vec<(EventId, MonitorEvent), N>,
+    first: u64,
+    kind: Kind,
+    ch: usize,
+) {
+    let n = first + model.len() as u64;
+    let event = typed_event(kind, ch, n);
+    match s.push(&event).await {
+        Ok(id) => defmt::assert_eq!(id, EventId(n), "I3: typed ids follow"),
+        Err(e) => defmt::panic!("push of typed event {}: {}", n, e),
+    }
+    defmt::assert!(model.push((EventId(n), event)).is_ok(), "model full");
+}
+
 /// Opens the event store; a failure fails the selftest.
-fn open_store_or_panic(m: &mut MirrorFlash) -> EventStore<'_> {
-    match journal::open_store(m) {
+#[maybe]
+async fn open_store_or_panic(m: &mut MirrorFlash) -> EventStore<'_> {
+    match open_store(m).await {
         Ok(s) => s,
         Err(e) => defmt::panic!("EventStore::open: {}", e),
     }

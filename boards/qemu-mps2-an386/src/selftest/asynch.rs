@@ -1,0 +1,200 @@
+//! Phase 6: the checks of phases 1 and 2 through the async journal and store
+//! (`monitor_events::asynch`, feature `async`) on the same mirrored flash, whose
+//! programs and erases yield to the executor once (see [`MirrorFlash`]'s
+//! `AsyncMedium`); [`w1`] and [`typed`] are the same source as the blocking
+//! phases', kept async (`maybe_async::must_be_async`) and driven to the end by
+//! `embassy_futures::block_on`.
+
+use super::power_cycle;
+use crate::journal::{self, N};
+use crate::mirror::{Counts, MirrorFlash, SIZE};
+use embassy_futures::block_on;
+pub(super) use maybe_async::must_be_async as maybe;
+use monitor_events::journal::{AckOutcome, OpenError};
+use monitor_events::{AsyncMedium, EventId, StoreError};
+
+/// How the log lines of [`w1`] and [`typed`] name this path.
+const PATH: &str = " (async)";
+
+/// The async journal on the mirrored flash.
+pub(super) type Journal<'m> = monitor_events::asynch::Journal<&'m mut MirrorFlash, N>;
+
+/// The async typed event store on the mirrored flash.
+pub(super) type EventStore<'m> = monitor_events::asynch::EventStore<&'m mut MirrorFlash, N>;
+
+/// Opens the async journal on `m`, authenticated or not, with the configuration
+/// the blocking one gets ([`journal::open_journal`]).
+pub(super) async fn open_journal(
+    m: &mut MirrorFlash,
+    auth: bool,
+) -> Result<Journal<'_>, OpenError> {
+    journal::lay_out(m, auth);
+    let geometry = AsyncMedium::geometry(&*m);
+    monitor_events::asynch::Journal::open(m, journal::config(geometry, auth)).await
+}
+
+/// Opens the async event store on `m` (plain journal), as
+/// [`journal::open_store`] opens the blocking one.
+pub(super) async fn open_store(m: &mut MirrorFlash) -> Result<EventStore<'_>, StoreError> {
+    journal::lay_out(m, false);
+    let geometry = AsyncMedium::geometry(&*m);
+    let mut s =
+        monitor_events::asynch::EventStore::open(m, journal::config(geometry, false)).await?;
+    // The selftest completes its updates before every reboot: none is in flight.
+    s.no_updates_in_flight();
+    Ok(s)
+}
+
+#[path = "w1.rs"]
+#[allow(clippy::duplicate_mod)]
+pub(super) mod w1;
+
+#[path = "typed.rs"]
+#[allow(clippy::duplicate_mod)]
+pub(super) mod typed;
+
+/// Phase 6 on a fresh image in `ram`: W1 with `events` pushes through the async
+/// journal, which must give the blocking phase 1's fingerprint `blocking_fp` and
+/// make exactly its programs, bytes and erases `blocking` (the same decisions);
+/// events written by one path and read, acked and added to by the other (the
+/// same format); phase 2's typed checks through the async `EventStore`; and the
+/// blocking store opening what the async one left. Prints
+/// `selftest (async): ... ok`; any failed check panics. Gives the RAM back.
+pub(super) fn selftest(
+    ram: &'static mut [u8; SIZE],
+    image: &str,
+    events: u64,
+    blocking_fp: u64,
+    blocking: Counts,
+) -> &'static mut [u8; SIZE] {
+    let mut m = match MirrorFlash::fresh(ram, image, true) {
+        Ok(m) => m,
+        Err(e) => defmt::panic!("cannot create {=str}: {}", image, e),
+    };
+    let fp = block_on(w1::w1(&mut m, events, false));
+    defmt::assert_eq!(
+        fp,
+        blocking_fp,
+        "W1 fingerprint: async differs from blocking"
+    );
+    let c = m.counts();
+    defmt::assert!(
+        c == blocking,
+        "W1 device work: async {} differs from blocking {}",
+        c,
+        blocking
+    );
+    defmt::assert!(
+        m.file_matches().unwrap_or(false),
+        "host file differs from the RAM flash"
+    );
+    let crossed = across(&mut m);
+    block_on(typed::typed(&mut m));
+
+    // The blocking store opens what the async one left: nothing pending, the
+    // same next id (I2, I3).
+    power_cycle(&mut m, true);
+    let next = match block_on(open_store(&mut m)) {
+        Ok(s) => s.next_id(),
+        Err(e) => defmt::panic!("asynch::EventStore::open: {}", e),
+    };
+    power_cycle(&mut m, true);
+    match journal::open_store(&mut m) {
+        Ok(s) => {
+            defmt::assert_eq!(s.pending_count(), 0, "I2: blocking open of the async image");
+            defmt::assert_eq!(s.next_id(), next, "I3: blocking open of the async image");
+        }
+        Err(e) => defmt::panic!("EventStore::open of the async image: {}", e),
+    }
+    defmt::info!(
+        "selftest (async): W1 {} events, fingerprint {=u64:#x}, {} programs ({} B), {} erases, identical to blocking; {} events crossed between the paths; EventStore typed events, gating, acks, replay: ok",
+        events,
+        fp,
+        c.programs,
+        c.program_bytes,
+        c.erases,
+        crossed
+    );
+    m.into_ram()
+}
+
+/// Events pushed by the blocking journal are read byte for byte, acked and
+/// followed by a push through the async one after a cold reboot, and the other
+/// way round (I1, I2, I3, I4 across the paths); everything is acked at the end.
+/// Returns how many events crossed.
+fn across(m: &mut MirrorFlash) -> usize {
+    const BODIES: [&[u8]; 3] = [
+        b"pushed by the blocking journal, 0",
+        b"pushed by the blocking journal, one",
+        b"pushed by the blocking journal, number two",
+    ];
+    const LATE: &[u8] = b"pushed by the async journal";
+    power_cycle(m, true);
+    let first = {
+        let mut j = blocking_journal(m);
+        defmt::assert_eq!(j.pending_count(), 0, "W1 left nothing pending");
+        let first = j.next_id().0;
+        for (k, body) in BODIES.iter().enumerate() {
+            match j.push(body) {
+                Ok(id) => defmt::assert_eq!(id, EventId(first + k as u64), "I3: blocking push"),
+                Err(e) => defmt::panic!("blocking push: {}", e),
+            }
+        }
+        first
+    };
+    power_cycle(m, true);
+    block_on(async {
+        let mut j = match open_journal(m, false).await {
+            Ok(j) => j,
+            Err(e) => defmt::panic!("asynch::Journal::open of the blocking image: {}", e),
+        };
+        defmt::assert_eq!(j.pending_count(), BODIES.len(), "I1: pending across paths");
+        let mut buf = [0u8; 64];
+        for (k, body) in BODIES.iter().enumerate() {
+            let len = match j.read(EventId(first + k as u64), &mut buf).await {
+                Ok(n) => n,
+                Err(e) => defmt::panic!("async read of a blocking push: {}", e),
+            };
+            defmt::assert!(buf[..len] == **body, "I4: body across paths");
+        }
+        defmt::assert_eq!(
+            j.ack(EventId(first)).await,
+            Ok(AckOutcome::Acked),
+            "async ack"
+        );
+        match j.push(LATE).await {
+            Ok(id) => defmt::assert_eq!(id, EventId(first + 3), "I3: async push after blocking"),
+            Err(e) => defmt::panic!("async push: {}", e),
+        }
+    });
+    power_cycle(m, true);
+    let mut j = blocking_journal(m);
+    let ids = j.pending_ids();
+    defmt::assert!(
+        ids[..] == [EventId(first + 1), EventId(first + 2), EventId(first + 3)],
+        "I1, I2: pending across paths"
+    );
+    let mut buf = [0u8; 64];
+    let len = match j.read(EventId(first + 3), &mut buf) {
+        Ok(n) => n,
+        Err(e) => defmt::panic!("blocking read of an async push: {}", e),
+    };
+    defmt::assert!(buf[..len] == *LATE, "I4: async body read blocking");
+    defmt::assert_eq!(
+        j.ack(EventId(first)),
+        Ok(AckOutcome::AlreadyAcked),
+        "I2: async ack seen blocking"
+    );
+    for id in ids {
+        defmt::assert_eq!(j.ack(id), Ok(AckOutcome::Acked), "blocking ack");
+    }
+    BODIES.len() + 1
+}
+
+/// The blocking journal on `m` (plain layout).
+fn blocking_journal(m: &mut MirrorFlash) -> journal::Journal<'_> {
+    match journal::open_journal(m, false) {
+        Ok(j) => j,
+        Err(e) => defmt::panic!("blocking open: {}", e),
+    }
+}
