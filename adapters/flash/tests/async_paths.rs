@@ -4,8 +4,10 @@
 //! the other.
 
 use embassy_futures::block_on;
+use monitor_events::event::{HtlcOutcome, HtlcResolution, HtlcSource, PaymentPreimage};
 use monitor_events::journal::{Auth, Config, Journal};
-use monitor_events::{asynch, EventId, Geometry};
+use monitor_events::{asynch, AckOutcome, ChannelId, EventId, EventStore, Geometry};
+use monitor_events::{MonitorEvent, MonitorEventSource, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::SimFlash;
 use monitor_events_flash::workload::Pcg32;
 
@@ -41,7 +43,7 @@ fn geometries() -> Vec<(Geometry, Config<N>)> {
 /// image after every one of them.
 #[test]
 fn i1_i4_async_and_blocking_write_the_same_bytes() {
-    let mut ops_total = 0u64;
+    let (mut ops_total, mut erases) = (0u64, 0u64);
     for (seed, (g, config)) in geometries().into_iter().enumerate() {
         let mut rng = Pcg32::new(seed as u64 + 1);
         let mut b = Journal::<_, N>::open(SimFlash::new(g), config).unwrap();
@@ -79,6 +81,203 @@ fn i1_i4_async_and_blocking_write_the_same_bytes() {
         }
         let ids: Vec<_> = b.pending().collect();
         assert_eq!(ids, a.pending().collect::<Vec<_>>());
+        erases += b.medium().stats().erases;
     }
-    println!("async and blocking in lockstep: {ops_total} operations, images identical");
+    assert!(erases > 100, "{erases} erases: compaction barely ran");
+    println!(
+        "async and blocking in lockstep: {ops_total} operations, {erases} erases, images identical"
+    );
+}
+
+fn channel(b: u8) -> ChannelId {
+    ChannelId([b; 32])
+}
+
+/// A typed event: a claim (an HTLC event, held back while its channel has an
+/// update in flight) or an update completion, of varied sizes.
+fn event(rng: &mut Pcg32, n: u64) -> MonitorEvent {
+    let ch = channel(1 + (rng.next_u32() % 4) as u8);
+    if rng.next_u32() % 3 == 0 {
+        MonitorEvent::UpdateCompleted {
+            channel: ch,
+            update_id: n,
+        }
+    } else {
+        let preimage = PaymentPreimage([n as u8; 32]);
+        MonitorEvent::HtlcResolved(HtlcResolution {
+            channel: ch,
+            payment_hash: preimage.payment_hash(),
+            amount_msat: 1000 + n,
+            source: HtlcSource::Forward {
+                prev_channel: channel(9),
+                prev_htlc_id: n,
+            },
+            outcome: HtlcOutcome::Claimed {
+                preimage,
+                skimmed_fee_msat: (n % 2 == 0).then_some(n),
+            },
+            resolved_on_chain: n % 5 == 0,
+            user_channel_id: (n % 3 == 0).then_some(n as u128 * 7),
+        })
+    }
+}
+
+/// I1, I2, I4, I5: the typed store through both engines in lockstep: pushes and
+/// batches, acks and ack batches in any order, releases, peeks, rewinds, in-flight
+/// updates, and reopens of each engine on the other's image. Same answers, same
+/// image after every operation.
+#[test]
+fn i1_i2_i4_i5_async_and_blocking_stores_in_lockstep() {
+    const M: usize = 32;
+    let (mut ops, mut released, mut erases) = (0u64, 0u64, 0u64);
+    for (seed, (sector_size, sector_count, write_size, multiwrite, auth)) in [
+        (4096u32, 6u32, 4u32, true, false),
+        (4096, 8, 8, false, true),
+        (2048, 12, 1, true, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let g = Geometry {
+            sector_size,
+            sector_count,
+            write_size,
+            multiwrite,
+        };
+        let mut config = Config::<M>::try_new(g, MAX_ENCODED_LEN).unwrap();
+        assert!(
+            config.region_bounded(),
+            "{g:?}: meant to be bounded by the region"
+        );
+        if auth {
+            config = config.with_auth(Auth::new([3; 32], [4; 16])).unwrap();
+        }
+        let mut rng = Pcg32::new(100 + seed as u64);
+        let mut b = EventStore::<_, M>::open(SimFlash::new(g), config).unwrap();
+        let mut a = block_on(asynch::EventStore::<_, M>::open(SimFlash::new(g), config)).unwrap();
+        let mut n = 0u64;
+        let mut in_flight: Vec<(ChannelId, u64)> = Vec::new();
+        for step in 0..2500 {
+            let what = format!("{g:?} auth {auth} step {step}");
+            match rng.next_u32() % 16 {
+                0..=3 => {
+                    n += 1;
+                    let e = event(&mut rng, n);
+                    assert_eq!(b.push(&e), block_on(a.push(&e)), "{what}: push");
+                }
+                4 => {
+                    let k = 1 + rng.next_u32() as usize % 4;
+                    let events: Vec<_> =
+                        (0..k).map(|i| event(&mut rng, n + 1 + i as u64)).collect();
+                    n += k as u64;
+                    let mut scratch = vec![0u8; MAX_ENCODED_LEN * 4];
+                    let (mut ib, mut ia) = (vec![EventId(0); k], vec![EventId(0); k]);
+                    let rb = b.push_batch(&events, &mut scratch, &mut ib);
+                    let ra = block_on(a.push_batch(&events, &mut scratch, &mut ia));
+                    assert_eq!((rb, ib), (ra, ia), "{what}: push_batch");
+                }
+                5..=7 => {
+                    let rb = b.release_next();
+                    assert_eq!(rb, block_on(a.release_next()), "{what}: release_next");
+                    released += rb.is_some() as u64;
+                }
+                8..=10 => {
+                    let pending: Vec<_> = b.pending().collect();
+                    if !pending.is_empty() {
+                        let p = pending[rng.next_u32() as usize % pending.len()];
+                        let src = MonitorEventSource {
+                            id: p.id,
+                            channel: p.channel,
+                        };
+                        assert_eq!(b.ack(src), block_on(a.ack(src)), "{what}: ack");
+                    }
+                }
+                11 => {
+                    let pending: Vec<_> = b.pending().collect();
+                    let sources: Vec<_> = pending
+                        .iter()
+                        .filter(|_| rng.next_u32() % 3 == 0)
+                        .map(|p| MonitorEventSource {
+                            id: p.id,
+                            channel: p.channel,
+                        })
+                        .collect();
+                    let (mut ob, mut oa) = (
+                        vec![AckOutcome::Acked; sources.len()],
+                        vec![AckOutcome::Acked; sources.len()],
+                    );
+                    let rb = b.ack_batch(&sources, &mut ob);
+                    let ra = block_on(a.ack_batch(&sources, &mut oa));
+                    assert_eq!((rb, ob), (ra, oa), "{what}: ack_batch");
+                }
+                12 => {
+                    let ids: Vec<_> = b.pending().map(|p| p.id).collect();
+                    if let Some(&id) = ids.first() {
+                        let (mut xb, mut xa) = ([0u8; MAX_ENCODED_LEN], [0u8; MAX_ENCODED_LEN]);
+                        assert_eq!(
+                            b.peek(id, &mut xb),
+                            block_on(a.peek(id, &mut xa)),
+                            "{what}: peek"
+                        );
+                    }
+                    b.rewind();
+                    a.rewind();
+                }
+                13 => {
+                    let ch = channel(1 + (rng.next_u32() % 4) as u8);
+                    let u = step as u64;
+                    assert_eq!(
+                        b.begin_update(ch, u),
+                        a.begin_update(ch, u),
+                        "{what}: begin_update"
+                    );
+                    in_flight.push((ch, u));
+                }
+                14 => {
+                    if let Some((ch, u)) = in_flight.pop() {
+                        assert_eq!(
+                            b.complete_update(ch, u),
+                            a.complete_update(ch, u),
+                            "{what}: complete"
+                        );
+                    }
+                }
+                _ => {
+                    let (fb, fa) = (b.into_medium(), a.into_medium());
+                    b = EventStore::open(fa, config).unwrap();
+                    a = block_on(asynch::EventStore::open(fb, config)).unwrap();
+                    if rng.next_u32() % 2 == 0 {
+                        b.no_updates_in_flight();
+                        a.no_updates_in_flight();
+                        in_flight.clear();
+                    } else {
+                        assert_eq!(
+                            b.restore_in_flight(&in_flight),
+                            a.restore_in_flight(&in_flight)
+                        );
+                    }
+                }
+            }
+            assert_eq!(b.in_flight_state(), a.in_flight_state(), "{what}");
+            assert_eq!(
+                b.pending().collect::<Vec<_>>(),
+                a.pending().collect::<Vec<_>>(),
+                "{what}: pending"
+            );
+            assert_eq!(
+                b.journal().medium().image(),
+                a.journal().medium().image(),
+                "{what}: images differ"
+            );
+            ops += 1;
+        }
+        erases += b.journal().medium().stats().erases;
+    }
+    assert!(
+        released > 1000 && erases > 50,
+        "released {released}, erases {erases}: too little covered"
+    );
+    println!(
+        "async and blocking stores in lockstep: {ops} operations, {released} releases, {erases} erases, images identical"
+    );
 }
