@@ -12,6 +12,11 @@ and a second nRF52840 row, nrf52840-min, whose store variant is the feature
 `store-min`: the same demo on the library without preimage hashing (SHA-256),
 authentication or its defmt impls;
 
+and a second RP2040 row, rp2040-async: the binary monitor-events-rp2040-async
+(feature `async`), the same demo through the async store on embassy-rp's async
+flash driver under an embassy executor, against the same binary with the store
+off (`--no-default-features --features async`: the executor and the HAL);
+
 and prints .text, .rodata, .data and .bss of each, the difference, and the
 `size_of` figures the store variant embeds (symbol MONITOR_EVENTS_SIZES).
 The ELF is parsed here: no binutils needed.
@@ -71,7 +76,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Report row: (firmware directory, target, binary, cargo arguments of the store
-# variant). The baseline variant is always the directory's --no-default-features.
+# variant[, cargo arguments of the baseline variant]). The baseline variant is
+# the directory's --no-default-features unless the row names its own.
 BOARDS = {
     "qemu-mps2-an386": ("qemu-mps2-an386", "thumbv7em-none-eabihf", "monitor-events-qemu", []),
     "nrf52840": ("nrf52840", "thumbv7em-none-eabihf", "monitor-events-nrf52840", []),
@@ -79,6 +85,11 @@ BOARDS = {
     "nrf52840-min": ("nrf52840", "thumbv7em-none-eabihf", "monitor-events-nrf52840",
                      ["--no-default-features", "--features", "store-min"]),
     "rp2040": ("rp2040", "thumbv6m-none-eabi", "monitor-events-rp2040", []),
+    # The async store: the same demo's steps on embassy-rp's async flash driver,
+    # against the same binary and executor without the store.
+    "rp2040-async": ("rp2040", "thumbv6m-none-eabi", "monitor-events-rp2040-async",
+                     ["--features", "async", "--bin", "monitor-events-rp2040-async"],
+                     ["--no-default-features", "--features", "async", "--bin", "monitor-events-rp2040-async"]),
 }
 # The gate: what the store adds may grow by this fraction over the baseline file.
 TOLERANCE = 0.03
@@ -563,7 +574,7 @@ def inlined(elf, lo, hi, own):
 
 def symbol_report(board, top):
     """The symbol breakdown of what the store adds to BOARD."""
-    _, target, binary, _ = BOARDS[board]
+    target, binary = BOARDS[board][1:3]
     store_elf = build(board, True)
     base_elf = build(board, False)
     store, base = symbols(store_elf), symbols(base_elf)
@@ -649,9 +660,10 @@ def symbol_report(board, top):
 def build(board, store):
     """Builds one variant of a report row and copies its ELF aside; returns the
     copy's path."""
-    directory, target, binary, store_args = BOARDS[board]
+    directory, target, binary, store_args = BOARDS[board][:4]
+    baseline_args = BOARDS[board][4] if len(BOARDS[board]) > 4 else ["--no-default-features"]
     cwd = os.path.join(HERE, directory)
-    cmd = ["cargo", "build", "--release", "--quiet"] + (store_args if store else ["--no-default-features"])
+    cmd = ["cargo", "build", "--release", "--quiet"] + (store_args if store else baseline_args)
     r = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
     if r.returncode != 0:
         raise SystemExit(f"{board}: {' '.join(cmd)} failed")
