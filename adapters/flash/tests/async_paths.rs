@@ -7,9 +7,15 @@ use embassy_futures::block_on;
 use monitor_events::event::{HtlcOutcome, HtlcResolution, HtlcSource, PaymentPreimage};
 use monitor_events::journal::{Auth, Config, Journal};
 use monitor_events::{asynch, AckOutcome, ChannelId, EventId, EventStore, Geometry};
+use monitor_events::{AsyncMedium, Medium};
 use monitor_events::{MonitorEvent, MonitorEventSource, MAX_ENCODED_LEN};
+use monitor_events_flash::sim::SimError;
 use monitor_events_flash::sim::SimFlash;
 use monitor_events_flash::workload::Pcg32;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Waker};
 
 const N: usize = 24;
 
@@ -279,5 +285,171 @@ fn i1_i2_i4_i5_async_and_blocking_stores_in_lockstep() {
     );
     println!(
         "async and blocking stores in lockstep: {ops} operations, {released} releases, {erases} erases, images identical"
+    );
+}
+
+/// A medium whose every operation first answers `Pending` once (and wakes its
+/// task), as a driver waiting for its flash does: a future of the store can be
+/// dropped between any two medium operations.
+struct Yielding<'a>(&'a mut SimFlash);
+
+/// Completes on the second poll.
+struct YieldOnce(bool);
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+impl AsyncMedium for Yielding<'_> {
+    type Error = SimError;
+    fn geometry(&self) -> Geometry {
+        Medium::geometry(self.0)
+    }
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        YieldOnce(false).await;
+        Medium::read(self.0, offset, buf)
+    }
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        YieldOnce(false).await;
+        Medium::program(self.0, offset, data)
+    }
+    async fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        YieldOnce(false).await;
+        Medium::erase(self.0, sector)
+    }
+    async fn sync(&mut self) -> Result<(), SimError> {
+        YieldOnce(false).await;
+        Medium::sync(self.0)
+    }
+}
+
+/// Polls `fut` at most `polls` times; whether it completed.
+fn poll_at_most<F: Future>(fut: F, polls: usize) -> bool {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    (0..polls).any(|_| fut.as_mut().poll(&mut cx).is_ready())
+}
+
+/// I1, I2, I7: a push or an ack whose future is dropped between any two medium
+/// operations (a `select` with a timeout, say) is a power cut at that point. The
+/// store then refuses every further push, ack and read with a panic saying so,
+/// instead of running on with RAM state the medium may not match; opening the
+/// medium again recovers every event pushed before, and the dropped operation is
+/// either whole or absent.
+#[test]
+fn i1_i2_i7_a_dropped_future_is_a_cut_and_stops_the_store() {
+    const M: usize = 8;
+    let g = Geometry {
+        sector_size: 1024,
+        sector_count: 4,
+        write_size: 4,
+        multiwrite: true,
+    };
+    let config = Config::<M>::try_new(g, 100).unwrap();
+    // Silence the expected panics (only those).
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.to_string().contains("did not complete") {
+            previous(info);
+        }
+    }));
+    let (mut dropped, mut completed, mut refused) = (0u32, 0u32, 0u32);
+    // Base images with a few events pending, at several places in a sector and
+    // with compactions due.
+    for pushes in [12u8, 13, 15, 21, 40] {
+        let mut base = SimFlash::new(g);
+        let mut model = Vec::new();
+        {
+            let mut j = Journal::<_, M>::open(&mut base, config).unwrap();
+            for k in 0..pushes {
+                let id = j.push(&[k; 90]).unwrap();
+                model.push((id, vec![k; 90]));
+                if model.len() > 5 {
+                    let (old, _) = model.remove(0);
+                    j.ack(old).unwrap();
+                }
+            }
+        }
+        for ack in [false, true] {
+            for polls in 1.. {
+                let mut flash = base.clone();
+                let mut y = Yielding(&mut flash);
+                let mut j = block_on(asynch::Journal::<_, M>::open(&mut y, config)).unwrap();
+                let body = [0xEE; 90];
+                let target = model[2].0;
+                let done = if ack {
+                    poll_at_most(j.ack(target), polls)
+                } else {
+                    poll_at_most(j.push(&body), polls)
+                };
+                if done {
+                    completed += 1;
+                    break;
+                }
+                dropped += 1;
+                let again = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    block_on(j.push(&[1; 8])).map(|_| ())
+                }));
+                let message = again.expect_err("the store ran on after a dropped push or ack");
+                let text = message
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                assert!(text.contains("did not complete"), "polls {polls}: {text}");
+                refused += 1;
+                drop(j);
+                // Reopen: everything pushed before is there; the dropped operation is
+                // whole or absent; nothing else changed.
+                let mut j = Journal::<_, M>::open(&mut flash, config)
+                    .unwrap_or_else(|e| panic!("ack {ack} polls {polls}: open failed: {e}"));
+                let mut got = Vec::new();
+                for (id, _) in j.pending().collect::<Vec<_>>() {
+                    let mut buf = [0u8; 100];
+                    let n = j.read(id, &mut buf).unwrap();
+                    got.push((id, buf[..n].to_vec()));
+                }
+                let mut want = model.clone();
+                if ack {
+                    let without: Vec<_> = want
+                        .iter()
+                        .filter(|(id, _)| *id != target)
+                        .cloned()
+                        .collect();
+                    assert!(
+                        got == want || got == without,
+                        "ack {ack} polls {polls}: {got:?}"
+                    );
+                } else {
+                    let before = want.clone();
+                    want.push((
+                        j.next_id().0.checked_sub(1).map(EventId).unwrap(),
+                        body.to_vec(),
+                    ));
+                    assert!(
+                        got == before || got == want,
+                        "ack {ack} polls {polls}: {got:?}"
+                    );
+                }
+                // And it goes on.
+                j.push(&[2; 8]).unwrap();
+            }
+        }
+    }
+    let _ = std::panic::take_hook();
+    assert!(
+        dropped > 100 && completed == 10,
+        "dropped {dropped}, completed {completed}"
+    );
+    println!(
+        "dropped futures: {dropped} (at every medium operation of a push and an ack), refused afterwards {refused}, recovered {dropped}"
     );
 }

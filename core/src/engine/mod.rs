@@ -133,6 +133,10 @@ pub struct Journal<M: Medium, const N: usize, C: MonotonicCounter = NoCounter> {
     /// this run. Behind the tail of a sector from before a restart, a torn program
     /// may have spent a unit's program without changing a bit.
     in_place_from: u32,
+    /// An operation that changes the state (an open, a push, an ack) started and
+    /// has not completed: its future was dropped (async) or it panicked. The state
+    /// in RAM may then differ from the medium's; every later operation panics.
+    busy: bool,
 }
 
 #[maybe]
@@ -181,6 +185,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         Self::check_geometry(&medium, &config)?;
         let mut j = Self::unopened(medium, config, counter);
         j.recover_counted(&mut visit).await?;
+        j.busy = false;
         Ok(j)
     }
 
@@ -213,6 +218,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             erase_first: (0, 0),
             retiring: false,
             in_place_from: 0,
+            busy: true,
         }
     }
 
@@ -362,6 +368,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         bodies: &[&[u8]],
         ids: &mut [EventId],
     ) -> Result<(), AppendError> {
+        self.check_not_interrupted();
         assert!(
             ids.len() >= bodies.len(),
             "push_batch: ids shorter than bodies"
@@ -375,6 +382,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         {
             return Err(AppendError::Full);
         }
+        self.busy = true;
         self.repair().await;
         for (body, slot) in bodies.iter().zip(ids.iter_mut()) {
             let id = self.next_id;
@@ -394,6 +402,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
         self.sync().await;
         self.vouch();
+        self.busy = false;
         Ok(())
     }
 
@@ -418,10 +427,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         ids: &[EventId],
         out: &mut [AckOutcome],
     ) -> Result<(), UnknownId> {
+        self.check_not_interrupted();
         assert!(out.len() >= ids.len(), "ack_batch: out shorter than ids");
         if let Some(&id) = ids.iter().find(|id| id.0 >= self.next_id) {
             return Err(UnknownId { id });
         }
+        self.busy = true;
         self.repair().await;
         for (id, o) in ids.iter().zip(out.iter_mut()) {
             *o = match self.find(id.0) {
@@ -444,6 +455,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
         self.sync().await;
         self.vouch();
+        self.busy = false;
         Ok(())
     }
 
@@ -454,6 +466,17 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// If the medium fails, or the record no longer matches what was written or
     /// recovered (it changed on the medium since: invariant I7).
     pub async fn read(&mut self, id: EventId, buf: &mut [u8]) -> Result<usize, ReadError> {
+        self.check_not_interrupted();
+        self.read_body(id, buf).await
+    }
+
+    /// [`read`](Self::read) without the check of an interrupted operation: for the
+    /// store's recovery, which reads while its open has not completed.
+    pub(crate) async fn read_body(
+        &mut self,
+        id: EventId,
+        buf: &mut [u8],
+    ) -> Result<usize, ReadError> {
         let i = self.find(id.0).map_err(|_| ReadError::NotPending)?;
         let e = self.entry(i).await;
         let len = e.len as usize;
@@ -466,6 +489,17 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         })
         .await;
         Ok(len)
+    }
+
+    /// Panics if an earlier open, push or ack did not complete: a dropped future
+    /// (async) or a caught panic left the state in RAM unknown. Only a new `open`
+    /// of the medium, which recovers as after a power cut at that point, may go on.
+    fn check_not_interrupted(&self) {
+        if self.busy {
+            fatal!(
+                "monitor-events: an earlier open, push or ack did not complete (its future was dropped, or it panicked); open the medium again"
+            );
+        }
     }
 
     // ---------------------------------------------------------------- medium ops

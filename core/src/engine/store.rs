@@ -166,7 +166,9 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// Recovers the journal and rebuilds the pending index from it, in place.
     async fn recover(&mut self) -> Result<(), StoreError> {
         self.journal.recover_counted(&mut |_| {}).await?;
-        self.rebuild_index().await
+        self.rebuild_index().await?;
+        self.journal.busy = false;
+        Ok(())
     }
 
     /// Fills the (empty) pending index from the journal's pending events. Out of
@@ -177,7 +179,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let mut i = 0;
         while let Some(id) = self.journal.nth_pending(i) {
-            let (channel, kind) = match self.journal.read(id, &mut buf).await {
+            let (channel, kind) = match self.journal.read_body(id, &mut buf).await {
                 Ok(n) => channel_and_kind(&buf[..n])
                     .map_err(|error| StoreError::BadEvent { id, error })?,
                 Err(journal::ReadError::BufferTooSmall { needed }) => {
