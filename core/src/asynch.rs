@@ -11,11 +11,14 @@
 //! operation that touches the medium is an `async fn`; the others (`pending`,
 //! `has_room`, `begin_update`, ...) are the same plain methods.
 //!
-//! A medium error still panics (invariant I7), from inside the future. A future
-//! dropped before it completes is a power cut at that point: the store must not be
-//! used again, and the next `open` recovers exactly as after a cut (it is the
-//! caller's `&mut` borrow that such a drop gives up, so only a store kept in an
-//! `Option` and reopened can reach that state).
+//! A medium error still panics (invariant I7), from inside the future. The
+//! operations are not cancel-safe: a future of `open`, `push` or `ack` (or their
+//! batches) dropped before it completes, as a `select` with a timeout would, is a
+//! power cut at that point. The store then refuses every further push, ack and
+//! read with a panic that says so, rather than run on with state in RAM that the
+//! medium may not match; opening the medium again recovers exactly as after a cut
+//! (the dropped operation is whole or absent). Reads (`release_next`, `peek`) change
+//! nothing on the medium, but a read that a drop interrupted releases nothing.
 //!
 //! ```
 //! use monitor_events::asynch::EventStore;
