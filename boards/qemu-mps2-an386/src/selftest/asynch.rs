@@ -5,13 +5,16 @@
 //! phases', kept async (`maybe_async::must_be_async`) and driven to the end by
 //! `embassy_futures::block_on`.
 
+use super::highwater::{self, Deepest};
 use super::power_cycle;
+use crate::events::Pcg32;
 use crate::journal::{self, N};
 use crate::mirror::{Counts, MirrorFlash, SIZE};
+use crate::stack::{measure, WINDOW};
 use embassy_futures::block_on;
 pub(super) use maybe_async::must_be_async as maybe;
 use monitor_events::journal::{AckOutcome, OpenError};
-use monitor_events::{AsyncMedium, EventId, StoreError};
+use monitor_events::{AsyncMedium, EventId, MonitorEventSource, StoreError};
 
 /// How the log lines of [`w1`] and [`typed`] name this path.
 const PATH: &str = " (async)";
@@ -106,6 +109,7 @@ pub(super) fn selftest(
         }
         Err(e) => defmt::panic!("EventStore::open of the async image: {}", e),
     }
+    let ram = stack(m.into_ram(), image);
     defmt::info!(
         "selftest (async): W1 {} events, fingerprint {=u64:#x}, {} programs ({} B), {} erases, identical to blocking; {} events crossed between the paths; EventStore typed events, gating, acks, replay: ok",
         events,
@@ -115,7 +119,93 @@ pub(super) fn selftest(
         c.erases,
         crossed
     );
+    ram
+}
+
+/// The deepest stack of the async store's `open`, `push`, `ack` and
+/// `release_next`, each driven to the end by `block_on`: phase 5's rounds on a
+/// fresh image with in-place acks, then with ack records. The future lives in
+/// `block_on`'s frame, so a figure is the whole operation: its future's state
+/// and its deepest poll. Prints `stack high-water (async): ...`; gives the RAM
+/// back.
+fn stack(ram: &'static mut [u8; SIZE], image: &str) -> &'static mut [u8; SIZE] {
+    let mut rng = Pcg32::new(0x5743);
+    let mut m = highwater::fresh(ram, image, true);
+    let in_place = store_stack(&mut m, &mut rng);
+    let mut m = highwater::fresh(m.into_ram(), image, false);
+    let records = store_stack(&mut m, &mut rng);
+    let mut d = in_place;
+    d.merge(&records);
+    defmt::info!(
+        "stack high-water (async): open {} B, push {} B, ack {} B, release_next {} B (asynch::EventStore under block_on; ack in place {} B, by record {} B; painted window {} B)",
+        d.open,
+        d.push,
+        d.ack,
+        d.release_next,
+        in_place.ack,
+        records.ack,
+        WINDOW
+    );
     m.into_ram()
+}
+
+/// Phase 5's rounds for the store (open with events pending, replay, acks of
+/// half in random order, pushes of the largest event until full) through the
+/// async store, each operation measured under `block_on`.
+fn store_stack(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
+    let mut d = Deepest::default();
+    journal::lay_out(m, false);
+    let config = journal::config(AsyncMedium::geometry(&*m), false);
+    let mut pending: heapless::Vec<MonitorEventSource, N> = heapless::Vec::new();
+    let mut next = 0u64;
+    for _ in 0..highwater::ROUNDS {
+        let mut medium = Some(&mut *m);
+        let (opened, hw) = measure(&mut || match medium.take() {
+            Some(medium) => block_on(monitor_events::asynch::EventStore::open(medium, config)),
+            None => defmt::unreachable!(),
+        });
+        highwater::keep(&mut d.open, hw, "asynch::EventStore::open");
+        let mut s: EventStore<'_> = match opened {
+            Ok(s) => s,
+            Err(e) => defmt::panic!("asynch::EventStore::open: {}", e),
+        };
+        s.no_updates_in_flight();
+        defmt::assert_eq!(s.pending_count(), pending.len(), "I1: pending after open");
+        for want in &pending {
+            let (got, hw) = measure(&mut || block_on(s.release_next()));
+            highwater::keep(&mut d.release_next, hw, "asynch::EventStore::release_next");
+            match got {
+                Some((id, event)) => {
+                    defmt::assert_eq!(id, want.id, "I4: replay in id order");
+                    defmt::assert!(
+                        event == highwater::largest(id.0),
+                        "I4: event {} differs",
+                        id
+                    );
+                }
+                None => defmt::panic!("I1: pending event {} not replayed", want.id),
+            }
+        }
+        for _ in 0..pending.len() / 2 {
+            let source = pending.remove(rng.below(pending.len() as u32) as usize);
+            let (outcome, hw) = measure(&mut || block_on(s.ack(source)));
+            highwater::keep(&mut d.ack, hw, "asynch::EventStore::ack");
+            defmt::assert_eq!(outcome, Ok(AckOutcome::Acked), "ack of {}", source.id);
+        }
+        while !pending.is_full() {
+            let event = highwater::largest(next);
+            let (pushed, hw) = measure(&mut || block_on(s.push(&event)));
+            highwater::keep(&mut d.push, hw, "asynch::EventStore::push");
+            defmt::assert_eq!(pushed.ok(), Some(EventId(next)), "I3: push of {}", next);
+            let source = MonitorEventSource {
+                channel: event.channel(),
+                id: EventId(next),
+            };
+            defmt::assert!(pending.push(source).is_ok(), "model full");
+            next += 1;
+        }
+    }
+    d
 }
 
 /// Events pushed by the blocking journal are read byte for byte, acked and

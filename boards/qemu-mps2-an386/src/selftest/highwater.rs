@@ -23,7 +23,7 @@ use monitor_events::{
 /// The stack budget of each operation, in bytes.
 pub(super) const BUDGET: usize = 2048;
 /// Reopen rounds per layout: enough pushes to wrap the 64 KiB flash.
-const ROUNDS: u64 = 24;
+pub(super) const ROUNDS: u64 = 24;
 
 /// Deepest stack per operation, in bytes.
 #[derive(Clone, Copy, Default)]
@@ -52,7 +52,7 @@ impl Deepest {
     }
 
     /// Folds `other` in, operation by operation.
-    fn merge(&mut self, other: &Deepest) {
+    pub(super) fn merge(&mut self, other: &Deepest) {
         self.open = self.open.max(other.open);
         self.open_into = self.open_into.max(other.open_into);
         self.push = self.push.max(other.push);
@@ -63,7 +63,7 @@ impl Deepest {
 
 /// Keeps the larger of `slot` and what `hw` found; a measurement that reached
 /// the bottom of the paint would understate the use and fails the selftest.
-fn keep(slot: &mut usize, hw: HighWater, what: &str) {
+pub(super) fn keep(slot: &mut usize, hw: HighWater, what: &str) {
     defmt::assert!(
         !hw.saturated(),
         "stack of {=str} reached the bottom of the {} B painted below the stack pointer",
@@ -76,7 +76,7 @@ fn keep(slot: &mut usize, hw: HighWater, what: &str) {
 /// The `n`-th event of this phase: as large as an event encodes (a failed
 /// forward with every integer at its maximum and the longest failure data),
 /// on one of the simulated channels.
-fn largest(n: u64) -> MonitorEvent {
+pub(super) fn largest(n: u64) -> MonitorEvent {
     let mut hash = [0xff; 32];
     hash[..8].copy_from_slice(&n.to_le_bytes());
     let reason = match FailureReason::new(u16::MAX, &[0xff; MAX_FAILURE_DATA]) {
@@ -245,7 +245,7 @@ fn medium(m: &mut MirrorFlash) -> (usize, usize) {
 }
 
 /// A fresh image on `ram`, with in-place acks or without multiwrite.
-fn fresh(ram: &'static mut [u8; SIZE], image: &str, multiwrite: bool) -> MirrorFlash {
+pub(super) fn fresh(ram: &'static mut [u8; SIZE], image: &str, multiwrite: bool) -> MirrorFlash {
     match MirrorFlash::fresh(ram, image, multiwrite) {
         Ok(m) => m,
         Err(e) => defmt::panic!("cannot create {=str}: {}", image, e),
