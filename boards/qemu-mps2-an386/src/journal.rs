@@ -24,7 +24,9 @@ pub const AUTH_SECTOR_SIZE: u32 = 8192;
 /// The authenticated journal's device key. A real device keeps its key out of the
 /// flash (in OTP or a secure element); here it is part of the firmware, which the
 /// power-cut loop never changes.
-const AUTH: Auth = Auth::new(*b"mps2-an386 journal key, test use", *b"mps2-an386/event");
+fn device_auth() -> Auth {
+    Auth::new(*b"mps2-an386 journal key, test use", *b"mps2-an386/event")
+}
 
 /// The journal on the mirrored flash.
 pub type Journal<'m> = monitor_events::journal::Journal<&'m mut MirrorFlash, N>;
@@ -51,7 +53,7 @@ static MONITOR_EVENTS_SIZES: [u32; 5] = [
 pub fn config(geometry: Geometry, auth: bool) -> Config<N> {
     let plain = Config::try_new(geometry, MAX_BODY);
     let config = if auth {
-        plain.and_then(|c| c.with_auth(AUTH))
+        plain.and_then(|c| c.with_auth(device_auth()))
     } else {
         plain
     };

@@ -39,12 +39,14 @@ pub struct Shape {
     pub ack_mode: AckMode,
     /// The pending capacity `N` (3, 4, 6 or 8: the values `with_n!` dispatches).
     pub n: usize,
-    /// Whether records are authenticated (with [`AUTH`]; acks are records then).
+    /// Whether records are authenticated (with [`auth`]; acks are records then).
     pub auth: bool,
 }
 
 /// The device secret and region identity of the authenticated shapes.
-pub const AUTH: Auth = Auth::new([0x42; 32], *b"fuzz-region-0001");
+pub fn auth() -> Auth {
+    Auth::new([0x42; 32], *b"fuzz-region-0001")
+}
 
 const fn geo(sector_count: u32, sector_size: u32, write_size: u32, multiwrite: bool) -> Geometry {
     Geometry {
@@ -106,7 +108,7 @@ impl Shape {
         let c = Config::<N>::try_new(self.geometry, self.max_body)
             .and_then(|c| c.with_ack_mode(self.ack_mode));
         let c = if self.auth {
-            c.and_then(|c| c.with_auth(AUTH))
+            c.and_then(|c| c.with_auth(auth()))
         } else {
             c
         };

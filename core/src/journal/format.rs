@@ -277,7 +277,7 @@ pub(crate) struct Tagger(core::convert::Infallible);
 #[cfg(not(feature = "auth"))]
 impl Tagger {
     pub(crate) fn new(auth: &super::config::Auth, _what: Tagged, _seq: u32, _offset: u32) -> Self {
-        let _ = (&auth.key, &auth.region);
+        let _ = &auth.region;
         match auth.never {}
     }
 
@@ -294,8 +294,13 @@ impl Tagger {
 impl Tagger {
     pub(crate) fn new(auth: &super::config::Auth, what: Tagged, seq: u32, offset: u32) -> Self {
         use bitcoin_hashes::HashEngine;
-        let mut e =
-            bitcoin_hashes::hmac::HmacEngine::<bitcoin_hashes::sha256::HashEngine>::new(&auth.key);
+        // The key's pad blocks were hashed once, by `Auth::new`.
+        let engine =
+            |state: &[u8; 32]| bitcoin_hashes::sha256::Midstate::new(*state, 64).to_engine();
+        let mut e = bitcoin_hashes::hmac::HmacEngine::from_inner_engines(
+            engine(&auth.inner),
+            engine(&auth.outer),
+        );
         e.input(b"monitor-events/1");
         e.input(&auth.region);
         e.input(&[what as u8]);
@@ -681,6 +686,40 @@ pub(crate) mod tests {
             GOLDEN_RECORDS[0][4..8],
             "event crc"
         );
+    }
+
+    #[cfg(feature = "auth")]
+    proptest::proptest! {
+        /// I10: a tag from the pad states `Auth` keeps is HMAC-SHA-256 under the
+        /// key itself (bitcoin_hashes' own `HmacEngine::new`), for any key, region,
+        /// place and content, fed in any split.
+        #[test]
+        fn i10_tags_from_pad_states_are_hmac_under_the_key(
+            key in proptest::array::uniform32(proptest::num::u8::ANY),
+            region in proptest::array::uniform16(proptest::num::u8::ANY),
+            seq in proptest::num::u32::ANY,
+            offset in proptest::num::u32::ANY,
+            header in proptest::bool::ANY,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            split in 0usize..300,
+        ) {
+            use bitcoin_hashes::HashEngine as _;
+            let auth = super::super::config::Auth::new(key, region);
+            let what = if header { Tagged::SectorHeader } else { Tagged::Record };
+            let mut t = Tagger::new(&auth, what, seq, offset);
+            let split = split.min(body.len());
+            t.update(&body[..split]);
+            t.update(&body[split..]);
+            let mut e = bitcoin_hashes::hmac::HmacEngine::<bitcoin_hashes::sha256::HashEngine>::new(&key);
+            e.input(b"monitor-events/1");
+            e.input(&region);
+            e.input(&[what as u8]);
+            e.input(&seq.to_le_bytes());
+            e.input(&offset.to_le_bytes());
+            e.input(&body);
+            let want = bitcoin_hashes::Hash::to_byte_array(e.finalize());
+            proptest::prop_assert_eq!(&t.finalize()[..], &want[..TAG_LEN as usize]);
+        }
     }
 
     #[test]
