@@ -303,7 +303,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut done = 0usize;
                 while done < e.len as usize {
                     let n = (e.len as usize - done).min(CHUNK - fill);
-                    self.read_payload(e, done, &mut buf.0[fill..fill + n]).await;
+                    // `split_at_mut`, not `[fill..fill + n]`: see `put`.
+                    let (_, free) = buf.0.split_at_mut(fill);
+                    self.read_payload(e, done, free.split_at_mut(n).0).await;
                     self.put_filled(n, &mut buf, &mut fill, &mut at).await;
                     done += n;
                 }
@@ -312,7 +314,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let end = off + ext;
         if at < end {
             let n = (end - at) as usize;
-            self.m_program(at, &buf.0[..n]).await;
+            self.m_program(at, buf.0.split_at(n).0).await;
         }
     }
 
@@ -337,9 +339,15 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         at: &mut u32,
     ) {
         while !bytes.is_empty() {
-            let n = bytes.len().min(CHUNK - *fill);
-            buf.0[*fill..*fill + n].copy_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
+            // `split_at` rather than range indexing: its failure (impossible here)
+            // panics with a fixed message, where a failed range index formats
+            // numbers and links `core::fmt`'s integer code (about 1 KiB on
+            // Cortex-M) into builds that have none otherwise.
+            let (_, free) = buf.0.split_at_mut(*fill);
+            let n = bytes.len().min(free.len());
+            let (now, rest) = bytes.split_at(n);
+            free.split_at_mut(n).0.copy_from_slice(now);
+            bytes = rest;
             self.put_filled(n, buf, fill, at).await;
         }
     }

@@ -124,18 +124,28 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             off: e.off,
             len: e.len | if e.flags & F_COPY != 0 { COPY } else { 0 },
         };
-        // Rebasing kept the order: `pos` still holds.
+        // Rebasing kept the order: `pos` still holds. The index is walked with
+        // iterators and `get`, never `[i]`: a failed bounds check formats its
+        // numbers, which would link `core::fmt`'s integer code (about 1 KiB on
+        // Cortex-M) into builds that have none otherwise.
         match pos {
-            Ok(i) => self.entries[i] = slot,
+            Ok(i) => {
+                if let Some(s) = self.entries.get_mut(i) {
+                    *s = slot;
+                }
+            }
             Err(i) => {
                 // Cannot fail: room was checked above.
                 let _ = self.entries.push(slot);
-                // The later entries up by one (none for a push, the common case).
-                let s = &mut self.entries[i..];
-                for k in (1..s.len()).rev() {
-                    s[k] = s[k - 1].fields();
+                // The later entries up by one (none for a push, the common case):
+                // `slot` goes to `i`, each one to the next place, and the last
+                // (the slot just pushed) falls off.
+                let mut carry = slot;
+                for s in self.entries.iter_mut().skip(i) {
+                    let next = s.fields();
+                    *s = carry;
+                    carry = next;
                 }
-                s[0] = slot;
             }
         }
         Ok(())
@@ -144,16 +154,22 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Removes the entry at `i`: the later entries down by one, field by field
     /// (see [`Slot::fields`]; `Vec::remove` would link `memmove`).
     pub(super) fn remove_at(&mut self, i: usize) {
-        let s = &mut self.entries[i..];
-        for k in 1..s.len() {
-            s[k - 1] = s[k].fields();
+        let mut later = self.entries.iter_mut().skip(i);
+        let Some(mut prev) = later.next() else {
+            fatal!("monitor-events: no pending entry at index {}", i);
+        };
+        for s in later {
+            *prev = s.fields();
+            prev = s;
         }
         self.entries.pop();
     }
 
     /// Points the entry at `i` to its copy at `off` (written and verified).
     pub(super) fn moved(&mut self, i: usize, off: u32) {
-        let s = &mut self.entries[i];
+        let Some(s) = self.entries.get_mut(i) else {
+            fatal!("monitor-events: no pending entry at index {}", i);
+        };
         s.delta &= !CORRECTED;
         s.off = off;
         s.len |= COPY;
@@ -166,7 +182,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// If a corrected record no longer reads as one flipped bit (it changed on the
     /// medium since `open`: invariant I7).
     pub(super) async fn entry(&mut self, i: usize) -> Entry {
-        let s = self.entries[i];
+        let Some(&s) = self.entries.get(i) else {
+            fatal!("monitor-events: no pending entry at index {}", i);
+        };
         let (id, off) = (self.slot_id(s), s.off());
         let mut head = [0u8; RECORD_HEADER_LEN as usize];
         self.m_read(off, &mut head).await;

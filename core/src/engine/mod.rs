@@ -435,10 +435,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.busy = true;
         self.repair().await;
         for (id, o) in ids.iter().zip(out.iter_mut()) {
-            *o = match self.find(id.0) {
-                Err(_) => AckOutcome::AlreadyAcked,
-                Ok(i) => {
-                    let off = self.entries[i].off();
+            // The pending entry's offset (`get`, not `[i]`: see `put_entry`).
+            let pending = self.find(id.0).ok().and_then(|i| self.entries.get(i));
+            *o = match pending.map(|s| s.off()) {
+                None => AckOutcome::AlreadyAcked,
+                Some(off) => {
                     if !(self.cfg.ack_mode == AckMode::InPlace
                         && self.in_place_flag(off) != 0
                         && self.ack_in_place(off).await)
@@ -485,7 +486,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
         let out = &mut buf[..len];
         self.check_entry(e, "read", |_, at, chunk| {
-            out[at..at + chunk.len()].copy_from_slice(chunk)
+            // Always in `out`: the chunks cover `0..len` once, in order.
+            if let Some(o) = out.get_mut(at..at + chunk.len()) {
+                o.copy_from_slice(chunk)
+            }
         })
         .await;
         Ok(len)
@@ -630,8 +634,9 @@ fn apply_fix(buf: &mut [u8], at: usize, fix: u16) {
         return;
     }
     let bit = fix as usize - 1;
-    if (at * 8..(at + buf.len()) * 8).contains(&bit) {
-        buf[bit / 8 - at] ^= 1 << (bit % 8);
+    // The byte of `bit`, if it lies in `buf` (which starts at byte `at`).
+    if let Some(b) = (bit / 8).checked_sub(at).and_then(|i| buf.get_mut(i)) {
+        *b ^= 1 << (bit % 8);
     }
 }
 

@@ -111,10 +111,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 warn!("monitor-events: sector header did not verify; erasing");
                 self.m_erase(idx).await;
             }
-            self.m_program(base, &buf[..hl]).await;
+            // `split_at`, not `[..hl]`: see `put`.
+            let want = buf.split_at(hl).0;
+            self.m_program(base, want).await;
             let mut back = [0u8; 64];
-            self.m_read(base, &mut back[..hl]).await;
-            if back[..hl] == buf[..hl] {
+            let back = back.split_at_mut(hl).0;
+            self.m_read(base, back).await;
+            if back == want {
                 self.cur = Some(Current {
                     seq,
                     ptr: hl as u32,
