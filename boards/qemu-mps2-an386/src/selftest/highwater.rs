@@ -51,6 +51,24 @@ impl Deepest {
             .max(self.release_next)
     }
 
+    /// The operation with the largest figure.
+    pub fn deepest(&self) -> &'static str {
+        let all = [
+            (self.open, "open"),
+            (self.open_into, "open_into"),
+            (self.push, "push"),
+            (self.ack, "ack"),
+            (self.release_next, "release_next"),
+        ];
+        let mut best = all[0];
+        for op in all {
+            if op.0 > best.0 {
+                best = op;
+            }
+        }
+        best.1
+    }
+
     /// Folds `other` in, operation by operation.
     pub(super) fn merge(&mut self, other: &Deepest) {
         self.open = self.open.max(other.open);
@@ -279,6 +297,10 @@ pub(super) fn highwater(
         in_place.ack,
         records.ack,
         WINDOW
+    );
+    defmt::info!(
+        "stack high-water: EventStore::open by value builds the store ({} B here) in its own frame and moves it out; open_into recovers it in place",
+        core::mem::size_of::<journal::EventStore<'static>>()
     );
 
     let mut m = fresh(m.into_ram(), image, true);

@@ -105,16 +105,18 @@ pub fn selftest(ram: &'static mut [u8; SIZE], args: &Args) -> bool {
     for (what, deepest) in [("EventStore", store), ("journal", journal)] {
         if deepest.max() > highwater::BUDGET {
             defmt::warn!(
-                "stack: {=str} over budget: {} B deepest, budget {} B",
+                "stack: {=str} over budget: {} B deepest ({=str}), budget {} B",
                 what,
                 deepest.max(),
+                deepest.deepest(),
                 highwater::BUDGET
             );
         } else {
             defmt::info!(
-                "stack: {=str} within budget: {} B deepest, budget {} B",
+                "stack: {=str} within budget: {} B deepest ({=str}), budget {} B",
                 what,
                 deepest.max(),
+                deepest.deepest(),
                 highwater::BUDGET
             );
         }
