@@ -55,6 +55,14 @@ impl Slot {
     }
 }
 
+/// Panics: index `i` holds no entry (a bug: every caller got `i` from `find`).
+/// One out-of-line copy of the message for all callers.
+#[cold]
+#[inline(never)]
+fn no_entry(i: usize) -> ! {
+    fatal!("monitor-events: no pending entry at index {}", i)
+}
+
 /// Why an entry could not be stored.
 pub(super) enum PutError {
     /// `N` events are pending.
@@ -156,7 +164,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     pub(super) fn remove_at(&mut self, i: usize) {
         let mut later = self.entries.iter_mut().skip(i);
         let Some(mut prev) = later.next() else {
-            fatal!("monitor-events: no pending entry at index {}", i);
+            no_entry(i);
         };
         for s in later {
             *prev = s.fields();
@@ -168,7 +176,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Points the entry at `i` to its copy at `off` (written and verified).
     pub(super) fn moved(&mut self, i: usize, off: u32) {
         let Some(s) = self.entries.get_mut(i) else {
-            fatal!("monitor-events: no pending entry at index {}", i);
+            no_entry(i);
         };
         s.delta &= !CORRECTED;
         s.off = off;
@@ -183,7 +191,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// medium since `open`: invariant I7).
     pub(super) async fn entry(&mut self, i: usize) -> Entry {
         let Some(&s) = self.entries.get(i) else {
-            fatal!("monitor-events: no pending entry at index {}", i);
+            no_entry(i);
         };
         let (id, off) = (self.slot_id(s), s.off());
         let mut head = [0u8; RECORD_HEADER_LEN as usize];
