@@ -238,3 +238,129 @@ mod tests {
         assert!(s.copy() && s.corrected());
     }
 }
+
+blocking_only! {
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use crate::blocking::tests::{TestFlash, GEO};
+    use crate::journal::NoCounter;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// One step against the index: store an entry for `id` (new or replacing),
+    /// remove the `pick`-th entry, or point the `pick`-th entry at a copy.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Put {
+            id: u64,
+            off: u32,
+            len: u16,
+            copy: bool,
+            corrected: bool,
+        },
+        Remove {
+            pick: usize,
+        },
+        Moved {
+            pick: usize,
+            off: u32,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0u64..64, any::<u32>(), 0u16..0x7FFF, any::<bool>(), any::<bool>())
+                .prop_map(|(id, off, len, copy, corrected)| {
+                    Step::Put { id, off, len, copy, corrected }
+                }),
+            1 => any::<usize>().prop_map(|pick| Step::Remove { pick }),
+            1 => (any::<usize>(), any::<u32>())
+                .prop_map(|(pick, off)| Step::Moved { pick, off }),
+        ]
+    }
+
+    proptest! {
+        /// I1, I3: the location index against a sorted map, over random puts
+        /// (inserts anywhere, replacements, ids far apart that move the base),
+        /// removals and moves: after every step it holds exactly the model's
+        /// entries, in id order, each with its offset, length and flags; a put
+        /// into a full index is `Full` and changes nothing.
+        #[test]
+        fn i1_the_index_follows_a_sorted_map(
+            base in prop_oneof![Just(0u64), Just(u64::MAX / 2), 0u64..1 << 40],
+            steps in proptest::collection::vec(step(), 1..120),
+        ) {
+            let config = Config::<8>::try_new(GEO, 60).unwrap();
+            let flash = TestFlash::new(GEO);
+            let mut j = Journal::<TestFlash, 8, NoCounter>::unopened(flash, config, NoCounter);
+            // id -> (off, len, copy, corrected)
+            let mut model: BTreeMap<u64, (u32, u16, bool, bool)> = BTreeMap::new();
+            for st in steps {
+                match st {
+                    Step::Put { id, off, len, copy, corrected } => {
+                        let id = base + id * 1000;
+                        let flags = if copy { F_COPY } else { 0 };
+                        let e = Entry { id, off, crc: 0, len, fix: 0, flags };
+                        let full = model.len() == 8 && !model.contains_key(&id);
+                        match j.put_entry(&e, corrected) {
+                            Ok(()) => {
+                                prop_assert!(!full, "a put into a full index succeeded");
+                                model.insert(id, (off, len, copy, corrected));
+                            }
+                            Err(PutError::Full) => {
+                                prop_assert!(full, "Full with {} entries", model.len())
+                            }
+                            Err(PutError::Span) => {
+                                prop_assert!(false, "ids 64 000 apart refused")
+                            }
+                        }
+                    }
+                    Step::Remove { pick } if !model.is_empty() => {
+                        let i = pick % model.len();
+                        let id = *model.keys().nth(i).unwrap();
+                        prop_assert_eq!(j.find(id), Ok(i));
+                        j.remove_at(i);
+                        model.remove(&id);
+                    }
+                    Step::Moved { pick, off } if !model.is_empty() => {
+                        let i = pick % model.len();
+                        let id = *model.keys().nth(i).unwrap();
+                        j.moved(i, off);
+                        let m = model.get_mut(&id).unwrap();
+                        *m = (off, m.1, true, false);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(j.entries.len(), model.len());
+                for (i, (s, (id, want))) in j.entries.iter().zip(&model).enumerate() {
+                    prop_assert_eq!(j.slot_id(*s), *id, "id at {}", i);
+                    prop_assert_eq!(j.find(*id), Ok(i));
+                    let got = (s.off(), s.len(), s.copy(), s.corrected());
+                    prop_assert_eq!(got, *want, "entry {}", id);
+                }
+            }
+        }
+    }
+
+    /// I7: removing or moving an index that holds no entry is a bug the journal
+    /// refuses loudly, never a silent change of another entry.
+    #[test]
+    #[should_panic(expected = "no pending entry at index")]
+    fn i7_a_missing_entry_panics() {
+        let config = Config::<8>::try_new(GEO, 60).unwrap();
+        let mut j =
+            Journal::<TestFlash, 8, NoCounter>::unopened(TestFlash::new(GEO), config, NoCounter);
+        let e = Entry {
+            id: 3,
+            off: 64,
+            crc: 0,
+            len: 10,
+            fix: 0,
+            flags: 0,
+        };
+        assert!(j.put_entry(&e, false).is_ok());
+        j.remove_at(1);
+    }
+}
+}
