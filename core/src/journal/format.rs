@@ -704,11 +704,11 @@ pub(crate) mod tests {
 
     #[cfg(feature = "auth")]
     proptest::proptest! {
-        /// I10: a tag from the pad states `Auth` keeps is HMAC-SHA-256 under the
+        /// I8: a tag from the pad states `Auth` keeps is HMAC-SHA-256 under the
         /// key itself (bitcoin_hashes' own `HmacEngine::new`), for any key, region,
         /// place and content, fed in any split.
         #[test]
-        fn i10_tags_from_pad_states_are_hmac_under_the_key(
+        fn i8_tags_from_pad_states_are_hmac_under_the_key(
             key in proptest::array::uniform32(proptest::num::u8::ANY),
             region in proptest::array::uniform16(proptest::num::u8::ANY),
             seq in proptest::num::u32::ANY,
