@@ -281,7 +281,7 @@ mod model_tests {
     }
 
     proptest! {
-        /// I1, I3: the location index against a sorted map, over random puts
+        /// I1, I6: the location index against a sorted map, over random puts
         /// (inserts anywhere, replacements, ids far apart that move the base),
         /// removals and moves: after every step it holds exactly the model's
         /// entries, in id order, each with its offset, length and flags; a put
