@@ -147,7 +147,7 @@ impl<M: Medium, const N: usize> Journal<M, N> {
     /// # Panics
     /// If the medium fails a read (invariant I7).
     pub async fn open(medium: M, config: Config<N>) -> Result<Self, OpenError> {
-        Self::open_with(medium, config, |_| {}).await
+        Self::open_with(medium, config, ignore).await
     }
 
     /// As [`open`](Self::open), reporting every header and record seen to `visit`.
@@ -173,7 +173,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         config: Config<N>,
         counter: C,
     ) -> Result<Self, OpenError> {
-        Self::open_counted(medium, config, counter, |_| {}).await
+        Self::open_counted(medium, config, counter, ignore).await
     }
 
     async fn open_counted(
@@ -611,7 +611,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         true
     }
 
-    /// The offset (in sector) just past the last byte that is not `0xFF`.
+    /// The offset (in sector) just past the last byte that is not `0xFF`. Out of
+    /// line: its buffer would otherwise sit in the frame of every record scan.
+    #[inline(never)]
     async fn programmed_end(&mut self, base: u32) -> u32 {
         let mut buf = [0u8; CHUNK];
         let mut end = self.sector_size();
@@ -639,6 +641,10 @@ fn apply_fix(buf: &mut [u8], at: usize, fix: u16) {
         *b ^= 1 << (bit % 8);
     }
 }
+
+/// The visitor of an open that reports nothing. One function for every such
+/// open and internal scan, so that the recovery's scans are compiled once.
+fn ignore(_: Seen) {}
 
 fn corrupted(offset: u32, reason: Corruption) -> OpenError {
     OpenError::Corrupted { offset, reason }

@@ -140,8 +140,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 },
                 // The erased tail matters only to a sector step 4 does not scan
                 // again: one given back, which holds no record but copies.
-                None => match self.scan_records(h, false, false, &mut |_| {}).await? {
-                    s if s.kept == 0 => self.scan(h, false, &mut |_| {}).await?,
+                None => match self.scan_records(h, false, false, &mut ignore).await? {
+                    s if s.kept == 0 => self.scan(h, false, &mut ignore).await?,
                     s => s,
                 },
             };
@@ -252,7 +252,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             floor: 0,
             authenticated,
         };
-        self.scan(h, false, &mut |_| {})
+        self.scan(h, false, &mut ignore)
             .await
             .is_ok_and(|scan| scan.kept == 0)
     }

@@ -1,8 +1,8 @@
 //! [`EventStore`]: monitor events on the engine's [`Journal`], with ack
 //! bookkeeping and in-flight gating. Compiled twice, as the rest of the engine.
 
+use super::{ignore, Config, Journal, MonotonicCounter, NoCounter};
 use super::{maybe, Medium};
-use super::{Config, Journal, MonotonicCounter, NoCounter};
 use crate::event::{ChannelId, DecodeError, EventKind, MonitorEvent, MonitorEventSource};
 use crate::id::EventId;
 use crate::inflight::{ChannelGates, InFlightError};
@@ -165,7 +165,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
 
     /// Recovers the journal and rebuilds the pending index from it, in place.
     async fn recover(&mut self) -> Result<(), StoreError> {
-        self.journal.recover_counted(&mut |_| {}).await?;
+        self.journal.recover_counted(&mut ignore).await?;
         self.rebuild_index().await?;
         self.journal.busy = false;
         Ok(())
