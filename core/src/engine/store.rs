@@ -83,9 +83,10 @@ impl<M: Medium, const N: usize, const K: usize, const CH: usize>
     }
 
     /// As [`open`](Self::open), recovering the store in place, inside `slot`
-    /// (a `static` or a long-lived local): `open` holds the whole store in its own
-    /// frame while it recovers and then moves it out, which costs about twice the
-    /// store's size in stack. On a small stack, open with this. On an error
+    /// (a `static` or a long-lived local): `open` holds the journal and the marks
+    /// of the pending events in its own frame while they recover, then assembles
+    /// the store in its result, which costs most of the store's size in stack on
+    /// top of the recovery's. On a small stack, open with this. On an error
     /// `slot` is left `None`.
     ///
     /// ```
@@ -123,12 +124,19 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         config: Config<N>,
         counter: C,
     ) -> Result<Self, StoreError> {
-        let mut slot = None;
-        Self::open_into_with_counter(&mut slot, medium, config, counter).await?;
-        match slot {
-            Some(store) => Ok(store),
-            None => unreachable!("opened"),
-        }
+        Journal::<M, N, C>::check_geometry(&medium, &config)?;
+        // The store is assembled after recovery, in the caller's result: this
+        // frame holds the journal and the marks while they recover, not a whole
+        // store that is then moved out.
+        let mut journal = Journal::unopened(medium, config, counter);
+        let mut marks = Marks::new();
+        Self::recover_parts(&mut journal, &mut marks).await?;
+        Ok(EventStore {
+            journal,
+            marks,
+            gates: ChannelGates::new(),
+            state: InFlightState::Undeclared,
+        })
     }
 
     /// As [`open_into`](EventStore::open_into), refusing a medium rolled back
@@ -165,9 +173,17 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
 
     /// Recovers the journal and rebuilds the pending index from it, in place.
     async fn recover(&mut self) -> Result<(), StoreError> {
-        self.journal.recover_counted(&mut ignore).await?;
-        self.rebuild_index().await?;
-        self.journal.busy = false;
+        Self::recover_parts(&mut self.journal, &mut self.marks).await
+    }
+
+    /// Recovers `journal` and fills the (empty) `marks` from it.
+    async fn recover_parts(
+        journal: &mut Journal<M, N, C>,
+        marks: &mut Marks<N, CH>,
+    ) -> Result<(), StoreError> {
+        journal.recover_counted(&mut ignore).await?;
+        Self::rebuild_index(journal, marks).await?;
+        journal.busy = false;
         Ok(())
     }
 
@@ -175,11 +191,14 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// line, so that its buffers and the decoded event never share a frame with
     /// the journal's recovery.
     #[inline(never)]
-    async fn rebuild_index(&mut self) -> Result<(), StoreError> {
+    async fn rebuild_index(
+        journal: &mut Journal<M, N, C>,
+        marks: &mut Marks<N, CH>,
+    ) -> Result<(), StoreError> {
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let mut i = 0;
-        while let Some(id) = self.journal.nth_pending(i) {
-            let (channel, kind) = match self.journal.read_body(id, &mut buf).await {
+        while let Some(id) = journal.nth_pending(i) {
+            let (channel, kind) = match journal.read_body(id, &mut buf).await {
                 Ok(n) => channel_and_kind(&buf[..n])
                     .map_err(|error| StoreError::BadEvent { id, error })?,
                 Err(journal::ReadError::BufferTooSmall { needed }) => {
@@ -192,10 +211,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
                 Err(_) => unreachable!("listed as pending"),
             };
             // Ids come in increasing order and N bounds both indexes alike.
-            match self
-                .marks
-                .push(channel, kind == EventKind::HtlcResolved, Some(kind))
-            {
+            match marks.push(channel, kind == EventKind::HtlcResolved, Some(kind)) {
                 Ok(()) => {}
                 Err(InsertError::TooManyChannels) => {
                     return Err(StoreError::TooManyChannels { capacity: CH })

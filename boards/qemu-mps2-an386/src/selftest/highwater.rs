@@ -299,7 +299,7 @@ pub(super) fn highwater(
         WINDOW
     );
     defmt::info!(
-        "stack high-water: EventStore::open by value builds the store ({} B here) in its own frame and moves it out; open_into recovers it in place",
+        "stack high-water: EventStore::open by value recovers the journal and its marks in its own frame, then assembles the store ({} B here) in its result; open_into recovers it in place",
         core::mem::size_of::<journal::EventStore<'static>>()
     );
 
