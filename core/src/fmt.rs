@@ -44,9 +44,13 @@ macro_rules! fatal {
         {
             #[allow(unused_imports)]
             use $crate::fmt::{PanicArg as _, PanicArgOther as _};
+            // The message without the crate's prefix, which `StaticPanic` prints
+            // once for all (`$fmt` itself is only read at compile time).
+            const LEN: usize = $crate::fmt::unprefixed_len($fmt);
+            const MESSAGE: [u8; LEN] = $crate::fmt::unprefixed($fmt);
             // The explicit `&` below makes the `PanicArgOther` case resolve.
             $crate::fmt::static_panic(
-                $fmt,
+                &MESSAGE,
                 &[$((&$crate::fmt::PanicArgOf(&$arg)).panic_arg()),*],
             );
         }
@@ -55,13 +59,51 @@ macro_rules! fatal {
     }};
 }
 
+/// The prefix of every `fatal!` message. [`StaticPanic`] prints it, so that each
+/// message is stored without it.
+#[cfg(any(test, all(feature = "panic-static", not(feature = "defmt"))))]
+pub(crate) const PREFIX: &str = "monitor-events: ";
+
+/// The length of `fmt` without [`PREFIX`], which it must start with (checked
+/// at compile time: `fatal!` calls this in a `const`).
+#[cfg(any(test, all(feature = "panic-static", not(feature = "defmt"))))]
+pub(crate) const fn unprefixed_len(fmt: &str) -> usize {
+    let (f, p) = (fmt.as_bytes(), PREFIX.as_bytes());
+    assert!(
+        f.len() >= p.len(),
+        "a fatal! message starts with the prefix"
+    );
+    let mut i = 0;
+    while i < p.len() {
+        assert!(f[i] == p[i], "a fatal! message starts with the prefix");
+        i += 1;
+    }
+    f.len() - p.len()
+}
+
+/// `fmt` without [`PREFIX`], as bytes (`L` is [`unprefixed_len`] of `fmt`).
+#[cfg(any(test, all(feature = "panic-static", not(feature = "defmt"))))]
+pub(crate) const fn unprefixed<const L: usize>(fmt: &str) -> [u8; L] {
+    let f = fmt.as_bytes();
+    let skip = f.len() - L;
+    let mut out = [0u8; L];
+    let mut i = 0;
+    while i < L {
+        out[i] = f[skip + i];
+        i += 1;
+    }
+    out
+}
+
 /// Panics with the [`StaticPanic`] message `fmt` with `args`: one copy of the
-/// `core::panic!` call for every `fatal!` (the panic location stays the caller's).
+/// `core::panic!` call for every `fatal!`. The message names the operation, the
+/// offset and the error; the panic location is this function's (not
+/// `#[track_caller]`: a location per call site would add its file path and
+/// line, about 300 B of flash in all).
 #[cfg(all(feature = "panic-static", not(feature = "defmt")))]
 #[cold]
 #[inline(never)]
-#[track_caller]
-pub(crate) fn static_panic(fmt: &'static str, args: &[Arg<'_>]) -> ! {
+pub(crate) fn static_panic(fmt: &'static [u8], args: &[Arg<'_>]) -> ! {
     ::core::panic!("{}", StaticPanic { fmt, args })
 }
 
@@ -122,11 +164,13 @@ pub(crate) trait PanicArgOther {
 #[cfg(any(test, all(feature = "panic-static", not(feature = "defmt"))))]
 impl<T> PanicArgOther for &PanicArgOf<T> {}
 
-/// A panic message without `core::fmt`'s number formatting: the format string
-/// with each `{...}` replaced by the next argument (`{{` and `}}` are braces).
+/// A panic message without `core::fmt`'s number formatting: [`PREFIX`], then the
+/// format string with each `{...}` replaced by the next argument (`{{` and `}}`
+/// are braces).
 #[cfg(any(test, all(feature = "panic-static", not(feature = "defmt"))))]
 pub(crate) struct StaticPanic<'a> {
-    pub(crate) fmt: &'static str,
+    /// The format string, ASCII.
+    pub(crate) fmt: &'static [u8],
     pub(crate) args: &'a [Arg<'a>],
 }
 
@@ -136,8 +180,9 @@ impl core::fmt::Display for StaticPanic<'_> {
     // whose code and panic paths would cost more than this saves.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         use core::fmt::Write as _;
+        f.write_str(PREFIX)?;
         let mut args = self.args.iter();
-        let mut bytes = self.fmt.bytes().peekable();
+        let mut bytes = self.fmt.iter().copied().peekable();
         while let Some(c) = bytes.next() {
             if (c == b'{' || c == b'}') && bytes.peek() == Some(&c) {
                 // `{{` or `}}`.
@@ -170,13 +215,20 @@ impl core::fmt::Display for StaticPanic<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Arg, PanicArg as _, PanicArgOf, PanicArgOther as _, StaticPanic};
+    use super::{unprefixed, unprefixed_len, Arg, PanicArg as _, PanicArgOf, PanicArgOther as _};
+    use super::{StaticPanic, PREFIX};
 
     #[derive(Debug)]
     struct MediumError;
 
     fn render(fmt: &'static str, args: &[Arg<'_>]) -> std::string::String {
-        std::format!("{}", StaticPanic { fmt, args })
+        std::format!(
+            "{}",
+            StaticPanic {
+                fmt: fmt.as_bytes(),
+                args
+            }
+        )
     }
 
     #[test]
@@ -193,10 +245,7 @@ mod tests {
         ];
         assert_eq!(args, [Arg::Int(16), Arg::Int(0x2_0040), Arg::Other]);
         assert_eq!(
-            render(
-                "monitor-events: program of {} B at offset {} failed: {:?}",
-                &args
-            ),
+            render("program of {} B at offset {} failed: {:?}", &args),
             "monitor-events: program of 0x10 B at offset 0x20040 failed: <error>"
         );
         let what = "ack";
@@ -211,10 +260,32 @@ mod tests {
                     (&PanicArgOf(&max)).panic_arg()
                 ]
             ),
-            "ack at offset 0x0: event 0x7 {0xffffffffffffffff}"
+            "monitor-events: ack at offset 0x0: event 0x7 {0xffffffffffffffff}"
         );
         // Fewer arguments than placeholders, a lone `}`, no placeholder.
-        assert_eq!(render("a {} b } c", &[]), "a <error> b } c");
-        assert_eq!(render("no free sector left", &[]), "no free sector left");
+        assert_eq!(render("a {} b } c", &[]), "monitor-events: a <error> b } c");
+        assert_eq!(
+            render("no free sector left", &[]),
+            "monitor-events: no free sector left"
+        );
+    }
+
+    #[test]
+    fn i7_static_messages_are_stored_without_the_prefix() {
+        // What `fatal!` stores for a static panic: the message less the prefix,
+        // which `static_panic` prints in front of every message.
+        const FMT: &str = "monitor-events: read of {} B at offset {} failed: {:?}";
+        const MESSAGE: [u8; unprefixed_len(FMT)] = unprefixed(FMT);
+        assert_eq!(&MESSAGE, b"read of {} B at offset {} failed: {:?}");
+        assert_eq!(std::format!("{PREFIX}"), "monitor-events: ");
+        const EMPTY: [u8; unprefixed_len(PREFIX)] = unprefixed(PREFIX);
+        assert_eq!(EMPTY, [0u8; 0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "starts with the prefix")]
+    fn a_message_without_the_prefix_is_refused() {
+        // In `fatal!` this is a compile-time error (the call is in a `const`).
+        let _ = core::hint::black_box(unprefixed_len)("program failed");
     }
 }
