@@ -867,6 +867,102 @@ mod tests {
         assert!(slot2.is_none());
     }
 
+    /// One step of the workload `open`'s two forms are compared on.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Push a claim on channel `.0` (the store may answer `Full`).
+        Push(u8, u8),
+        /// Ack the pending event at this index (modulo the count), if any.
+        Ack(usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..4, any::<u8>()).prop_map(|(c, n)| Step::Push(c, n)),
+            (0usize..16).prop_map(Step::Ack),
+        ]
+    }
+
+    /// What an open gave: the pending events and the next id, or the error.
+    fn opened(
+        r: Result<&mut EventStore<&mut TestFlash, 16>, StoreError>,
+    ) -> Result<(std::vec::Vec<PendingInfo>, EventId), StoreError> {
+        r.map(|s| (s.pending().collect(), s.next_id()))
+    }
+
+    proptest::proptest! {
+        /// I1, I8, I9: `open` (recovering the parts in its frame) and
+        /// `open_into` (recovering in place) are two recoveries of one image: on
+        /// any image a random workload leaves (in-place acks or ack records,
+        /// sectors that wrap and compact or not), cut at a random operation,
+        /// with a random bit flipped or byte overwritten, both give the same
+        /// pending events and next id, or the same error, and neither writes.
+        #[test]
+        fn i1_i8_open_by_value_and_in_place_agree_on_any_image(
+            steps in proptest::collection::vec(step(), 0..400),
+            small in proptest::prelude::any::<bool>(),
+            records in proptest::prelude::any::<bool>(),
+            cut in proptest::option::of(0u64..800),
+            seed in 1u64..u64::MAX,
+            damage in proptest::option::of(
+                (0usize..1 << 15, 0u8..8, proptest::prelude::any::<bool>())
+            ),
+        ) {
+            // Small sectors wrap and compact within the workload.
+            let geo = Geometry {
+                multiwrite: !records,
+                ..if small { Geometry { sector_size: 2048, ..GEO } } else { GEO }
+            };
+            crate::blocking::tests::quiet_power_cuts();
+            let config = Config::<16>::new(geo, MAX_ENCODED_LEN);
+            let record_mode = config.ack_mode() == crate::journal::AckMode::Record;
+            proptest::prop_assert_eq!(record_mode, records);
+            let mut flash = TestFlash::new(geo);
+            flash.cut_at = cut;
+            flash.torn_seed = seed;
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut s = EventStore::<_, 16>::open(&mut flash, config).unwrap();
+                s.no_updates_in_flight();
+                for step in &steps {
+                    match *step {
+                        Step::Push(c, n) => {
+                            let _ = s.push(&claim(c, n));
+                        }
+                        Step::Ack(k) => {
+                            let count = s.pending_count();
+                            let p = s.pending().nth(k % count.max(1));
+                            if let Some(p) = p {
+                                let source = MonitorEventSource { channel: p.channel, id: p.id };
+                                s.ack(source).unwrap();
+                            }
+                        }
+                    }
+                }
+            }));
+            // Only a power cut stops the workload.
+            proptest::prop_assert!(run.is_ok() || flash.dead, "the workload failed without a cut");
+            flash.power_on();
+            if let Some((at, bit, flip)) = damage {
+                let at = at % flash.data.len();
+                if flip {
+                    flash.data[at] ^= 1 << bit;
+                } else {
+                    flash.data[at] = seed as u8;
+                }
+            }
+            let image = flash.data.clone();
+            let mut a = flash.clone();
+            let by_value = opened(EventStore::open(&mut a, config).as_mut().map_err(|e| *e));
+            let mut b = flash.clone();
+            let mut slot = None;
+            let in_place = opened(EventStore::open_into(&mut slot, &mut b, config));
+            proptest::prop_assert_eq!(&by_value, &in_place);
+            proptest::prop_assert_eq!(slot.is_some(), in_place.is_ok(), "I9: the slot on error");
+            proptest::prop_assert!(a.data == image && b.data == image, "open writes nothing");
+        }
+    }
+
     /// A medium that counts what reaches it, to show which calls write and sync.
     struct Counting<'a> {
         inner: &'a mut TestFlash,
