@@ -19,7 +19,6 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             return;
         }
         let size = self.sector_size();
-        let s = self.sector_count();
         let first = self.cur.map_or(0, |c| c.seq + 1);
         // A sector of several erase blocks whose erase a cut interrupted may keep
         // blocks with spent units that read erased: once the journal has written
@@ -31,7 +30,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             self.erase_first = (first.wrapping_add(self.reclaim), first.wrapping_add(free));
         }
         for k in 0..free {
-            let idx = (first.wrapping_add(k)) % s;
+            let idx = self.sector_index(first.wrapping_add(k));
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.
             let phantom = k < self.reclaim;

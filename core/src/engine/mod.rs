@@ -567,17 +567,28 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.cfg.geometry.sector_count
     }
 
-    fn sector_base(&self, seq: u32) -> u32 {
-        (seq % self.sector_count()) * self.sector_size()
+    /// The index of the sector that holds sequence number `seq`. Every such
+    /// remainder goes through here: one division (a library call on cores
+    /// without a divide instruction), and no division-by-zero check (`Config`
+    /// has at least 3 sectors).
+    #[inline(never)]
+    fn sector_index(&self, seq: u32) -> u32 {
+        seq % self.sector_count().max(1)
     }
 
-    /// The sequence number and in-sector offset of a live absolute offset.
+    fn sector_base(&self, seq: u32) -> u32 {
+        self.sector_index(seq) * self.sector_size()
+    }
+
+    /// The sequence number and in-sector offset of a live absolute offset
+    /// (sector sizes are powers of two: `Config` checks it).
     fn locate(&self, off: u32) -> (u32, u32) {
-        let idx = off / self.sector_size();
+        let shift = self.sector_size().trailing_zeros();
+        let idx = off >> shift;
         let cur = self.cur.map_or(0, |c| c.seq);
         let s = self.sector_count();
-        let back = (cur % s + s - idx) % s;
-        (cur - back, off % self.sector_size())
+        let back = self.sector_index(self.sector_index(cur) + s - idx);
+        (cur - back, off & (self.sector_size() - 1))
     }
 
     fn free_count(&self) -> u32 {

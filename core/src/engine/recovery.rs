@@ -78,7 +78,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     return Err(OpenError::ForeignGeometry { sector: idx })
                 }
                 HeaderState::Valid(h) => {
-                    if h.seq % s != idx {
+                    if self.sector_index(h.seq) != idx {
                         return Err(corrupted(idx * size, Corruption::SectorOrder));
                     }
                     if newest.is_none_or(|n| h.seq > n.seq) {
@@ -112,12 +112,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // behind a broken header are damage, unless they are only copies: an
         // abandoned retirement whose erase was cut, which is free either way.
         let after = newest.seq.wrapping_add(1);
-        let after_header = self.read_header(after % s).await;
+        let after_header = self.read_header(self.sector_index(after)).await;
         if matches!(after_header, HeaderState::Garbage { .. })
             && self.probe_first_record(after).await
             && !self.only_copies(after, newest.authenticated).await
         {
-            return Err(corrupted((after % s) * size, Corruption::SectorHeader));
+            return Err(corrupted(self.sector_base(after), Corruption::SectorHeader));
         }
         // Step 3: newest to oldest, until a retire record covers the next sector.
         // The newest sectors that hold nothing but copies (a retirement that a cut
@@ -180,7 +180,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         for q in self.oldest..=last {
             let h = self.expect_header(q).await?;
             visit(Seen::Sector {
-                index: q % s,
+                index: self.sector_index(q),
                 seq: q,
                 floor: h.floor,
             });
@@ -258,7 +258,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     pub(super) async fn expect_header(&mut self, seq: u32) -> Result<SectorHeader, OpenError> {
-        match self.header(seq % self.sector_count()).await? {
+        match self.header(self.sector_index(seq)).await? {
             HeaderState::Valid(h) if h.seq == seq => Ok(h),
             HeaderState::Valid(_) => Err(corrupted(self.sector_base(seq), Corruption::SectorOrder)),
             _ => Err(corrupted(self.sector_base(seq), Corruption::SectorHeader)),

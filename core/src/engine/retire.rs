@@ -83,7 +83,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if self.cur.is_none() {
             self.oldest = 0;
         }
-        let idx = seq % self.sector_count();
+        let idx = self.sector_index(seq);
         let g = self.cfg.geometry;
         let header = encode_sector_header(
             &g,
@@ -157,7 +157,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.retiring = false;
         self.sync().await;
         self.oldest = old + 1;
-        self.m_erase(old % self.sector_count()).await;
+        self.m_erase(self.sector_index(old)).await;
         self.sync().await;
     }
 }
