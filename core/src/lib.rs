@@ -16,6 +16,7 @@ pub mod inflight;
 pub mod journal;
 pub mod medium;
 pub mod pending;
+mod split;
 pub mod store;
 
 pub use barrier::{AckBarrier, BarrierError, Condition};

@@ -2,6 +2,7 @@
 //! its CRC and tag, reading it back, and acks in place.
 
 use super::*;
+use crate::split::{split, split_mut};
 
 /// The buffer a record is programmed through, word-aligned: filling it again
 /// with `0xFF` then takes the word-aligned `memset` that the firmware links
@@ -302,9 +303,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut done = 0usize;
                 while done < e.len as usize {
                     let n = (e.len as usize - done).min(CHUNK - fill);
-                    // `split_at_mut`, not `[fill..fill + n]`: see `put`.
-                    let (_, free) = buf.0.split_at_mut(fill);
-                    self.read_payload(e, done, free.split_at_mut(n).0).await;
+                    // `split_mut`, not `[fill..fill + n]`: see `put`.
+                    let (_, free) = split_mut(&mut buf.0, fill);
+                    self.read_payload(e, done, split_mut(free, n).0).await;
                     self.put_filled(n, &mut buf, &mut fill, &mut at).await;
                     done += n;
                 }
@@ -313,7 +314,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         let end = off + ext;
         if at < end {
             let n = (end - at) as usize;
-            self.m_program(at, buf.0.split_at(n).0).await;
+            self.m_program(at, split(&buf.0, n).0).await;
         }
     }
 
@@ -338,14 +339,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         at: &mut u32,
     ) {
         while !bytes.is_empty() {
-            // `split_at` rather than range indexing: its failure (impossible here)
-            // panics with a fixed message, where a failed range index formats
-            // numbers and links `core::fmt`'s integer code (about 1 KiB on
-            // Cortex-M) into builds that have none otherwise.
-            let (_, free) = buf.0.split_at_mut(*fill);
+            // `split`, not range indexing: its failure (impossible here) is one
+            // shared panic (see `crate::split`), where a failed range index
+            // formats numbers and links `core::fmt`'s integer code (about 1 KiB
+            // on Cortex-M) into builds that have none otherwise.
+            let (_, free) = split_mut(&mut buf.0, *fill);
             let n = bytes.len().min(free.len());
-            let (now, rest) = bytes.split_at(n);
-            free.split_at_mut(n).0.copy_from_slice(now);
+            let (now, rest) = split(bytes, n);
+            split_mut(free, n).0.copy_from_slice(now);
             bytes = rest;
             self.put_filled(n, buf, fill, at).await;
         }

@@ -2,6 +2,7 @@
 //! (copying its pending events forward, the `Retire` record, the erase).
 
 use super::*;
+use crate::split::{split, split_mut};
 
 #[maybe]
 impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
@@ -111,11 +112,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 warn!("monitor-events: sector header did not verify; erasing");
                 self.m_erase(idx).await;
             }
-            // `split_at`, not `[..hl]`: see `put`.
-            let want = buf.split_at(hl).0;
+            // `split`, not `[..hl]`: see `put`.
+            let want = split(&buf, hl).0;
             self.m_program(base, want).await;
             let mut back = [0u8; 64];
-            let back = back.split_at_mut(hl).0;
+            let back = split_mut(&mut back, hl).0;
             self.m_read(base, back).await;
             if back == want {
                 self.cur = Some(Current {

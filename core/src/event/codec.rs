@@ -100,9 +100,9 @@ impl MonitorEvent {
         let mut w = Writer { buf, pos: 0 };
         w.event(self);
         let Writer { buf, pos } = w;
-        // `split_at`, not `[..pos]`: a failed range index formats numbers, which
-        // would link `core::fmt`'s integer code into builds that have none.
-        Ok(buf.split_at(pos).0)
+        // Not `[..pos]`: a failed range index formats numbers, which would link
+        // `core::fmt`'s integer code into builds that have none (`crate::split`).
+        Ok(crate::split::split_mut(buf, pos).0)
     }
 
     /// Decodes an event that [`encode`](Self::encode) produced. Every byte string
