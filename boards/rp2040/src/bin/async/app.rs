@@ -1,7 +1,8 @@
 //! The async store on the flash partition declared in memory.x, running the
-//! demo's steps (`monitor_events_demo::run`: open, replay, push, acks) with every
-//! medium operation awaited: `monitor_events::asynch::Journal` on
-//! `AsyncNorFlashMedium` over embassy-rp's DMA flash driver.
+//! demo's steps (`monitor_events_demo::asynch::run`, the same source as the
+//! blocking `run`: open, replay, push, acks) with every medium operation
+//! awaited: `monitor_events::asynch::Journal` on `AsyncNorFlashMedium` over
+//! embassy-rp's DMA flash driver.
 //!
 //! The same partition, geometry, configuration and log lines as the blocking
 //! firmware (`src/app.rs`), so the two builds differ only in the path.
@@ -9,9 +10,9 @@
 use embassy_rp::flash::{Async, Flash, ERASE_SIZE};
 use embassy_rp::peripherals::FLASH;
 use monitor_events::asynch::Journal;
-use monitor_events::journal::{AckMode, AckOutcome, Config};
-use monitor_events::{EventId, Geometry, MonitorEvent, MAX_ENCODED_LEN};
-use monitor_events_demo::{monitor, EVENTS_PER_BOOT};
+use monitor_events::journal::{AckMode, Config};
+use monitor_events::{Geometry, MonitorEvent, MAX_ENCODED_LEN};
+use monitor_events_demo::Base;
 use monitor_events_flash::AsyncNorFlashMedium;
 
 /// Size of the QSPI flash (a Raspberry Pi Pico's W25Q16JV: 2 MiB).
@@ -84,7 +85,7 @@ fn partition() -> (u32, u32) {
 }
 
 /// Binds the partition and runs the demo's steps on it through the async journal:
-/// recovers, replays, pushes and acks.
+/// recovers, replays, pushes and acks (`monitor_events_demo::asynch::run`).
 ///
 /// # Panics
 /// With a defmt message on any error, as the blocking demo: typically
@@ -106,88 +107,5 @@ pub async fn run(flash: PicoFlash) {
             e
         ),
     };
-    let mut journal: Journal<PicoMedium, N> = match Journal::open(medium, CONFIG).await {
-        Ok(j) => j,
-        Err(e) => fail!(
-            "cannot open the journal at offset {=u32:#x}",
-            "cannot open the journal at offset {=u32:#x}: {}",
-            base;
-            e
-        ),
-    };
-    defmt::info!(
-        "journal at flash offset {=u32:#x}, {} x {} B, ack records: {} pending, next id #{=u64}",
-        base,
-        GEOMETRY.sector_count,
-        GEOMETRY.sector_size,
-        journal.pending_count(),
-        journal.next_id().0
-    );
-
-    // Replay: every event still pending after the restart goes to the consumer
-    // again, in id order, then the consumer acks it.
-    let mut body = [0u8; MAX_ENCODED_LEN];
-    for _ in 0..journal.pending_count() {
-        let Some((id, _)) = journal.pending().next() else {
-            break;
-        };
-        let len = match journal.read(id, &mut body).await {
-            Ok(n) => n,
-            Err(e) => fail!("read #{=u64}", "read #{=u64}: {}", id.0; e),
-        };
-        match MonitorEvent::decode(&body[..len]) {
-            Ok(event) => defmt::info!("replayed #{=u64}: {=str}", id.0, event.kind().as_str()),
-            Err(e) => fail!(
-                "event #{=u64} does not decode",
-                "event #{=u64} does not decode: {}",
-                id.0;
-                e
-            ),
-        }
-        ack(&mut journal, id).await;
-    }
-
-    // The monitor produces events; each is durable when push returns.
-    let first = journal.next_id().0;
-    let mut pushed = [EventId(0); EVENTS_PER_BOOT];
-    for (k, slot) in pushed.iter_mut().enumerate() {
-        let event = monitor::event(first + k as u64);
-        let bytes = match event.encode(&mut body) {
-            Ok(b) => b,
-            Err(e) => fail!("encode", "encode: {}"; e),
-        };
-        *slot = match journal.push(bytes).await {
-            Ok(id) => id,
-            Err(e) => fail!("push", "push: {}"; e),
-        };
-        defmt::info!(
-            "pushed #{=u64}: {=str} on channel {=u8}, {} B",
-            slot.0,
-            event.kind().as_str(),
-            event.channel().0[31],
-            bytes.len()
-        );
-    }
-
-    // The consumer acks out of order (odd positions first, then even ones); the
-    // last two stay pending and are replayed at the next boot.
-    let odd = EVENTS_PER_BOOT / 2;
-    for k in 0..EVENTS_PER_BOOT - 2 {
-        let i = if k < odd { 2 * k + 1 } else { 2 * (k - odd) };
-        ack(&mut journal, pushed[i]).await;
-    }
-    defmt::info!(
-        "{} pending (replayed at the next boot), next id #{=u64}",
-        journal.pending_count(),
-        journal.next_id().0
-    );
-}
-
-/// Acks `id` and logs the outcome.
-async fn ack(journal: &mut Journal<PicoMedium, N>, id: EventId) {
-    match journal.ack(id).await {
-        Ok(AckOutcome::Acked) => defmt::info!("acked #{=u64}", id.0),
-        Ok(AckOutcome::AlreadyAcked) => defmt::info!("#{=u64} was already acked", id.0),
-        Err(e) => fail!("ack #{=u64}", "ack #{=u64}: {}", id.0; e),
-    }
+    monitor_events_demo::asynch::run(medium, CONFIG, Base::FlashOffset(base)).await;
 }
