@@ -696,3 +696,73 @@ fn i4_reopen_with_another_reserve_finds_the_retire_record_below_the_top() {
         );
     }
 }
+
+/// A medium of any geometry that holds nothing: for the geometry arithmetic,
+/// which never reads.
+struct Shape(Geometry);
+
+impl Medium for Shape {
+    type Error = TestError;
+    fn geometry(&self) -> Geometry {
+        self.0
+    }
+    fn read(&mut self, _: u32, _: &mut [u8]) -> Result<(), TestError> {
+        Err(TestError::Rule("the geometry arithmetic read"))
+    }
+    fn program(&mut self, _: u32, _: &[u8]) -> Result<(), TestError> {
+        Err(TestError::Rule("the geometry arithmetic programmed"))
+    }
+    fn erase(&mut self, _: u32) -> Result<(), TestError> {
+        Err(TestError::Rule("the geometry arithmetic erased"))
+    }
+    fn sync(&mut self) -> Result<(), TestError> {
+        Ok(())
+    }
+}
+
+proptest::proptest! {
+    /// I3, I8: where a record is, on every geometry `Config` accepts (sector
+    /// sizes from 256 B to 1 MiB, 3 to 65 535 sectors, up to 4 GiB) and any
+    /// newest sector number, wrapped or not: `locate` gives back the sector
+    /// number and offset that `sector_base` placed, for every live sector
+    /// (the newest and the `sector_count - 1` before it), and `sector_index`
+    /// is the remainder by the sector count.
+    #[test]
+    fn i3_locate_inverts_sector_base_on_every_geometry(
+        size_log in 8u32..=20,
+        count in 3u32..=0xFFFF,
+        newest in proptest::prop_oneof![
+            proptest::prelude::any::<u32>(),
+            0u32..8,
+            (u32::MAX - 8)..=u32::MAX,
+        ],
+        back in proptest::prelude::any::<u32>(),
+        at in proptest::prelude::any::<u32>(),
+        write_log in 0u32..=5,
+    ) {
+        let size = 1u32 << size_log;
+        // The whole medium addressable in 32 bits, as `Config` requires.
+        let count = count.min((u32::MAX as u64 / size as u64) as u32);
+        proptest::prop_assume!(count >= 3);
+        let geo = Geometry {
+            sector_size: size,
+            sector_count: count,
+            write_size: 1 << write_log,
+            multiwrite: false,
+        };
+        let Ok(config) = Config::<1>::try_new(geo, 16) else {
+            return Err(proptest::test_runner::TestCaseError::reject("not a Config"));
+        };
+        let mut j = Journal::unopened(Shape(geo), config, NoCounter);
+        j.cur = Some(Current { seq: newest, ptr: 0, sealed: false, records: 0, copies: 0 });
+        // A live sector: the newest or one of the `count - 1` before it (none
+        // before sector number 0).
+        let back = back % count.min(newest.saturating_add(1).max(1));
+        let seq = newest - back;
+        let p = at % size;
+        proptest::prop_assert_eq!(j.sector_index(seq), seq % count);
+        let off = j.sector_base(seq) + p;
+        proptest::prop_assert!((off as u64) < size as u64 * count as u64);
+        proptest::prop_assert_eq!(j.locate(off), (seq, p));
+    }
+}
