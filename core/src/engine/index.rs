@@ -137,11 +137,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // numbers, which would link `core::fmt`'s integer code (about 1 KiB on
         // Cortex-M) into builds that have none otherwise.
         match pos {
-            Ok(i) => {
-                if let Some(s) = self.entries.get_mut(i) {
-                    *s = slot;
-                }
-            }
+            Ok(i) => match self.entries.get_mut(i) {
+                Some(s) => *s = slot,
+                // `find` just found it there.
+                None => no_entry(i),
+            },
             Err(i) => {
                 // Cannot fail: room was checked above.
                 let _ = self.entries.push(slot);

@@ -18,6 +18,7 @@ use crate::journal::format::{
 };
 use crate::journal::{AppendError, Corruption, OpenError, ReadError, Seen, Status, UnknownId};
 pub use crate::pending::AckOutcome;
+use crate::split::split_mut;
 use heapless::Vec;
 
 /// Size of the stack buffer records are streamed through.
@@ -486,10 +487,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
         let out = &mut buf[..len];
         self.check_entry(e, "read", |_, at, chunk| {
-            // Always in `out`: the chunks cover `0..len` once, in order.
-            if let Some(o) = out.get_mut(at..at + chunk.len()) {
-                o.copy_from_slice(chunk)
-            }
+            // The chunks cover `0..len` once, in order: a chunk outside `out`
+            // would be a bug of the library, and panics (`crate::split`).
+            let (_, from) = split_mut(out, at);
+            split_mut(from, chunk.len()).0.copy_from_slice(chunk)
         })
         .await;
         Ok(len)
