@@ -12,6 +12,10 @@ and a second nRF52840 row, nrf52840-min, whose store variant is the feature
 `store-min`: the same demo on the library without preimage hashing (SHA-256),
 authentication or its defmt impls;
 
+and a peer row, nrf52840-peer: the same boot (replay, push, out-of-order acks)
+on the same nRF52840 partition through sequential-storage's queue instead of
+monitor-events (feature `peer`), printed next to ours and never gated;
+
 and a second RP2040 row, rp2040-async: the binary monitor-events-rp2040-async
 (feature `async`), the same demo through the async store on embassy-rp's async
 flash driver under an embassy executor, against the same binary with the store
@@ -90,6 +94,16 @@ BOARDS = {
     "rp2040-async": ("rp2040", "thumbv6m-none-eabi", "monitor-events-rp2040-async",
                      ["--features", "async", "--bin", "monitor-events-rp2040-async"],
                      ["--no-default-features", "--features", "async", "--bin", "monitor-events-rp2040-async"]),
+    # The peer: the same boot on the same partition through sequential-storage's
+    # queue (boards/nrf52840/src/peer.rs), against the same baseline firmware.
+    "nrf52840-peer": ("nrf52840", "thumbv7em-none-eabihf", "monitor-events-nrf52840",
+                      ["--no-default-features", "--features", "peer"]),
+}
+# Rows whose first variant is a peer store instead of monitor-events: printed
+# next to the rows they compare with, never gated. Row: (the peer's name, the
+# monitor-events rows to compare with).
+PEERS = {
+    "nrf52840-peer": ("sequential-storage 8.0.2 queue, no cache", ("nrf52840", "nrf52840-min")),
 }
 # The gate: what the store adds may grow by this fraction over the baseline file.
 TOLERANCE = 0.03
@@ -820,7 +834,8 @@ def main():
                 figures_lines.append(f"{b:<17}" + ", ".join(f"{n} {v}" for n, v in zip(SIZE_FIGURES, figs)))
         delta = {c: rows[True][c] - rows[False][c] for c in COLUMNS}
         added[b] = delta
-        for label, row in (("store", rows[True]), ("baseline", rows[False]), ("added", delta)):
+        first = "peer" if b in PEERS else "store"
+        for label, row in ((first, rows[True]), ("baseline", rows[False]), ("added", delta)):
             flash = row[".text"] + row[".rodata"] + row[".data"]
             ram = row[".data"] + row[".bss"]
             spec = ">+9" if label == "added" else ">9"
@@ -834,6 +849,18 @@ def main():
         print("note: the QEMU store build includes its test harness (selftest, run, verify, the mirrored "
               "flash) and 64 KiB of .bss for the simulated flash; the nRF52840 and RP2040 rows are the "
               "library, the flash driver and a small demo.")
+    for peer, (name, ours) in PEERS.items():
+        if peer not in added:
+            continue
+        theirs = added[peer][".text"] + added[peer][".rodata"]
+        print(f"peer: {name} adds {theirs} B (.text + .rodata) to the same nRF52840 firmware "
+              f"(opaque payloads: no event types, no hashing, no ids across restarts)")
+        for b in ours:
+            if b in added:
+                mine = added[b][".text"] + added[b][".rodata"]
+                print(f"  monitor-events {b}: {mine} B, {mine / theirs:.2f}x the peer")
+    # Peers are reported, not gated.
+    added = {b: d for b, d in added.items() if b not in PEERS}
     ok = True
     if stack:
         ok = stack_report(elfs.get((STACK_BOARD, True)) or build(STACK_BOARD, True))

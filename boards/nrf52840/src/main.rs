@@ -13,6 +13,11 @@
 mod app;
 #[cfg(feature = "store-min")]
 mod partition;
+#[cfg(feature = "peer")]
+mod peer;
+
+#[cfg(all(feature = "peer", feature = "store-min"))]
+compile_error!("feature `peer` replaces the store: build it with --no-default-features");
 
 use defmt_rtt as _;
 use panic_probe as _;
@@ -24,7 +29,9 @@ fn main() -> ! {
 
     #[cfg(feature = "store-min")]
     app::run(embassy_nrf::nvmc::Nvmc::new(p.NVMC));
-    #[cfg(not(feature = "store-min"))]
+    #[cfg(feature = "peer")]
+    peer::run(embassy_nrf::nvmc::Nvmc::new(p.NVMC));
+    #[cfg(not(any(feature = "store-min", feature = "peer")))]
     {
         let _ = p;
         defmt::info!("built without the store (features `store` and `store-min` off)");
