@@ -7,6 +7,7 @@ mod grouped;
 mod nor;
 #[cfg(feature = "async")]
 mod nor_async;
+mod paged;
 mod ram;
 pub mod rng;
 #[cfg(feature = "sim")]
@@ -18,6 +19,7 @@ pub use grouped::{GroupError, Grouped};
 pub use nor::{NorFlashMedium, NorFlashMediumError, PartitionError, MAX_UNIT};
 #[cfg(feature = "async")]
 pub use nor_async::AsyncNorFlashMedium;
+pub use paged::PagedWrites;
 pub use ram::RamFlash;
 #[cfg(feature = "sim")]
 pub use sim::{SimError, SimFlash};
