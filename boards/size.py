@@ -859,6 +859,10 @@ def main():
             if b in added:
                 mine = added[b][".text"] + added[b][".rodata"]
                 print(f"  monitor-events {b}: {mine} B, {mine / theirs:.2f}x the peer")
+    if "rp2040" in added and "nrf52840" in added:
+        rp, nrf = (added[b][".text"] + added[b][".rodata"] for b in ("rp2040", "nrf52840"))
+        print(f"rp2040 against nrf52840 (the same demo, Thumb-1 against Thumb-2): {rp} B against "
+              f"{nrf} B, {rp / nrf - 1:+.1%} (target: within +10%)")
     # Peers are reported, not gated.
     added = {b: d for b, d in added.items() if b not in PEERS}
     ok = True

@@ -1,17 +1,22 @@
 //! The store on the flash partition declared in memory.x. The demo that runs on it
 //! (open, replay, push, acks) is `monitor_events_demo::run`, shared with the nRF52840.
 
-use embassy_rp::flash::{Blocking, Flash, ERASE_SIZE};
+use embassy_rp::flash::{Blocking, Flash, ERASE_SIZE, PAGE_SIZE};
 use embassy_rp::peripherals::FLASH;
 use monitor_events::journal::{AckMode, Config};
 use monitor_events::{Geometry, MAX_ENCODED_LEN};
 use monitor_events_demo::Base;
-use monitor_events_flash::NorFlashMedium;
+use monitor_events_flash::{NorFlashMedium, PagedWrites};
 
 /// Size of the QSPI flash (a Raspberry Pi Pico's W25Q16JV: 2 MiB).
 pub const FLASH_SIZE: usize = 2 * 1024 * 1024;
 /// The flash driver.
 pub type PicoFlash = Flash<'static, FLASH, Blocking, FLASH_SIZE>;
+
+/// The flash driver as the medium uses it: every write handed to the driver as
+/// whole 256 B pages, the padding the driver would do itself done without its
+/// slice-index panics (whose messages link `core::fmt`'s number code).
+pub type PagedFlash = PagedWrites<PicoFlash, PAGE_SIZE>;
 
 /// Sectors of the partition (memory.x: `MONITOR_EVENTS`, 16 x 4 KiB).
 const SECTORS: u32 = 16;
@@ -39,7 +44,7 @@ const _: () = assert!(matches!(CONFIG.ack_mode(), AckMode::Record));
 #[used]
 #[no_mangle]
 static MONITOR_EVENTS_SIZES: [u32; 5] =
-    monitor_events_demo::sizes::<NorFlashMedium<PicoFlash>, N>();
+    monitor_events_demo::sizes::<NorFlashMedium<PagedFlash>, N>();
 
 extern "C" {
     static __monitor_events_start: u8;
@@ -67,7 +72,7 @@ pub fn run(flash: PicoFlash) {
         "memory.x: MONITOR_EVENTS must be {} sectors",
         SECTORS
     );
-    let medium = match NorFlashMedium::new(flash, base, sectors) {
+    let medium = match NorFlashMedium::new(PagedFlash::new(flash), base, sectors) {
         Ok(m) => m,
         // The medium's error is printed when the library's types are (feature `store`).
         #[cfg(feature = "store")]
