@@ -10,6 +10,10 @@
 //! events (encoding, decoding, validation), preimage hashing, unique ids that
 //! survive a restart, in-flight gating. The payloads are opaque bytes of W1's
 //! average size (86 B), their first 8 bytes the id this boot gives them.
+//!
+//! The queue and the store do not read each other's pages: erase the partition
+//! when switching between this build and the store's on a board (this boot
+//! panics on any error the queue returns).
 
 use embassy_embedded_hal::adapter::BlockingAsync;
 use embassy_futures::block_on;
