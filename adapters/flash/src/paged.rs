@@ -106,8 +106,7 @@ impl<F: NorFlash, const PAGE: usize> NorFlash for PagedWrites<F, PAGE> {
     }
 }
 
-/// The pages a write touches, each as the driver would pad it. Shared by the
-/// blocking and the async writes.
+/// The pages a write touches, each as the driver would pad it.
 struct Pages<'a, const PAGE: usize> {
     /// Where the next page starts on the flash.
     start: u32,
@@ -155,57 +154,6 @@ impl<'a, const PAGE: usize> Pages<'a, PAGE> {
 }
 
 impl<F: MultiwriteNorFlash, const PAGE: usize> MultiwriteNorFlash for PagedWrites<F, PAGE> {}
-
-/// The same over an async driver (feature `async`), for
-/// [`AsyncNorFlashMedium`](crate::AsyncNorFlashMedium). Measure before using it:
-/// on the RP2040's async binary (embassy-rp's async driver, whose writes are its
-/// blocking ones) it added 668 B instead of saving, as the write's future holds
-/// the page; that binary does not use it.
-#[cfg(feature = "async")]
-mod asynch {
-    use super::{PagedWrites, Pages};
-    use core::future::Future;
-    use embedded_storage_async::nor_flash::{MultiwriteNorFlash, NorFlash, ReadNorFlash};
-
-    impl<F: ReadNorFlash, const PAGE: usize> ReadNorFlash for PagedWrites<F, PAGE> {
-        const READ_SIZE: usize = F::READ_SIZE;
-
-        // The driver's future itself: no future of its own around it.
-        fn read(
-            &mut self,
-            offset: u32,
-            bytes: &mut [u8],
-        ) -> impl Future<Output = Result<(), Self::Error>> {
-            self.flash.read(offset, bytes)
-        }
-
-        fn capacity(&self) -> usize {
-            self.flash.capacity()
-        }
-    }
-
-    impl<F: NorFlash, const PAGE: usize> NorFlash for PagedWrites<F, PAGE> {
-        const WRITE_SIZE: usize = F::WRITE_SIZE;
-        const ERASE_SIZE: usize = F::ERASE_SIZE;
-
-        fn erase(&mut self, from: u32, to: u32) -> impl Future<Output = Result<(), Self::Error>> {
-            self.flash.erase(from, to)
-        }
-
-        async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-            let mut pages = match Pages::<PAGE>::new(offset, bytes, self.flash.capacity()) {
-                Ok(pages) => pages,
-                Err(past_end) => return self.flash.write(past_end, &[0xFF; PAGE]).await,
-            };
-            while let Some((start, page)) = pages.next_page() {
-                self.flash.write(start, &page).await?;
-            }
-            Ok(())
-        }
-    }
-
-    impl<F: MultiwriteNorFlash, const PAGE: usize> MultiwriteNorFlash for PagedWrites<F, PAGE> {}
-}
 
 #[cfg(test)]
 mod tests {
@@ -268,35 +216,6 @@ mod tests {
         }
     }
 
-    /// The same recorder as an async driver.
-    #[cfg(feature = "async")]
-    mod asynch {
-        use super::Recorder;
-        use embedded_storage::nor_flash as blocking;
-        use embedded_storage_async::nor_flash::{NorFlash, ReadNorFlash};
-
-        impl ReadNorFlash for Recorder {
-            const READ_SIZE: usize = 1;
-            async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-                blocking::ReadNorFlash::read(self, offset, bytes)
-            }
-            fn capacity(&self) -> usize {
-                self.cells.len()
-            }
-        }
-
-        impl NorFlash for Recorder {
-            const WRITE_SIZE: usize = 1;
-            const ERASE_SIZE: usize = 1024;
-            async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-                blocking::NorFlash::erase(self, from, to)
-            }
-            async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-                blocking::NorFlash::write(self, offset, bytes)
-            }
-        }
-    }
-
     /// The pages a write of `len` bytes at `offset` touches, as the driver
     /// pads them: (start, PAGE) each.
     fn pages(offset: u32, len: usize, page: u32) -> Vec<(u32, usize)> {
@@ -330,23 +249,6 @@ mod tests {
                 prop_assert_eq!(seen, pages(*offset, len, 256));
             }
             prop_assert_eq!(&direct.cells[..], &paged.inner().cells[..]);
-            // The async write hands the driver the same pages.
-            #[cfg(feature = "async")]
-            {
-                use embedded_storage_async::nor_flash::NorFlash as AsyncNorFlash;
-                let mut paged_async = PagedWrites::<_, 256>::new(Recorder::new());
-                for (offset, data) in &writes {
-                    let len = data.len().min(4096 - *offset as usize);
-                    embassy_futures::block_on(AsyncNorFlash::write(
-                        &mut paged_async,
-                        *offset,
-                        &data[..len],
-                    ))
-                    .unwrap();
-                }
-                prop_assert_eq!(&paged_async.inner().writes, &paged.inner().writes);
-                prop_assert_eq!(&paged_async.inner().cells[..], &paged.inner().cells[..]);
-            }
         }
     }
 
