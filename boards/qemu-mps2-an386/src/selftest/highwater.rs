@@ -2,13 +2,14 @@
 //! use, through the typed `EventStore` and through the journal, measured by
 //! painting the free stack before each call ([`crate::stack`]).
 //!
-//! Every push is of an event (a body) of [`MAX_ENCODED_LEN`] bytes; each round
-//! reopens the flash with events pending, replays them (`release_next` decodes
-//! each), acks some in a random order and pushes until full, so that the
-//! journal's sectors fill, compact and wrap. The store runs on a medium with
-//! in-place acks and on one without multiwrite (ack records); the journal on
-//! both and on the authenticated layout. Each operation's figure is its maximum
-//! over all calls.
+//! The journal pushes bodies of [`MAX_ENCODED_LEN`] bytes; the store pushes
+//! events of that length, and every third a claim, whose preimage is hashed when
+//! it is checked. Each round reopens the flash with events pending, replays them
+//! (`release_next` decodes each), acks some in a random order and pushes until
+//! full, so that the journal's sectors fill, compact and wrap. The store and the
+//! journal each run on a medium with in-place acks, on one without multiwrite
+//! (ack records) and on the authenticated layout. Each operation's figure is
+//! its maximum over all calls.
 
 use crate::events::{channel, Pcg32, CHANNELS};
 use crate::journal::{self, N};
@@ -17,7 +18,7 @@ use crate::stack::{measure, HighWater, WINDOW};
 use monitor_events::journal::AckOutcome;
 use monitor_events::{
     EventId, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource, Medium, MonitorEvent,
-    MonitorEventSource, PaymentHash, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
+    MonitorEventSource, PaymentHash, PaymentPreimage, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
 };
 
 /// The stack budget of each operation, in bytes.
@@ -33,7 +34,7 @@ pub(super) struct Deepest {
     /// `EventStore::open_into`: the same open, recovering the store in place
     /// (the store only; 0 for the journal).
     pub open_into: usize,
-    /// `push` of a [`MAX_ENCODED_LEN`]-byte event.
+    /// `push` of a [`MAX_ENCODED_LEN`]-byte event (and of a claim).
     pub push: usize,
     /// `ack` in place or by record.
     pub ack: usize,
@@ -118,13 +119,38 @@ pub(super) fn largest(n: u64) -> MonitorEvent {
     })
 }
 
-/// The store on `m` (plain layout; in-place acks or ack records as `m` is
-/// declared): rounds of open with events pending, replay, random-order acks of
-/// half, pushes until full.
-fn store(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
+/// The `n`-th event the store pushes: every third a claim, whose preimage
+/// `open` and `release_next` hash (SHA-256) to check it; the others
+/// [`largest`].
+pub(super) fn store_event(n: u64) -> MonitorEvent {
+    if n % 3 != 2 {
+        return largest(n);
+    }
+    let mut preimage = PaymentPreimage([0x3c; 32]);
+    preimage.0[..8].copy_from_slice(&n.to_le_bytes());
+    MonitorEvent::HtlcResolved(HtlcResolution {
+        channel: channel(n as usize % CHANNELS),
+        payment_hash: preimage.payment_hash(),
+        amount_msat: u64::MAX,
+        source: HtlcSource::OutboundPayment {
+            payment_id: [0xa5; 32],
+        },
+        outcome: HtlcOutcome::Claimed {
+            preimage,
+            skimmed_fee_msat: Some(u64::MAX),
+        },
+        resolved_on_chain: false,
+        user_channel_id: Some(u128::MAX),
+    })
+}
+
+/// The store on `m` (the plain layout, in-place acks or ack records as `m` is
+/// declared; or the authenticated layout): rounds of open with events pending,
+/// replay, random-order acks of half, pushes until full.
+fn store(m: &mut MirrorFlash, auth: bool, rng: &mut Pcg32) -> Deepest {
     let mut d = Deepest::default();
-    journal::lay_out(m, false);
-    let config = journal::config(m.geometry(), false);
+    journal::lay_out(m, auth);
+    let config = journal::config(m.geometry(), auth);
     // The model: pending ids with their channel, in id order.
     let mut pending: heapless::Vec<MonitorEventSource, N> = heapless::Vec::new();
     let mut next = 0u64;
@@ -167,7 +193,7 @@ fn store(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
             match got {
                 Some((id, event)) => {
                     defmt::assert_eq!(id, want.id, "I4: replay in id order");
-                    defmt::assert!(event == largest(id.0), "I4: event {} differs", id);
+                    defmt::assert!(event == store_event(id.0), "I4: event {} differs", id);
                 }
                 None => defmt::panic!("I1: pending event {} not replayed", want.id),
             }
@@ -180,8 +206,11 @@ fn store(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
             defmt::assert_eq!(outcome, Ok(AckOutcome::Acked), "ack of {}", source.id);
         }
         while !pending.is_full() {
-            let event = largest(next);
-            defmt::assert_eq!(event.encoded_len(), MAX_ENCODED_LEN, "the largest event");
+            let event = store_event(next);
+            defmt::assert!(
+                next % 3 == 2 || event.encoded_len() == MAX_ENCODED_LEN,
+                "the largest event"
+            );
             let (pushed, hw) = measure(&mut || s.push(&event));
             keep(&mut d.push, hw, "EventStore::push");
             defmt::assert_eq!(pushed.ok(), Some(EventId(next)), "I3: push of {}", next);
@@ -282,20 +311,30 @@ pub(super) fn highwater(
     let mut m = fresh(ram, image, true);
     let (program, erase) = medium(&mut m);
     let mut m = fresh(m.into_ram(), image, true);
-    let in_place = store(&mut m, &mut rng);
+    let in_place = store(&mut m, false, &mut rng);
     let mut m = fresh(m.into_ram(), image, false);
-    let records = store(&mut m, &mut rng);
+    let records = store(&mut m, false, &mut rng);
+    let mut m = fresh(m.into_ram(), image, false);
+    let auth = store(&mut m, true, &mut rng);
     let mut st = in_place;
     st.merge(&records);
+    st.merge(&auth);
     defmt::info!(
-        "stack high-water: open {} B, push {} B, ack {} B, release_next {} B (EventStore; open in place with open_into {} B; ack in place {} B, by record {} B; painted window {} B)",
+        "stack high-water: open {} B, push {} B, ack {} B, release_next {} B (EventStore; open in place with open_into {} B; in-place acks: open {} B, ack {} B; ack records: open {} B, ack {} B; authenticated: open {} B, open_into {} B, push {} B, ack {} B, release_next {} B; painted window {} B)",
         st.open,
         st.push,
         st.ack,
         st.release_next,
         st.open_into,
+        in_place.open,
         in_place.ack,
+        records.open,
         records.ack,
+        auth.open,
+        auth.open_into,
+        auth.push,
+        auth.ack,
+        auth.release_next,
         WINDOW
     );
     defmt::info!(
