@@ -169,15 +169,3 @@ pub(crate) fn journal_push_error(e: journal::AppendError) -> PushError {
         _ => PushError::Full,
     }
 }
-
-/// Decodes (and so validates, I9) a pending event's body for its channel and
-/// kind. Out of line: the decoded event never shares a frame with the buffers
-/// of the journal's read.
-#[inline(never)]
-pub(crate) fn channel_and_kind(body: &[u8]) -> Result<(ChannelId, EventKind), DecodeError> {
-    // Read in place: moving the event out of the result would copy it.
-    match &MonitorEvent::decode(body) {
-        Ok(event) => Ok((event.channel(), event.kind())),
-        Err(e) => Err(*e),
-    }
-}

@@ -205,8 +205,57 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         t
     }
 
-    /// Checks a pending entry's payload, streamed through `f`, against its CRC and
-    /// (when authenticated) its tag; panics if the medium changed under it.
+    /// Reads a pending entry's payload into `out` (exactly its length) in one
+    /// piece and checks it as [`check_entry`](Self::check_entry) does, with no
+    /// chunk buffer and no tag state in its frame: the store's `open` reads every
+    /// pending event through here, on top of the stack that holds the store.
+    #[inline(never)]
+    pub(super) async fn read_entry(&mut self, e: Entry, out: &mut [u8]) {
+        let (seq, in_sector) = self.locate(e.off);
+        let w = Word0::with_body(kind_of(&e), body_len_of(&e));
+        let tag = self.stored_tag(e).await;
+        let mut d = RecordCrc::new(seq, in_sector, w, &tag[..self.cfg.tag_len() as usize]);
+        if e.flags & F_COPY != 0 {
+            d.update(&e.id.to_le_bytes());
+        }
+        if !out.is_empty() {
+            self.read_payload(e, 0, out).await;
+            d.update(out);
+        }
+        if d.finish() != e.crc || !self.payload_tag_ok(e, (seq, in_sector, w), &tag, out) {
+            fatal!(
+                "monitor-events: read at offset {}: the record of event {} changed on the medium",
+                e.off,
+                e.id
+            );
+        }
+    }
+
+    /// Whether `tag` authenticates entry `e` (a record at `in_sector` of sector
+    /// `seq` with header `w`) with `payload`: true when plain. Out of line, so that
+    /// the HMAC state never shares a frame with a read.
+    #[inline(never)]
+    fn payload_tag_ok(
+        &self,
+        e: Entry,
+        (seq, in_sector, w): (u32, u32, Word0),
+        tag: &[u8; TAG_LEN as usize],
+        payload: &[u8],
+    ) -> bool {
+        let Some(auth) = self.cfg.auth else {
+            return true;
+        };
+        let mut t = record_tagger(&auth, seq, in_sector, w);
+        if e.flags & F_COPY != 0 {
+            t.update(&e.id.to_le_bytes());
+        }
+        t.update(payload);
+        t.finalize() == *tag
+    }
+
+    /// Checks a pending entry's payload, streamed through `f` in chunks of
+    /// `CHECK_CHUNK` bytes, against its CRC and (when authenticated) its tag;
+    /// panics if the medium changed under it.
     #[inline(always)]
     pub(super) async fn check_entry(
         &mut self,
@@ -237,10 +286,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 t.update(&e.id.to_le_bytes());
             }
         }
-        let mut buf = [0u8; CHUNK];
+        let mut buf = [0u8; CHECK_CHUNK];
         let mut at = 0usize;
         while at < e.len as usize {
-            let n = (e.len as usize - at).min(CHUNK);
+            let n = (e.len as usize - at).min(CHECK_CHUNK);
             self.read_payload(e, at, &mut buf[..n]).await;
             d.update(&buf[..n]);
             if let Some(t) = t.as_mut() {

@@ -24,6 +24,11 @@ use heapless::Vec;
 /// Size of the stack buffer records are streamed through.
 const CHUNK: usize = 256;
 
+/// Size of the stack buffer through which a record's body is read to check its
+/// authentication tag, or while it is copied forward: those reads nest under a
+/// program buffer or the store's own frame, with an HMAC state beside them.
+const CHECK_CHUNK: usize = 64;
+
 mod append;
 mod index;
 mod recovery;
@@ -485,14 +490,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if buf.len() < len {
             return Err(ReadError::BufferTooSmall { needed: len });
         }
-        let out = &mut buf[..len];
-        self.check_entry(e, "read", |_, at, chunk| {
-            // The chunks cover `0..len` once, in order: a chunk outside `out`
-            // would be a bug of the library, and panics (`crate::split`).
-            let (_, from) = split_mut(out, at);
-            split_mut(from, chunk.len()).0.copy_from_slice(chunk)
-        })
-        .await;
+        self.read_entry(e, split_mut(buf, len).0).await;
         Ok(len)
     }
 

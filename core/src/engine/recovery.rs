@@ -51,11 +51,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.m_read(off, &mut stored).await;
         apply_fix(&mut stored, 0, fix);
         let mut t = record_tagger(&auth, seq, p, w);
-        let mut buf = [0u8; CHUNK];
+        let mut buf = [0u8; CHECK_CHUNK];
         let body = w.body_len() as usize;
         let mut at = 0usize;
         while at < body {
-            let n = (body - at).min(CHUNK);
+            let n = (body - at).min(CHECK_CHUNK);
             self.m_read(off + TAG_LEN + at as u32, &mut buf[..n]).await;
             apply_fix(&mut buf[..n], TAG_LEN as usize + at, fix);
             t.update(&buf[..n]);

@@ -506,6 +506,91 @@ fn i7_medium_error_panics_with_operation_and_offset() {
     );
 }
 
+/// I7, and the authenticated journal's promise: a pending record that changes on
+/// the medium after `open` makes `read` panic naming it (`read` checks what it
+/// hands out against the record's CRC, and its tag when authenticated). The
+/// adversary changes one byte of each pending payload, records and the copies a
+/// retirement made alike; authenticated, it also rewrites the CRC to match, as
+/// anyone with access to the flash but not the key can, so that only the tag
+/// catches it. Without a payload it changes the tag, or the CRC when plain.
+/// Unchanged, the same reads give the bodies back.
+#[test]
+fn i7_read_of_a_record_changed_after_open_panics() {
+    let bodies: [&[u8]; 3] = [&[], &[0x42; 60], b"an event"];
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+        let mut flash = TestFlash::new(cfg(mode).geometry());
+        let mut model = BTreeMap::new();
+        {
+            let mut j = Journal::open(&mut flash, cfg(mode)).unwrap();
+            // The oldest event stays pending while the others come and go, so that
+            // retirements copy it (and whatever else is pending) forward.
+            for round in 0..300usize {
+                let body = bodies[round % 3];
+                let id = j.push(body).unwrap();
+                model.insert(id.0, body.to_vec());
+                if j.pending_count() == 8 {
+                    let victim = j.pending_ids()[1 + round % 7];
+                    j.ack(victim).unwrap();
+                    model.remove(&victim.0);
+                }
+            }
+        }
+        let mut j = Journal::open(&mut flash, cfg(mode)).unwrap();
+        let copies = (0..j.pending_count())
+            .filter(|&i| j.entry(i).flags & F_COPY != 0)
+            .count();
+        assert!(copies > 0, "{mode:?}: no copy pending");
+        assert!(model.values().any(|b| b.is_empty()), "an empty body pending");
+        assert_eq!(pending_of(&mut j), model, "{mode:?}: unchanged, read gives the bodies");
+        let tag_len = j.cfg.tag_len();
+        for i in 0..j.pending_count() {
+            for forge in [false, true] {
+                if forge && mode != Mode::Auth {
+                    continue;
+                }
+                let mut image = flash.clone();
+                let mut j = Journal::open(&mut image, cfg(mode)).unwrap();
+                let e = j.entry(i);
+                let copy = e.flags & F_COPY != 0;
+                let head = (e.off + RECORD_HEADER_LEN) as usize;
+                let body = head + tag_len as usize + if copy { 8 } else { 0 };
+                // A payload byte; without one, the tag's first byte, or the CRC's.
+                let at = if e.len > 0 {
+                    body + i % e.len as usize
+                } else if tag_len > 0 {
+                    head
+                } else {
+                    e.off as usize + 4
+                };
+                let data = &mut j.medium_mut().data;
+                data[at] ^= 0x10;
+                if forge {
+                    let mut tag = [0u8; TAG_LEN as usize];
+                    tag.copy_from_slice(&data[head..head + TAG_LEN as usize]);
+                    let (seq, p) = j.locate(e.off);
+                    let w = Word0::with_body(kind_of(&e), body_len_of(&e));
+                    let mut d = RecordCrc::new(seq, p, w, &tag);
+                    if copy {
+                        d.update(&e.id.to_le_bytes());
+                    }
+                    let data = &mut j.medium_mut().data;
+                    d.update(&data[body..body + e.len as usize]);
+                    let crc = d.finish();
+                    let at = e.off as usize + 4;
+                    data[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+                }
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut b = [0u8; 64];
+                    j.read(EventId(e.id), &mut b)
+                }));
+                let msg = r.expect_err("read of a changed record returned");
+                let msg = msg.downcast_ref::<std::string::String>().unwrap();
+                assert!(msg.contains("changed on the medium"), "{mode:?} {forge}: {msg}");
+            }
+        }
+    }
+}
+
 /// I8: a foreign image is not a store; a newer version is refused; nothing is written.
 #[test]
 fn i8_foreign_and_newer_images_are_refused() {

@@ -19,8 +19,8 @@
 
 use super::{ChannelId, PaymentHash, PaymentPreimage};
 use super::{
-    CloseReason, DecodeError, EncodeError, FailureReason, HtlcOutcome, HtlcResolution, HtlcSource,
-    MonitorEvent, MAX_FAILURE_DATA,
+    CloseReason, DecodeError, EncodeError, EventKind, FailureReason, HtlcOutcome, HtlcResolution,
+    HtlcSource, InvalidEvent, MonitorEvent, MAX_FAILURE_DATA,
 };
 
 /// Worst-case length in bytes of an encoded [`MonitorEvent`].
@@ -119,6 +119,103 @@ impl MonitorEvent {
         event.validate()?;
         Ok(event)
     }
+}
+
+/// What [`check_encoding`] found: the event's channel and kind, and for a claim
+/// (with the feature `validate`) the preimage check still to run.
+pub(crate) struct Checked {
+    pub(crate) channel: ChannelId,
+    pub(crate) kind: EventKind,
+    pub(crate) preimage: Option<PreimageCheck>,
+}
+
+impl Checked {
+    /// Nothing checked yet.
+    pub(crate) const fn new() -> Self {
+        Checked {
+            channel: ChannelId([0; 32]),
+            kind: EventKind::UpdateCompleted,
+            preimage: None,
+        }
+    }
+}
+
+/// Checks `bytes` as [`MonitorEvent::decode`] does, all but the last check, and
+/// fills `out`: the event's channel and kind, and for a claim (with the feature
+/// `validate`) the preimage check still to [`run`](PreimageCheck::run). Running
+/// it gives exactly `decode`'s result (the same error, in the same order),
+/// without building the event: the store checks every pending event at `open`
+/// this way, on a stack of a few words, and hashes the preimage once the body's
+/// buffer is gone. A proptest holds it to `decode` over random and
+/// near-encoding bytes.
+#[inline(never)]
+pub(crate) fn check_encoding(bytes: &[u8], out: &mut Checked) -> Result<(), DecodeError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let s = r.skim_event()?;
+    let count = bytes.len() - r.pos;
+    if count != 0 {
+        return Err(DecodeError::TrailingBytes { count });
+    }
+    // What `MonitorEvent::validate` checks, in its order.
+    if s.kind == EventKind::HtlcResolved && s.amount_msat == 0 {
+        return Err(InvalidEvent::ZeroAmount.into());
+    }
+    out.channel = s.channel;
+    out.kind = s.kind;
+    out.preimage = None;
+    #[cfg(feature = "validate")]
+    if let Some(at) = s.preimage_at {
+        let check = out.preimage.insert(PreimageCheck {
+            preimage: [0; 32],
+            hash: [0; 32],
+        });
+        // In range: the walk read both (the payment hash right after the channel).
+        if let (Some(p), Some(h)) = (bytes.get(at..at + 32), bytes.get(HASH_AT..HASH_AT + 32)) {
+            check.preimage.copy_from_slice(p);
+            check.hash.copy_from_slice(h);
+        }
+    }
+    Ok(())
+}
+
+/// The last check of [`MonitorEvent::decode`], which [`check_encoding`] leaves
+/// to its caller: that a claim's preimage hashes (SHA-256) to its payment hash.
+/// Without the feature `validate` none is made.
+#[cfg_attr(not(feature = "validate"), allow(dead_code))]
+pub(crate) struct PreimageCheck {
+    #[cfg(feature = "validate")]
+    preimage: [u8; 32],
+    #[cfg(feature = "validate")]
+    hash: [u8; 32],
+}
+
+impl PreimageCheck {
+    /// `Err(PreimageMismatch)` unless the preimage hashes to the payment hash.
+    #[inline(never)]
+    #[cfg_attr(not(feature = "validate"), allow(dead_code))]
+    pub(crate) fn run(&self) -> Result<(), DecodeError> {
+        #[cfg(feature = "validate")]
+        if PaymentPreimage(self.preimage).payment_hash() != PaymentHash(self.hash) {
+            return Err(InvalidEvent::PreimageMismatch.into());
+        }
+        Ok(())
+    }
+}
+
+/// Where an HTLC resolution's payment hash starts: after the variant index and
+/// the channel.
+#[cfg(feature = "validate")]
+const HASH_AT: usize = 1 + 32;
+
+/// What [`Reader::skim_event`] keeps of an event: enough to validate it.
+struct Skimmed {
+    channel: ChannelId,
+    kind: EventKind,
+    /// An HTLC resolution's amount (1 for other kinds: never refused).
+    amount_msat: u64,
+    /// Where a claim's preimage starts.
+    #[cfg_attr(not(feature = "validate"), allow(dead_code))]
+    preimage_at: Option<usize>,
 }
 
 /// Writes the encoding into `buf`, or only counts it: bytes past the end of `buf`
@@ -393,6 +490,70 @@ impl Reader<'_> {
                 update_id: self.u64()?,
             },
         })
+    }
+
+    /// Reads an event as [`event`](Self::event) does, field by field with the same
+    /// checks in the same order, keeping only what validation needs.
+    fn skim_event(&mut self) -> Result<Skimmed, Fail> {
+        let variant = self.variant(4)?;
+        let mut s = Skimmed {
+            channel: ChannelId(self.bytes32()?),
+            kind: EventKind::UpdateCompleted,
+            amount_msat: 1,
+            preimage_at: None,
+        };
+        match variant {
+            0 => {
+                s.kind = EventKind::HtlcResolved;
+                self.take(32)?; // payment_hash
+                s.amount_msat = self.u64()?;
+                if self.variant(2)? == 0 {
+                    self.take(32)?; // payment_id
+                } else {
+                    self.take(32)?; // prev_channel
+                    self.u64()?; // prev_htlc_id
+                }
+                if self.variant(2)? == 0 {
+                    s.preimage_at = Some(self.pos);
+                    self.take(32)?;
+                    if self.tag()? {
+                        self.u64()?; // skimmed_fee_msat
+                    }
+                } else {
+                    self.u16()?; // code
+                    let len = self.varint(usize::BITS)?;
+                    if len > MAX_FAILURE_DATA as u128 {
+                        return Err(Fail::Malformed);
+                    }
+                    self.take(len as usize)?;
+                    if self.tag()? {
+                        self.u32()?; // hold_time
+                    }
+                }
+                self.tag()?; // resolved_on_chain
+                if self.tag()? {
+                    self.varint(128)?; // user_channel_id
+                }
+            }
+            1 => s.kind = EventKind::CommitmentTxConfirmed,
+            2 => {
+                s.kind = EventKind::HolderForceClosed;
+                match self.variant(5)? {
+                    0..=2 => {}
+                    3 => {
+                        self.u16()?;
+                    }
+                    _ => {
+                        self.u32()?;
+                        self.u32()?;
+                    }
+                }
+            }
+            _ => {
+                self.u64()?; // update_id
+            }
+        }
+        Ok(s)
     }
 
     /// An HTLC resolution after its channel.

@@ -54,6 +54,7 @@ mod types;
 /// Re-exported from [`crate::id`], where it lives next to [`EventId`](crate::EventId).
 pub use crate::id::MonitorEventSource;
 pub use codec::MAX_ENCODED_LEN;
+pub(crate) use codec::{check_encoding, Checked};
 pub use error::{DecodeError, EncodeError, InvalidEvent};
 pub use types::MAX_FAILURE_DATA;
 pub use types::{ChannelId, CloseReason, EventKind, FailureReason, HtlcOutcome};

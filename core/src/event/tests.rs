@@ -273,6 +273,7 @@ fn i9_wrong_preimage_is_rejected_by_encode_and_decode() {
         MonitorEvent::decode(&bytes),
         Err(DecodeError::Invalid(InvalidEvent::PreimageMismatch))
     );
+    check_decode(&bytes);
 }
 
 #[test]
@@ -294,6 +295,7 @@ fn i9_zero_amount_is_rejected_by_encode_and_decode() {
         MonitorEvent::decode(&bytes),
         Err(DecodeError::Invalid(InvalidEvent::ZeroAmount))
     );
+    check_decode(&bytes);
 }
 
 #[test]
@@ -534,12 +536,26 @@ fn arb_event() -> impl Strategy<Value = MonitorEvent> {
 }
 
 /// I9: whatever decode accepts is a valid event whose encoding is exactly the
-/// input.
+/// input; and the store's check at `open` gives what decode gives (the channel
+/// and kind, or the same error).
 fn check_decode(bytes: &[u8]) {
-    if let Ok(event) = MonitorEvent::decode(bytes) {
+    let decoded = MonitorEvent::decode(bytes);
+    if let Ok(event) = &decoded {
         assert_eq!(event.validate(), Ok(()));
-        assert_eq!(encode_to_vec(&event).unwrap(), bytes);
+        assert_eq!(encode_to_vec(event).unwrap(), bytes);
     }
+    let mut out = super::Checked::new();
+    let checked = super::check_encoding(bytes, &mut out).and_then(|()| {
+        out.preimage
+            .as_ref()
+            .map_or(Ok(()), |c| c.run())
+            .map(|()| (out.channel, out.kind))
+    });
+    assert_eq!(
+        checked,
+        decoded.map(|e| (e.channel(), e.kind())),
+        "{bytes:02x?}"
+    );
 }
 
 proptest! {
@@ -574,6 +590,7 @@ proptest! {
         prop_assert!(bytes.len() <= MAX_ENCODED_LEN);
         prop_assert_eq!(bytes.len(), event.encoded_len());
         prop_assert_eq!(MonitorEvent::decode(&bytes), Ok(event));
+        check_decode(&bytes);
     }
 }
 
@@ -712,5 +729,6 @@ proptest! {
     #[test]
     fn i9_codec_and_postcard_agree_near_encodings(bytes in arb_near_encoding()) {
         check_same_as_postcard(&bytes);
+        check_decode(&bytes);
     }
 }
