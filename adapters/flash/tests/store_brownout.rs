@@ -1,0 +1,313 @@
+//! I1–I5 and I10 of the typed [`EventStore`] under brown-outs, every mode at
+//! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB, 3 to
+//! 16 of them, program units of 1 to 32 B), in-place acks, ack records or
+//! authenticated records, random reserves.
+//!
+//! Between cuts the store runs a random workload of typed events: claims (whose
+//! preimages `open` hashes to check them), failed forwards up to the largest
+//! encoding, force-closes, confirmations and update completions, on three
+//! channels; acks of any pending event in any order, by its source; reopens.
+//! Cuts land on a random program or erase of the simulated flash, torn in a
+//! random variant; 4 times in 10 the next one comes within the first 1..=6
+//! operations after the restart (a brown-out), up to 20 in a row.
+//!
+//! After every cut the store must open, and before the in-flight updates are
+//! declared hold back every HTLC event (I5); then it must give back every event
+//! whose push returned and none whose ack returned, identical, once each, in id
+//! order (I1, I2, I4), and its next id must be above every id it gave (I3). Only
+//! the operation the cut interrupted may go either way. Each run ends in stable
+//! power, where the store must fill to `N` and empty again (I10).
+//!
+//! `STORE_BROWNOUT_DRAWS` sets the geometries (default 60), `STORE_BROWNOUT_CUTS`
+//! the cuts per geometry (default 200).
+
+mod support;
+
+use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
+use monitor_events::{
+    AckOutcome, ChannelId, CloseReason, Config, EventId, EventKind, EventStore, FailureReason,
+    Geometry, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent, MonitorEventSource,
+    PaymentPreimage, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
+};
+use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
+use monitor_events_flash::workload::Pcg32;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use support::{check, Counts, InFlight, Model, Recovered};
+
+const N: usize = 8;
+
+type Store<'a> = EventStore<&'a mut SimFlash, N>;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn channel(c: u32) -> ChannelId {
+    ChannelId([0xC0 + c as u8; 32])
+}
+
+/// A random valid event on one of three channels.
+fn event(rng: &mut Pcg32) -> MonitorEvent {
+    let channel = channel(rng.below(3));
+    let n = u64::from(rng.next_u32());
+    match rng.below(5) {
+        0 => {
+            let mut preimage = PaymentPreimage([0x11; 32]);
+            preimage.0[..8].copy_from_slice(&n.to_le_bytes());
+            MonitorEvent::HtlcResolved(HtlcResolution {
+                channel,
+                payment_hash: preimage.payment_hash(),
+                amount_msat: 1 + n,
+                source: HtlcSource::OutboundPayment {
+                    payment_id: [7; 32],
+                },
+                outcome: HtlcOutcome::Claimed {
+                    preimage,
+                    skimmed_fee_msat: (n % 2 == 0).then_some(n),
+                },
+                resolved_on_chain: false,
+                user_channel_id: Some(u128::from(n)),
+            })
+        }
+        1 => {
+            let len = rng.below(MAX_FAILURE_DATA as u32 + 1) as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            MonitorEvent::HtlcResolved(HtlcResolution {
+                channel,
+                payment_hash: monitor_events::PaymentHash([0x22; 32]),
+                amount_msat: u64::MAX - n,
+                source: HtlcSource::Forward {
+                    prev_channel: ChannelId([0x33; 32]),
+                    prev_htlc_id: n,
+                },
+                outcome: HtlcOutcome::Failed {
+                    reason: FailureReason::new(n as u16, &data).expect("within the bound"),
+                    hold_time: Some(n as u32),
+                },
+                resolved_on_chain: true,
+                user_channel_id: None,
+            })
+        }
+        2 => MonitorEvent::HolderForceClosed {
+            channel,
+            reason: CloseReason::ProcessingError { code: n as u16 },
+        },
+        3 => MonitorEvent::CommitmentTxConfirmed { channel },
+        _ => MonitorEvent::UpdateCompleted {
+            channel,
+            update_id: n,
+        },
+    }
+}
+
+fn encoded(event: &MonitorEvent) -> Vec<u8> {
+    let mut buf = [0u8; MAX_ENCODED_LEN];
+    event.encode(&mut buf).expect("a valid event").to_vec()
+}
+
+/// What [`check`] reads of a reopened store: its pending ids, each event as
+/// `peek` reads it (encoded again), its next id.
+struct View<'s, 'a>(&'s mut Store<'a>);
+
+impl Recovered for View<'_, '_> {
+    fn ids(&self) -> Vec<EventId> {
+        self.0.pending().map(|p| p.id).collect()
+    }
+    fn bytes(&mut self, id: EventId) -> Vec<u8> {
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        encoded(&self.0.peek(id, &mut buf).expect("a pending event reads"))
+    }
+    fn next(&self) -> EventId {
+        self.0.next_id()
+    }
+}
+
+/// I5 after an open, then I4: every HTLC event is held until the in-flight
+/// updates are declared; then each pending event is released once, in id
+/// order, as it reads.
+fn replay(s: &mut Store<'_>, what: &str) {
+    let held: Vec<EventId> = s
+        .pending()
+        .filter(|p| p.kind == EventKind::HtlcResolved)
+        .map(|p| p.id)
+        .collect();
+    assert!(
+        s.pending()
+            .all(|p| p.held == (p.kind == EventKind::HtlcResolved)),
+        "{what}: I5, HTLC events held until declared"
+    );
+    let mut before = Vec::new();
+    while let Some((id, e)) = s.release_next() {
+        assert_ne!(
+            e.kind(),
+            EventKind::HtlcResolved,
+            "{what}: I5, {id} released undeclared"
+        );
+        before.push(id);
+    }
+    s.no_updates_in_flight();
+    let mut after = Vec::new();
+    while let Some((id, _)) = s.release_next() {
+        after.push(id);
+    }
+    assert_eq!(
+        after, held,
+        "{what}: I4, the held events once each, in id order"
+    );
+    let mut all: Vec<EventId> = before.into_iter().chain(after).collect();
+    all.sort();
+    let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
+    assert_eq!(all, ids, "{what}: I4, every pending event released once");
+}
+
+/// The source of pending event `id`, its channel taken from the bytes the model
+/// holds for it (not from the store).
+fn source(model: &Model, id: EventId) -> MonitorEventSource {
+    let event = MonitorEvent::decode(&model.durable[&id.0]).expect("the model holds events");
+    MonitorEventSource {
+        channel: event.channel(),
+        id,
+    }
+}
+
+/// The random workload until the armed cut fires (the store then panics, I7).
+fn operate(flash: &mut SimFlash, config: Config<N>, model: &mut Model, rng: &mut Pcg32) {
+    let mut s = Store::open(flash, config).expect("open before the cut");
+    s.no_updates_in_flight();
+    for _ in 0..100_000 {
+        let r = rng.below(100);
+        if r < 50 && s.pending_count() < N {
+            let e = event(rng);
+            model.in_flight = Some(InFlight::Push(encoded(&e)));
+            let id = s.push(&e).expect("a push below N");
+            model.pushed(id, encoded(&e));
+        } else if r < 92 && s.pending_count() > 0 {
+            let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
+            let id = ids[rng.below(ids.len() as u32) as usize];
+            let source = source(model, id);
+            model.in_flight = Some(InFlight::Ack(id.0));
+            assert_eq!(s.ack(source), Ok(AckOutcome::Acked));
+            model.acked(id);
+        } else {
+            let flash = s.into_medium();
+            s = Store::open(flash, config).expect("reopen");
+            s.no_updates_in_flight();
+        }
+    }
+    panic!("no cut fired");
+}
+
+/// A geometry, mode and reserve `Config` accepts for `N` events of the largest
+/// size.
+fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
+    loop {
+        let mode = rng.below(3);
+        let g = Geometry {
+            sector_size: 256 << rng.below(7),
+            sector_count: 3 + rng.below(14),
+            write_size: 1 << rng.below(6),
+            multiwrite: mode == 0,
+        };
+        let reserve = rng.below(g.sector_count - 2);
+        if max_pending_with_reserve(g, MAX_ENCODED_LEN, mode == 2, reserve) < N {
+            continue;
+        }
+        let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_ENCODED_LEN, reserve) else {
+            continue;
+        };
+        let c = match mode {
+            0 => c.with_ack_mode(AckMode::InPlace),
+            1 => c.with_ack_mode(AckMode::Record),
+            _ => c.with_auth(Auth::new([0x5A; 32], *b"store brown-outs")),
+        }
+        .expect("a mode the geometry takes");
+        let name = format!(
+            "{}x{} B, unit {} B, {}, reserve {reserve}",
+            g.sector_count,
+            g.sector_size,
+            g.write_size,
+            ["in-place acks", "ack records", "authenticated"][mode as usize]
+        );
+        return (c, name);
+    }
+}
+
+/// One geometry's run: `cuts` cuts in bursts from a blank flash, a check after
+/// each, then stable power.
+fn run(seed: u64, cuts: u64) -> Counts {
+    let mut rng = Pcg32::new(seed);
+    let (config, name) = draw(&mut rng);
+    let what = format!("seed {seed}: {name}");
+    let mut flash = SimFlash::new(config.geometry());
+    let mut model = Model::default();
+    let mut totals = Counts::default();
+    let mut burst = 0;
+    for _ in 0..cuts {
+        let k = if burst > 0 {
+            burst -= 1;
+            rng.below(6) as u64
+        } else {
+            if rng.below(10) < 4 {
+                burst = 1 + rng.below(20);
+            }
+            rng.below(120) as u64
+        };
+        flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            operate(&mut flash, config, &mut model, &mut rng)
+        }));
+        let message = panic_text(&*r.expect_err("the workload ends in the cut"));
+        assert!(
+            is_power_cut(&message) && flash.is_dead(),
+            "{what}: a panic that is not the cut: {message}"
+        );
+        flash.power_on();
+        let mut s = Store::open(&mut flash, config)
+            .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
+        let (c, got) = check(&model, &mut View(&mut s), &what);
+        totals.add(c);
+        replay(&mut s, &what);
+        model.adopt(&got);
+    }
+    // Stable power: fill to N, then ack everything (I10).
+    let mut s = Store::open(&mut flash, config).expect("open in stable power");
+    s.no_updates_in_flight();
+    while s.pending_count() < N {
+        let e = event(&mut rng);
+        let id = s
+            .push(&e)
+            .unwrap_or_else(|e| panic!("{what}: I10, push: {e}"));
+        model.pushed(id, encoded(&e));
+    }
+    for id in s.pending().map(|p| p.id).collect::<Vec<_>>() {
+        assert_eq!(
+            s.ack(source(&model, id)),
+            Ok(AckOutcome::Acked),
+            "{what}: I10, ack"
+        );
+        model.acked(id);
+    }
+    let (c, _) = check(&model, &mut View(&mut s), &format!("{what}, stable power"));
+    totals.add(c);
+    totals
+}
+
+#[test]
+fn i1_i5_i10_store_brownouts_in_every_mode() {
+    quiet_power_cuts();
+    let draws = env_u64("STORE_BROWNOUT_DRAWS", 60);
+    let cuts = env_u64("STORE_BROWNOUT_CUTS", 200);
+    let mut totals = Counts::default();
+    for seed in 0..draws {
+        totals.add(run(0x57_0000 + seed, cuts));
+    }
+    println!(
+        "store brown-outs: {draws} geometries, {} checks, lost {}, resurrected {}, reused ids {}, wrong data {}",
+        totals.checked, totals.lost, totals.resurrected, totals.reused, totals.wrong
+    );
+    assert!(totals.clean(), "{totals:?}");
+    assert_eq!(totals.checked, draws * (cuts + 1));
+}
