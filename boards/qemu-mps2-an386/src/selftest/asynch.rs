@@ -124,38 +124,47 @@ pub(super) fn selftest(
 
 /// The deepest stack of the async store's `open`, `push`, `ack` and
 /// `release_next`, each driven to the end by `block_on`: phase 5's rounds on a
-/// fresh image with in-place acks, then with ack records. The future lives in
-/// `block_on`'s frame, so a figure is the whole operation: its future's state
-/// and its deepest poll. Prints `stack high-water (async): ...`; gives the RAM
-/// back.
+/// fresh image with in-place acks, with ack records, and on the authenticated
+/// layout. The future lives in `block_on`'s frame, so a figure is the whole
+/// operation: its future's state and its deepest poll. Prints `stack high-water
+/// (async): ...`; gives the RAM back.
 fn stack(ram: &'static mut [u8; SIZE], image: &str) -> &'static mut [u8; SIZE] {
     let mut rng = Pcg32::new(0x5743);
     let mut m = highwater::fresh(ram, image, true);
-    let in_place = store_stack(&mut m, &mut rng);
+    let in_place = store_stack(&mut m, false, &mut rng);
     let mut m = highwater::fresh(m.into_ram(), image, false);
-    let records = store_stack(&mut m, &mut rng);
+    let records = store_stack(&mut m, false, &mut rng);
+    let mut m = highwater::fresh(m.into_ram(), image, false);
+    let auth = store_stack(&mut m, true, &mut rng);
     let mut d = in_place;
     d.merge(&records);
+    d.merge(&auth);
     defmt::info!(
-        "stack high-water (async): open {} B, push {} B, ack {} B, release_next {} B (asynch::EventStore under block_on; ack in place {} B, by record {} B; painted window {} B)",
+        "stack high-water (async): open {} B, push {} B, ack {} B, release_next {} B (asynch::EventStore under block_on; in-place acks: open {} B, ack {} B; ack records: open {} B, ack {} B; authenticated: open {} B, push {} B, ack {} B, release_next {} B; painted window {} B)",
         d.open,
         d.push,
         d.ack,
         d.release_next,
+        in_place.open,
         in_place.ack,
+        records.open,
         records.ack,
+        auth.open,
+        auth.push,
+        auth.ack,
+        auth.release_next,
         WINDOW
     );
     m.into_ram()
 }
 
 /// Phase 5's rounds for the store (open with events pending, replay, acks of
-/// half in random order, pushes of the largest event until full) through the
-/// async store, each operation measured under `block_on`.
-fn store_stack(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
+/// half in random order, pushes until full, every third event a claim) through
+/// the async store, each operation measured under `block_on`.
+fn store_stack(m: &mut MirrorFlash, auth: bool, rng: &mut Pcg32) -> Deepest {
     let mut d = Deepest::default();
-    journal::lay_out(m, false);
-    let config = journal::config(AsyncMedium::geometry(&*m), false);
+    journal::lay_out(m, auth);
+    let config = journal::config(AsyncMedium::geometry(&*m), auth);
     let mut pending: heapless::Vec<MonitorEventSource, N> = heapless::Vec::new();
     let mut next = 0u64;
     for _ in 0..highwater::ROUNDS {
@@ -178,7 +187,7 @@ fn store_stack(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
                 Some((id, event)) => {
                     defmt::assert_eq!(id, want.id, "I4: replay in id order");
                     defmt::assert!(
-                        event == highwater::largest(id.0),
+                        event == highwater::store_event(id.0),
                         "I4: event {} differs",
                         id
                     );
@@ -193,7 +202,7 @@ fn store_stack(m: &mut MirrorFlash, rng: &mut Pcg32) -> Deepest {
             defmt::assert_eq!(outcome, Ok(AckOutcome::Acked), "ack of {}", source.id);
         }
         while !pending.is_full() {
-            let event = highwater::largest(next);
+            let event = highwater::store_event(next);
             let (pushed, hw) = measure(&mut || block_on(s.push(&event)));
             highwater::keep(&mut d.push, hw, "asynch::EventStore::push");
             defmt::assert_eq!(pushed.ok(), Some(EventId(next)), "I3: push of {}", next);

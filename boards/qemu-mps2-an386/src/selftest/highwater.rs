@@ -95,7 +95,7 @@ pub(super) fn keep(slot: &mut usize, hw: HighWater, what: &str) {
 /// The `n`-th event of this phase: as large as an event encodes (a failed
 /// forward with every integer at its maximum and the longest failure data),
 /// on one of the simulated channels.
-pub(super) fn largest(n: u64) -> MonitorEvent {
+fn largest(n: u64) -> MonitorEvent {
     let mut hash = [0xff; 32];
     hash[..8].copy_from_slice(&n.to_le_bytes());
     let reason = match FailureReason::new(u16::MAX, &[0xff; MAX_FAILURE_DATA]) {
