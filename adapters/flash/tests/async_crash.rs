@@ -31,14 +31,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use support::*;
 
-/// A number from the environment, or `default`.
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The store's configuration for a flavor: BENCH geometry, `N` = 16, events up
 /// to [`MAX_ENCODED_LEN`].
 fn store_config(mode: Flavor) -> Config<N> {

@@ -31,7 +31,7 @@ use monitor_events_flash::sim::panic_text;
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::{NorFlashMedium, PagedWrites};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, Counts, InFlight, Model};
+use support::{check, env_u64, Bursts, Counts, InFlight, Model};
 
 const SECTOR: usize = 4096;
 const SECTORS: usize = 8;
@@ -203,17 +203,9 @@ fn run(seed: u64, cuts: u64) -> (Counts, u64) {
     let mut rng = Pcg32::new(seed ^ 0x5EED);
     let mut model = Model::default();
     let mut totals = Counts::default();
-    let mut burst = 0;
+    let mut bursts = Bursts::default();
     for _ in 0..cuts {
-        let k = if burst > 0 {
-            burst -= 1;
-            rng.below(6) as u64
-        } else {
-            if rng.below(10) < 4 {
-                burst = 1 + rng.below(20);
-            }
-            rng.below(200) as u64
-        };
+        let k = bursts.next(&mut rng, 200);
         flash.cut_in = Some(k);
         let result = catch_unwind(AssertUnwindSafe(|| {
             operate(&mut flash, &mut model, &mut rng)
@@ -263,10 +255,7 @@ fn quiet_cuts() {
 #[test]
 fn i1_i4_i10_power_cuts_through_paged_writes() {
     quiet_cuts();
-    let cuts = std::env::var("PAGED_CUTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let cuts = env_u64("PAGED_CUTS", 3000);
     let mut totals = Counts::default();
     let mut pages = 0;
     for seed in 1..=4 {

@@ -32,18 +32,11 @@ use monitor_events::{
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, Counts, InFlight, Model, Recovered};
+use support::{check, env_u64, Bursts, Counts, InFlight, Model, Recovered};
 
 const N: usize = 8;
 
 type Store<'a> = EventStore<&'a mut SimFlash, N>;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn channel(c: u32) -> ChannelId {
     ChannelId([0xC0 + c as u8; 32])
@@ -244,17 +237,9 @@ fn run(seed: u64, cuts: u64) -> Counts {
     let mut flash = SimFlash::new(config.geometry());
     let mut model = Model::default();
     let mut totals = Counts::default();
-    let mut burst = 0;
+    let mut bursts = Bursts::default();
     for _ in 0..cuts {
-        let k = if burst > 0 {
-            burst -= 1;
-            rng.below(6) as u64
-        } else {
-            if rng.below(10) < 4 {
-                burst = 1 + rng.below(20);
-            }
-            rng.below(120) as u64
-        };
+        let k = bursts.next(&mut rng, 120);
         flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
             operate(&mut flash, config, &mut model, &mut rng)

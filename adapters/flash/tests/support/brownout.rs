@@ -5,7 +5,8 @@
 // Each test file takes the parts it needs.
 #![allow(dead_code, unused_imports, unused_macros)]
 
-use crate::support::{check, Counts, InFlight, Model, Path, PathJournal};
+pub use crate::support::env_u64;
+use crate::support::{check, Bursts, Counts, InFlight, Model, Path, PathJournal};
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, Config};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
@@ -56,14 +57,6 @@ impl Tally {
             self.first = Some(what);
         }
     }
-}
-
-/// A number from the environment, or `default`.
-pub fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Runs `work(0..count)` on every core and adds up what each returns.
@@ -294,19 +287,11 @@ pub fn run<const K: usize>(
     let mut rng = Pcg32::new(seed);
     let stuck = seed % 2 == 0 && K > 1;
     let full = seed % 3 == 1 && K > 1;
-    let mut burst = 0;
+    let mut bursts = Bursts::default();
     for cut in 0..cuts {
-        let k = if burst > 0 {
-            burst -= 1;
-            rng.below(6)
-        } else {
-            if rng.below(10) < 4 {
-                burst = 1 + rng.below(20);
-            }
-            // With room for hundreds, some runs between cuts are long enough for
-            // pending to climb and for retirements of hundreds of events.
-            rng.below(if K >= 128 { 120 + 8 * K as u32 } else { 120 })
-        } as u64;
+        // With room for hundreds, some runs between cuts are long enough for
+        // pending to climb and for retirements of hundreds of events.
+        let k = bursts.next(&mut rng, if K >= 128 { 120 + 8 * K as u32 } else { 120 });
         // With `no_bits`, half the cuts leave a program that changed no bit (its
         // units spent all the same) or an erase that changed nothing.
         let torn = if no_bits && rng.below(2) == 0 {

@@ -8,6 +8,7 @@ use monitor_events::journal::{AckMode, AppendError, Config, Journal, OpenError, 
 use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::SimFlash;
+use monitor_events_flash::workload::Pcg32;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Pending capacity used by the flash tests (W1 keeps 16 pending).
@@ -343,4 +344,35 @@ pub fn check(
         );
     }
     (c, got)
+}
+
+/// A number from the environment, or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Where the next cut of a brown-out lands: after a cut, 4 times in 10 a burst
+/// of 1..=20 more cuts follows, each within the first 0..6 operations after the
+/// restart; otherwise the next cut lands in the next `spread` operations.
+#[derive(Default)]
+pub struct Bursts {
+    left: u32,
+}
+
+impl Bursts {
+    /// The operations before the next cut.
+    pub fn next(&mut self, rng: &mut Pcg32, spread: u32) -> u64 {
+        u64::from(if self.left > 0 {
+            self.left -= 1;
+            rng.below(6)
+        } else {
+            if rng.below(10) < 4 {
+                self.left = 1 + rng.below(20);
+            }
+            rng.below(spread)
+        })
+    }
 }
