@@ -1,7 +1,9 @@
 //! I1–I5 and I10 of the typed [`EventStore`] under brown-outs, every mode at
 //! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB, 3 to
 //! 16 of them, program units of 1 to 32 B), in-place acks, ack records or
-//! authenticated records, random reserves.
+//! authenticated records, random reserves; and a monotonic counter beside the
+//! medium (none, one that keeps every version, or one that keeps only a
+//! rollover's), which the cuts must never turn into a refused open.
 //!
 //! Between cuts the store runs a random workload of typed events: claims (whose
 //! preimages `open` hashes to check them), failed forwards up to the largest
@@ -11,7 +13,8 @@
 //! random variant; 4 times in 10 the next one comes within the first 1..=6
 //! operations after the restart (a brown-out), up to 20 in a row.
 //!
-//! After every cut the store must open, and before the in-flight updates are
+//! After every cut the store must open (never `RolledBack`: the counter only
+//! vouches for what was durable), and before the in-flight updates are
 //! declared hold back every HTLC event (I5); then it must give back every event
 //! whose push returned and none whose ack returned, identical, once each, in id
 //! order (I1, I2, I4), and its next id must be above every id it gave (I3). Only
@@ -23,7 +26,7 @@
 
 mod support;
 
-use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
+use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, MonotonicCounter};
 use monitor_events::{
     AckOutcome, ChannelId, CloseReason, Config, EventId, EventKind, EventStore, FailureReason,
     Geometry, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent, MonitorEventSource,
@@ -31,12 +34,53 @@ use monitor_events::{
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use support::{check, env_u64, Bursts, Counts, InFlight, Model, Recovered};
 
 const N: usize = 8;
 
-type Store<'a> = EventStore<&'a mut SimFlash, N>;
+type Store<'a> = EventStore<&'a mut SimFlash, N, 8, Counter>;
+
+/// A monotonic counter outside the flash: the power cuts do not touch it, and
+/// every store opened in a run shares it.
+#[derive(Clone)]
+struct Counter {
+    kind: CounterKind,
+    kept: Rc<Cell<u64>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CounterKind {
+    /// No counter (reads 0, keeps nothing).
+    None,
+    /// Keeps every version it is told.
+    Every,
+    /// Keeps a version only when its sector part (`to >> 32`) grows, as OTP
+    /// bits per rollover would.
+    Rollovers,
+}
+
+impl MonotonicCounter for Counter {
+    type Error = core::convert::Infallible;
+
+    fn read(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.kept.get())
+    }
+
+    fn advance(&mut self, to: u64) -> Result<(), Self::Error> {
+        let kept = self.kept.get();
+        assert!(to >= kept, "advance to {to:#x} below the kept {kept:#x}");
+        match self.kind {
+            CounterKind::None => {}
+            CounterKind::Every => self.kept.set(to),
+            CounterKind::Rollovers if to >> 32 > kept >> 32 => self.kept.set(to),
+            CounterKind::Rollovers => {}
+        }
+        Ok(())
+    }
+}
 
 fn channel(c: u32) -> ChannelId {
     ChannelId([0xC0 + c as u8; 32])
@@ -167,8 +211,15 @@ fn source(model: &Model, id: EventId) -> MonitorEventSource {
 }
 
 /// The random workload until the armed cut fires (the store then panics, I7).
-fn operate(flash: &mut SimFlash, config: Config<N>, model: &mut Model, rng: &mut Pcg32) {
-    let mut s = Store::open(flash, config).expect("open before the cut");
+fn operate(
+    flash: &mut SimFlash,
+    config: Config<N>,
+    counter: &Counter,
+    model: &mut Model,
+    rng: &mut Pcg32,
+) {
+    let mut s =
+        Store::open_with_counter(flash, config, counter.clone()).expect("open before the cut");
     s.no_updates_in_flight();
     for _ in 0..100_000 {
         let r = rng.below(100);
@@ -186,7 +237,7 @@ fn operate(flash: &mut SimFlash, config: Config<N>, model: &mut Model, rng: &mut
             model.acked(id);
         } else {
             let flash = s.into_medium();
-            s = Store::open(flash, config).expect("reopen");
+            s = Store::open_with_counter(flash, config, counter.clone()).expect("reopen");
             s.no_updates_in_flight();
         }
     }
@@ -194,8 +245,8 @@ fn operate(flash: &mut SimFlash, config: Config<N>, model: &mut Model, rng: &mut
 }
 
 /// A geometry, mode and reserve `Config` accepts for `N` events of the largest
-/// size.
-fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
+/// size, and a counter.
+fn draw(rng: &mut Pcg32) -> (Config<N>, Counter, String) {
     loop {
         let mode = rng.below(3);
         let g = Geometry {
@@ -217,14 +268,23 @@ fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
             _ => c.with_auth(Auth::new([0x5A; 32], *b"store brown-outs")),
         }
         .expect("a mode the geometry takes");
+        let counter = Counter {
+            kind: [
+                CounterKind::None,
+                CounterKind::Every,
+                CounterKind::Rollovers,
+            ][rng.below(3) as usize],
+            kept: Rc::default(),
+        };
         let name = format!(
-            "{}x{} B, unit {} B, {}, reserve {reserve}",
+            "{}x{} B, unit {} B, {}, reserve {reserve}, counter {:?}",
             g.sector_count,
             g.sector_size,
             g.write_size,
-            ["in-place acks", "ack records", "authenticated"][mode as usize]
+            ["in-place acks", "ack records", "authenticated"][mode as usize],
+            counter.kind
         );
-        return (c, name);
+        return (c, counter, name);
     }
 }
 
@@ -232,7 +292,7 @@ fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
 /// each, then stable power.
 fn run(seed: u64, cuts: u64) -> Counts {
     let mut rng = Pcg32::new(seed);
-    let (config, name) = draw(&mut rng);
+    let (config, counter, name) = draw(&mut rng);
     let what = format!("seed {seed}: {name}");
     let mut flash = SimFlash::new(config.geometry());
     let mut model = Model::default();
@@ -242,7 +302,7 @@ fn run(seed: u64, cuts: u64) -> Counts {
         let k = bursts.next(&mut rng, 120);
         flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate(&mut flash, config, &mut model, &mut rng)
+            operate(&mut flash, config, &counter, &mut model, &mut rng)
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the cut"));
         assert!(
@@ -250,7 +310,7 @@ fn run(seed: u64, cuts: u64) -> Counts {
             "{what}: a panic that is not the cut: {message}"
         );
         flash.power_on();
-        let mut s = Store::open(&mut flash, config)
+        let mut s = Store::open_with_counter(&mut flash, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
         let (c, got) = check(&model, &mut View(&mut s), &what);
         totals.add(c);
@@ -258,7 +318,8 @@ fn run(seed: u64, cuts: u64) -> Counts {
         model.adopt(&got);
     }
     // Stable power: fill to N, then ack everything (I10).
-    let mut s = Store::open(&mut flash, config).expect("open in stable power");
+    let mut s = Store::open_with_counter(&mut flash, config, counter.clone())
+        .expect("open in stable power");
     s.no_updates_in_flight();
     while s.pending_count() < N {
         let e = event(&mut rng);
@@ -277,6 +338,14 @@ fn run(seed: u64, cuts: u64) -> Counts {
     }
     let (c, _) = check(&model, &mut View(&mut s), &format!("{what}, stable power"));
     totals.add(c);
+    // The counter kept what it was told: the store's version, or (keeping
+    // rollovers only) at least its sector part.
+    let (kept, version) = (counter.kept.get(), s.journal().version());
+    match counter.kind {
+        CounterKind::None => assert_eq!(kept, 0, "{what}"),
+        CounterKind::Every => assert_eq!(kept, version, "{what}: the counter keeps up"),
+        CounterKind::Rollovers => assert_eq!(kept >> 32, version >> 32, "{what}"),
+    }
     totals
 }
 
