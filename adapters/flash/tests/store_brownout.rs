@@ -8,7 +8,9 @@
 //! Between cuts the store runs a random workload of typed events: claims (whose
 //! preimages `open` hashes to check them), failed forwards up to the largest
 //! encoding, force-closes, confirmations and update completions, on three
-//! channels; acks of any pending event in any order, by its source; reopens.
+//! channels; acks of any pending event in any order, by its source; group
+//! commits (`push_batch` of 2 to 4 events, `ack_batch` of 1 to 3 events, now
+//! and then naming one twice or one acked before); reopens.
 //! Cuts land on a random program or erase of the simulated flash, torn in a
 //! random variant; 4 times in 10 the next one comes within the first 1..=6
 //! operations after the restart (a brown-out), up to 20 in a row.
@@ -18,7 +20,8 @@
 //! declared hold back every HTLC event (I5); then it must give back every event
 //! whose push returned and none whose ack returned, identical, once each, in id
 //! order (I1, I2, I4), and its next id must be above every id it gave (I3). Only
-//! the operation the cut interrupted may go either way. Each run ends in stable
+//! the operation the cut interrupted may go either way: of a batch, any of its
+//! events (each under the id the batch gave it) or acks. Each run ends in stable
 //! power, where the store must fill to `N` and empty again (I10).
 //!
 //! `STORE_BROWNOUT_DRAWS` sets the geometries (default 60), `STORE_BROWNOUT_CUTS`
@@ -223,11 +226,55 @@ fn operate(
     s.no_updates_in_flight();
     for _ in 0..100_000 {
         let r = rng.below(100);
-        if r < 50 && s.pending_count() < N {
+        if r < 10 && s.pending_count() + 2 <= N {
+            // A group commit of 2 to 4 events.
+            let k = 2 + rng.below((N - s.pending_count()).min(4) as u32 - 1) as usize;
+            let events: Vec<MonitorEvent> = (0..k).map(|_| event(rng)).collect();
+            model.in_flight = Some(InFlight::PushBatch(events.iter().map(encoded).collect()));
+            let mut scratch = vec![0u8; k * MAX_ENCODED_LEN];
+            let mut ids = vec![EventId(0); k];
+            s.push_batch(&events, &mut scratch, &mut ids)
+                .expect("a batch below N");
+            for (id, e) in ids.iter().zip(&events) {
+                model.pushed(*id, encoded(e));
+            }
+        } else if r < 50 && s.pending_count() < N {
             let e = event(rng);
             model.in_flight = Some(InFlight::Push(encoded(&e)));
             let id = s.push(&e).expect("a push below N");
             model.pushed(id, encoded(&e));
+        } else if r < 60 && s.pending_count() > 0 {
+            // An ack batch of 1 to 3 pending events, now and then one of them
+            // twice or one acked before (both `AlreadyAcked`).
+            let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
+            let mut batch: Vec<EventId> = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let id = ids[rng.below(ids.len() as u32) as usize];
+                if !batch.contains(&id) {
+                    batch.push(id);
+                }
+            }
+            let mut sources: Vec<MonitorEventSource> =
+                batch.iter().map(|&id| source(model, id)).collect();
+            let mut expect = vec![AckOutcome::Acked; sources.len()];
+            if rng.below(4) == 0 {
+                sources.push(sources[0]);
+                expect.push(AckOutcome::AlreadyAcked);
+            }
+            if let (0, Some(&old)) = (rng.below(4), model.acked.last()) {
+                sources.push(MonitorEventSource {
+                    channel: channel(0),
+                    id: EventId(old),
+                });
+                expect.push(AckOutcome::AlreadyAcked);
+            }
+            model.in_flight = Some(InFlight::AckBatch(batch.iter().map(|id| id.0).collect()));
+            let mut out = vec![AckOutcome::AlreadyAcked; sources.len()];
+            assert_eq!(s.ack_batch(&sources, &mut out), Ok(()));
+            assert_eq!(out, expect, "ack_batch outcomes");
+            for id in batch {
+                model.acked(id);
+            }
         } else if r < 92 && s.pending_count() > 0 {
             let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
             let id = ids[rng.below(ids.len() as u32) as usize];

@@ -76,6 +76,22 @@ pub enum InFlight {
     Push(Vec<u8>),
     /// An ack of this id.
     Ack(u64),
+    /// A `push_batch` of these bytes, in order: after a cut any of them may be
+    /// there, each under the id the batch gave it (consecutive, in batch order).
+    PushBatch(Vec<Vec<u8>>),
+    /// An `ack_batch` of these ids: after a cut any of them may be acked.
+    AckBatch(Vec<u64>),
+}
+
+impl InFlight {
+    /// Whether this operation may have acked `id`.
+    fn may_ack(&self, id: u64) -> bool {
+        match self {
+            InFlight::Ack(a) => *a == id,
+            InFlight::AckBatch(ids) => ids.contains(&id),
+            _ => false,
+        }
+    }
 }
 
 /// What the store has promised: every returned push, every returned ack.
@@ -113,9 +129,20 @@ impl Model {
                 self.durable.remove(&id);
                 self.acked.insert(id);
             }
-            Some(InFlight::Push(_)) => {
-                if let Some((&id, p)) = got.iter().find(|(id, _)| !self.durable.contains_key(id)) {
-                    self.durable.insert(id, p.clone());
+            Some(InFlight::AckBatch(ids)) => {
+                for id in ids.into_iter().filter(|id| !got.contains_key(id)) {
+                    self.durable.remove(&id);
+                    self.acked.insert(id);
+                }
+            }
+            Some(InFlight::Push(_) | InFlight::PushBatch(_)) => {
+                let new: Vec<(u64, Vec<u8>)> = got
+                    .iter()
+                    .filter(|(id, _)| !self.durable.contains_key(id))
+                    .map(|(&id, p)| (id, p.clone()))
+                    .collect();
+                for (id, p) in new {
+                    self.durable.insert(id, p);
                     self.max_id = Some(id);
                 }
             }
@@ -309,24 +336,36 @@ pub fn check(
     };
     for (id, p) in &model.durable {
         match got.get(id) {
-            None if model.in_flight == Some(InFlight::Ack(*id)) => {}
+            None if model.in_flight.as_ref().is_some_and(|f| f.may_ack(*id)) => {}
             None => c.lost += 1,
             Some(b) if b != p => c.wrong += 1,
             Some(_) => {}
         }
     }
     let mut extra = 0;
+    // The last event of an interrupted batch found: its id and its place.
+    let mut batch_at: Option<(u64, usize)> = None;
     for (id, b) in &got {
         if model.durable.contains_key(id) {
             continue;
         }
+        let new = model.max_id.is_none_or(|m| *id > m);
         if model.acked.contains(id) {
             c.resurrected += 1;
-        } else if matches!(&model.in_flight, Some(InFlight::Push(p)) if p == b)
-            && model.max_id.is_none_or(|m| *id > m)
-            && extra == 0
+        } else if matches!(&model.in_flight, Some(InFlight::Push(p)) if p == b) && new && extra == 0
         {
             extra += 1;
+        } else if let (Some(InFlight::PushBatch(batch)), true) = (&model.in_flight, new) {
+            // Ids follow the batch's order: the place of this one is fixed by
+            // the previous one found, the first may be any.
+            let place = match batch_at {
+                Some((prev, at)) => Some(at + (id - prev) as usize),
+                None => batch.iter().position(|p| p == b),
+            };
+            match place {
+                Some(k) if batch.get(k) == Some(b) => batch_at = Some((*id, k)),
+                _ => c.wrong += 1,
+            }
         } else {
             c.wrong += 1;
         }
