@@ -65,6 +65,24 @@ pub trait Medium {
         self.geometry().sector_size
     }
 
+    /// Whether the writes made since the last [`sync`](Self::sync) reach stable
+    /// storage in the order they were made. True for flash (the default), where
+    /// a program or an erase is done when it returns and a power cut tears only
+    /// the one under way. A file answers false: the kernel writes dirty pages
+    /// back when it likes, so after the host loses power a later write may be
+    /// there and an earlier one not, or only part of it.
+    ///
+    /// The journal then takes a record that fails its check (and is not a
+    /// single flipped bit) as the end of the writes a crash interrupted, even
+    /// with programmed bytes behind it, instead of refusing to open; and it
+    /// syncs after writing each sector header, so that no unsynced group of
+    /// writes spans a header. The cost: on such a medium, damage of more than
+    /// one bit to a record followed by intact ones reads as an interrupted
+    /// write (the records behind it are dropped), not as an error.
+    fn writes_in_order(&self) -> bool {
+        true
+    }
+
     /// A name for `error` in the panic message of a build without `core::fmt`
     /// (the crate feature `panic-static`), where its `Debug` output is not
     /// available: its variant, say. By default `"<error>"`.
@@ -94,6 +112,9 @@ impl<T: Medium + ?Sized> Medium for &mut T {
     }
     fn erase_block_size(&self) -> u32 {
         (**self).erase_block_size()
+    }
+    fn writes_in_order(&self) -> bool {
+        (**self).writes_in_order()
     }
     fn error_name(error: &Self::Error) -> &'static str {
         T::error_name(error)
@@ -132,6 +153,12 @@ pub trait AsyncMedium {
         self.geometry().sector_size
     }
 
+    /// Whether writes since the last `sync` become durable in order; see
+    /// [`Medium::writes_in_order`].
+    fn writes_in_order(&self) -> bool {
+        true
+    }
+
     /// A static name for `error`; see [`Medium::error_name`].
     fn error_name(error: &Self::Error) -> &'static str {
         let _ = error;
@@ -160,6 +187,9 @@ impl<T: AsyncMedium + ?Sized> AsyncMedium for &mut T {
     }
     fn erase_block_size(&self) -> u32 {
         (**self).erase_block_size()
+    }
+    fn writes_in_order(&self) -> bool {
+        (**self).writes_in_order()
     }
     fn error_name(error: &Self::Error) -> &'static str {
         T::error_name(error)

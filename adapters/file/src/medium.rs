@@ -201,6 +201,13 @@ impl Medium for FileMedium {
         self.geometry
     }
 
+    /// False: the kernel writes dirty pages back in any order, so after the
+    /// host loses power a write made since the last `fdatasync` may be there
+    /// while an earlier one is not (`Medium::writes_in_order`).
+    fn writes_in_order(&self) -> bool {
+        false
+    }
+
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), MediumError> {
         self.check_range(MediumOp::Read, offset, buf.len())?;
         self.injected(MediumOp::Read, offset, buf.len())?;

@@ -372,6 +372,43 @@ fn i1_i4_events_survive_reopen_byte_identical() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// After the host loses power the disk may hold a later write of a group
+/// commit without an earlier one. Here the first event of a batch is wiped
+/// from the file (as if its pages never reached the disk) while the two behind
+/// it are kept: the store must open with what was durable before the batch,
+/// taking the hole as the end of an interrupted write, not as damage.
+#[test]
+fn i1_i10_a_batch_the_disk_kept_out_of_order_opens_as_an_interrupted_write() {
+    let dir = scratch_dir("out-of-order");
+    let path = dir.join("store");
+    let mut j = FileStore::create(&path, CONFIG).unwrap();
+    let a = j.push(&payload(1, 100)).unwrap();
+    let (b, c, d) = (payload(2, 100), payload(3, 100), payload(4, 100));
+    j.push_batch(&[&b, &c, &d], &mut [EventId(0); 3]).unwrap();
+    drop(j);
+    let mut image = std::fs::read(&path).unwrap();
+    let at = image
+        .windows(b.len())
+        .position(|w| w == &b[..])
+        .expect("the batch's first body is in the file");
+    image[at..at + b.len()].fill(0xFF);
+    std::fs::write(&path, &image).unwrap();
+    let mut j = FileStore::open(&path, CONFIG).expect("an interrupted batch is not damage");
+    let pending: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+    assert_eq!(pending, vec![a], "the event before the batch, alone");
+    // The store goes on (I10): a new event is durable and reads back.
+    let e = j.push(&payload(5, 100)).unwrap();
+    assert!(e > a, "I3");
+    drop(j);
+    let mut j = FileStore::open(&path, CONFIG).unwrap();
+    let pending: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+    assert_eq!(pending, vec![a, e]);
+    let mut buf = [0u8; 200];
+    let n = j.read(e, &mut buf).unwrap();
+    assert_eq!(&buf[..n], &payload(5, 100)[..], "I4");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Runs `f` expecting a panic; returns its message.
 fn expect_panic(f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
@@ -385,7 +422,9 @@ fn i7_failed_fsync_panics_naming_operation_offset_and_error() {
     let dir = scratch_dir("fsync-fault");
     let path = dir.join("store");
     let mut medium = FileMedium::create(&path, GEOMETRY).unwrap();
-    medium.set_faults(FaultPlan::fail_sync_after(2));
+    // Three syncs succeed: the first sector's header (a file syncs each
+    // header before the records behind it), then one per push.
+    medium.set_faults(FaultPlan::fail_sync_after(3));
     let mut j = Journal::open(medium, CONFIG).unwrap();
     let a = j.push(b"one").unwrap();
     let b = j.push(b"two").unwrap();
@@ -530,7 +569,8 @@ fn i7_shared_journal_stops_after_a_persist_failure() {
     let dir = scratch_dir("shared-poison");
     let path = dir.join("store");
     let mut medium = FileMedium::create(&path, GEOMETRY).unwrap();
-    medium.set_faults(FaultPlan::fail_sync_after(1));
+    // The first sector's header and the first push sync; the next sync fails.
+    medium.set_faults(FaultPlan::fail_sync_after(2));
     let store = SharedJournal::new(Journal::open(medium, CONFIG).unwrap());
     let id = store.push(b"durable").unwrap();
     let other = store.clone();

@@ -140,6 +140,9 @@ impl<M: Medium> Medium for Grouped<M> {
     fn erase_block_size(&self) -> u32 {
         self.inner.erase_block_size()
     }
+    fn writes_in_order(&self) -> bool {
+        self.inner.writes_in_order()
+    }
 
     fn error_name(error: &M::Error) -> &'static str {
         M::error_name(error)

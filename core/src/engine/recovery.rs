@@ -383,6 +383,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// judge them, torn or damaged). Further on, the sector is never read: no
     /// record is ever written behind an unfinished one (a failed or torn write
     /// seals the sector), and no write goes there after a restart.
+    ///
+    /// On a medium whose unsynced writes may land out of order
+    /// ([`Medium::writes_in_order`] false: a file), a record that fails its check
+    /// ends the scan as a torn tail even with programmed bytes behind it: they
+    /// were written after it, in the same unsynced group, and a crash kept them
+    /// but not it.
     pub(super) async fn scan_records(
         &mut self,
         h: SectorHeader,
@@ -414,9 +420,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 (w, 0, stored, false)
             } else {
                 let end = self.programmed_end(base).await;
+                let in_order = self.medium.writes_in_order();
                 match self.explain(h.seq, p, w, stored).await {
                     Explained::Corrected { word0, fix, crc } => {
-                        if p + self.cfg.extent(word0.body_len()) < end {
+                        if in_order && p + self.cfg.extent(word0.body_len()) < end {
                             return Err(corrupted(base + p, Corruption::Record));
                         }
                         visit(Seen::Corrected { offset: base + p });
@@ -426,7 +433,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     Explained::Rot => return Err(corrupted(base + p, Corruption::BitFlip)),
                     Explained::No => {
                         let claimed = self.cfg.extent(w.len()).min(size - p);
-                        if end <= p + claimed {
+                        if end <= p + claimed || !in_order {
                             visit(Seen::TornTail { offset: base + p });
                             out.sealed = true;
                             out.torn = true;

@@ -119,6 +119,13 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             let back = split_mut(&mut back, hl).0;
             self.m_read(base, back).await;
             if back == want {
+                if !self.medium.writes_in_order() {
+                    // Where unsynced writes land out of order, the header is
+                    // durable (with everything before it) before any record
+                    // behind it is written: an interrupted group of writes then
+                    // never spans a sector's header.
+                    self.sync().await;
+                }
                 self.cur = Some(Current {
                     seq,
                     ptr: hl as u32,

@@ -16,6 +16,8 @@ pub(crate) struct TestFlash {
     pub cut_at: Option<u64>,
     pub torn_seed: u64,
     pub dead: bool,
+    /// What `writes_in_order` answers (a file: false).
+    pub in_order: bool,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,7 @@ impl TestFlash {
             cut_at: None,
             torn_seed: 1,
             dead: false,
+            in_order: true,
         }
     }
 
@@ -72,6 +75,9 @@ impl Medium for TestFlash {
     }
     fn geometry(&self) -> Geometry {
         self.geo
+    }
+    fn writes_in_order(&self) -> bool {
+        self.in_order
     }
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), TestError> {
         if self.dead {
@@ -482,6 +488,53 @@ fn i8_every_bit_flip_detected_or_harmless() {
 }
 
 /// I7: a medium error panics with the operation and offset.
+/// The first record of a group commit reads one bit short of what was meant
+/// (a program that did not finish), the one behind it intact. In order that
+/// is damage: no record is ever written behind an unfinished one. Where
+/// unsynced writes may land out of order (a file), it is a crash that kept the
+/// later write: the corrected record is kept, the sector sealed behind it, and
+/// the record behind it dropped (the batch never returned).
+#[test]
+fn i8_i10_a_corrected_record_with_a_record_behind_it_by_medium_order() {
+    for in_order in [true, false] {
+        let mut flash = TestFlash::new(cfg(Mode::Record).geometry());
+        flash.in_order = in_order;
+        let mut j = Journal::<_, 8>::open(&mut flash, cfg(Mode::Record)).unwrap();
+        let a = j.push(&payload(1, 40)).unwrap();
+        let (b, c) = (payload(2, 40), payload(3, 40));
+        let mut ids = [EventId(0); 2];
+        j.push_batch(&[&b, &c], &mut ids).unwrap();
+        drop(j);
+        let at = flash
+            .data
+            .windows(b.len())
+            .position(|w| w == &b[..])
+            .expect("the first body of the batch");
+        let k = b.iter().position(|&x| x != 0xFF).expect("a byte with a 0 bit");
+        flash.data[at + k] |= 1 << b[k].trailing_ones();
+        let r = Journal::<_, 8>::open(&mut flash, cfg(Mode::Record));
+        if in_order {
+            assert!(
+                matches!(
+                    r,
+                    Err(OpenError::Corrupted {
+                        reason: Corruption::Record,
+                        ..
+                    })
+                ),
+                "in order: {:?}",
+                r.map(|_| ())
+            );
+        } else {
+            let mut j = r.expect("out of order: an interrupted group commit");
+            let got = pending_of(&mut j);
+            let want = BTreeMap::from([(a.0, payload(1, 40)), (ids[0].0, b.clone())]);
+            assert_eq!(got, want, "the corrected record kept, the one behind it dropped");
+            assert!(j.status().sealed, "no record is written behind it");
+        }
+    }
+}
+
 #[test]
 fn i7_medium_error_panics_with_operation_and_offset() {
     let mut flash = TestFlash::new(GEO);

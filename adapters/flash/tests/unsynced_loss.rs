@@ -1,0 +1,325 @@
+//! I1–I4 and I10 on a medium with the semantics of a file, whose writes since
+//! the last completed `sync` may be lost or partly present after a crash (the
+//! host loses power; docs/INVARIANTS.md, "The fault model"). A killed process
+//! (`adapters/file/tests/kill.rs`) loses nothing the kernel holds; this is the
+//! crash it cannot make.
+//!
+//! [`FileLike`] keeps what the disk holds for certain (the state at the last
+//! completed `sync`) and, as a page cache does, what reads see. A program
+//! overwrites bytes, an erase writes `0xFF` over the sector. At the crash each
+//! 512 B block written since the last `sync` comes back as it was before those
+//! writes or as it was after any one of them, independently of the other
+//! blocks, so a later write may survive an earlier one; one block in eight is
+//! torn byte by byte between its old state and the chosen one. The crash lands
+//! on a random program, erase or `sync` (that operation does not happen), in
+//! bursts as in `brownout.rs`.
+//!
+//! The journal runs random pushes and group commits (`push_batch` of 2 to 4
+//! bodies), acks and `ack_batch` of 1 to 3 ids, and reopens, on random
+//! geometries `Config` accepts (sectors of 256 B to 16 KiB, so that one block
+//! may hold several sectors, 3 to 12 of them, program units of 1 to 32 B), with
+//! in-place acks, ack records or authenticated records. After every crash it
+//! must open and give back every push that returned and none of the acks that
+//! returned, byte for byte (I1, I2, I4), and never reuse an id (I3); of the
+//! operation the crash interrupted, any of its events or acks may or may not be
+//! there. Each run ends in stable power, where the journal must fill to `N` and
+//! empty again (I10).
+//!
+//! `UNSYNCED_DRAWS` sets the geometries (default 40), `UNSYNCED_CRASHES` the
+//! crashes per geometry (default 150).
+
+mod support;
+
+use monitor_events::journal::{max_pending, AckMode, Auth, Config, Journal};
+use monitor_events::{EventId, Geometry, Medium};
+use monitor_events_flash::sim::panic_text;
+use monitor_events_flash::workload::Pcg32;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use support::{check, env_u64, Bursts, Counts, InFlight, Model};
+
+/// The disk's unit: a block is written whole or not at all, but for the torn
+/// ones.
+const BLOCK: usize = 512;
+const N: usize = 8;
+const MAX_BODY: usize = 160;
+
+/// The medium's only error: the crash.
+#[derive(Debug)]
+struct Crash;
+
+/// A file on a disk that keeps, of the writes since the last `sync`, whatever
+/// it likes.
+struct FileLike {
+    geometry: Geometry,
+    /// What the disk holds for certain: the state at the last completed `sync`.
+    disk: Vec<u8>,
+    /// What reads see: the disk and every write since (the page cache).
+    cache: Vec<u8>,
+    /// Per block written since the last `sync`, its state after each write.
+    written: BTreeMap<usize, Vec<Vec<u8>>>,
+    /// Operations (programs, erases, syncs) before the crash; `None`: stable.
+    crash_in: Option<u64>,
+    /// Set by the crash, until the restart.
+    crashed: bool,
+}
+
+impl FileLike {
+    fn new(geometry: Geometry) -> Self {
+        let size = geometry.size() as usize;
+        FileLike {
+            geometry,
+            disk: vec![0xFF; size],
+            cache: vec![0xFF; size],
+            written: BTreeMap::new(),
+            crash_in: None,
+            crashed: false,
+        }
+    }
+
+    /// Counts an operation; fails it if it is the one the crash lands on, or if
+    /// the crash came already.
+    fn operation(&mut self) -> Result<(), Crash> {
+        if self.crashed {
+            return Err(Crash);
+        }
+        match self.crash_in {
+            Some(0) => {
+                self.crash_in = None;
+                self.crashed = true;
+                Err(Crash)
+            }
+            Some(k) => {
+                self.crash_in = Some(k - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, at: usize, bytes: &[u8]) -> Result<(), Crash> {
+        self.operation()?;
+        self.cache[at..at + bytes.len()].copy_from_slice(bytes);
+        for b in at / BLOCK..=(at + bytes.len() - 1) / BLOCK {
+            let end = ((b + 1) * BLOCK).min(self.cache.len());
+            let state = self.cache[b * BLOCK..end].to_vec();
+            self.written.entry(b).or_default().push(state);
+        }
+        Ok(())
+    }
+
+    /// Power comes back: each block written since the last `sync` as it was
+    /// before, or after any one of the writes; one in eight torn byte by byte
+    /// between the two.
+    fn restart(&mut self, rng: &mut Pcg32) {
+        for (&b, states) in &self.written {
+            let pick = rng.below(states.len() as u32 + 1) as usize;
+            let Some(state) = pick.checked_sub(1).map(|i| &states[i]) else {
+                continue;
+            };
+            let block = &mut self.disk[b * BLOCK..b * BLOCK + state.len()];
+            if rng.below(8) == 0 {
+                for (d, &s) in block.iter_mut().zip(state) {
+                    if rng.below(2) == 0 {
+                        *d = s;
+                    }
+                }
+            } else {
+                block.copy_from_slice(state);
+            }
+        }
+        self.written.clear();
+        self.cache.clone_from(&self.disk);
+        self.crashed = false;
+    }
+}
+
+impl Medium for FileLike {
+    type Error = Crash;
+
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn writes_in_order(&self) -> bool {
+        false
+    }
+
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Crash> {
+        if self.crashed {
+            return Err(Crash);
+        }
+        let at = offset as usize;
+        buf.copy_from_slice(&self.cache[at..at + buf.len()]);
+        Ok(())
+    }
+
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Crash> {
+        self.write(offset as usize, data)
+    }
+
+    fn erase(&mut self, sector: u32) -> Result<(), Crash> {
+        let size = self.geometry.sector_size as usize;
+        self.write(sector as usize * size, &vec![0xFF; size])
+    }
+
+    fn sync(&mut self) -> Result<(), Crash> {
+        self.operation()?;
+        self.disk.clone_from(&self.cache);
+        self.written.clear();
+        Ok(())
+    }
+}
+
+/// A geometry and mode `Config` accepts for `N` bodies of `MAX_BODY` bytes.
+fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
+    loop {
+        let mode = rng.below(3);
+        let g = Geometry {
+            sector_size: 256 << rng.below(7),
+            sector_count: 3 + rng.below(10),
+            write_size: 1 << rng.below(6),
+            multiwrite: mode == 0,
+        };
+        if max_pending(g, MAX_BODY, mode == 2) < N {
+            continue;
+        }
+        let Ok(c) = Config::<N>::try_new(g, MAX_BODY) else {
+            continue;
+        };
+        let c = match mode {
+            0 => c.with_ack_mode(AckMode::InPlace),
+            1 => c.with_ack_mode(AckMode::Record),
+            _ => c.with_auth(Auth::new([0x7E; 32], *b"unsynced losses!")),
+        }
+        .expect("a mode the geometry takes");
+        let name = format!(
+            "{}x{} B, unit {} B, {}",
+            g.sector_count,
+            g.sector_size,
+            g.write_size,
+            ["in-place acks", "ack records", "authenticated"][mode as usize]
+        );
+        return (c, name);
+    }
+}
+
+fn body(rng: &mut Pcg32) -> Vec<u8> {
+    let len = 1 + rng.below(MAX_BODY as u32) as usize;
+    (0..len).map(|_| rng.next_u32() as u8).collect()
+}
+
+/// Random operations until the armed crash ends them with a panic (I7).
+fn operate(file: &mut FileLike, config: Config<N>, model: &mut Model, rng: &mut Pcg32) {
+    let mut j = Journal::open(file, config).expect("open before the crash");
+    loop {
+        let r = rng.below(100);
+        let pending = j.pending_count();
+        if r < 15 && pending + 2 <= N {
+            let k = 2 + rng.below((N - pending).min(4) as u32 - 1) as usize;
+            let bodies: Vec<Vec<u8>> = (0..k).map(|_| body(rng)).collect();
+            let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+            let mut ids = vec![EventId(0); k];
+            model.in_flight = Some(InFlight::PushBatch(bodies.clone()));
+            j.push_batch(&refs, &mut ids).expect("a batch below N");
+            for (id, b) in ids.into_iter().zip(bodies) {
+                model.pushed(id, b);
+            }
+        } else if r < 50 && pending < N {
+            let b = body(rng);
+            model.in_flight = Some(InFlight::Push(b.clone()));
+            let id = j.push(&b).expect("a push below N");
+            model.pushed(id, b);
+        } else if r < 92 && pending > 0 {
+            let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+            let mut batch: Vec<EventId> = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let id = ids[rng.below(ids.len() as u32) as usize];
+                if !batch.contains(&id) {
+                    batch.push(id);
+                }
+            }
+            model.in_flight = Some(InFlight::AckBatch(batch.iter().map(|id| id.0).collect()));
+            let mut out = vec![monitor_events::AckOutcome::AlreadyAcked; batch.len()];
+            j.ack_batch(&batch, &mut out).expect("acks of pending ids");
+            for id in batch {
+                model.acked(id);
+            }
+        } else {
+            j = Journal::open(j.into_medium(), config).expect("reopen");
+        }
+    }
+}
+
+/// One geometry's run: `crashes` crashes in bursts from a blank file, a check
+/// after each, then stable power.
+fn run(seed: u64, crashes: u64) -> Counts {
+    let mut rng = Pcg32::new(seed);
+    let (config, name) = draw(&mut rng);
+    let what = format!("seed {seed}: {name}");
+    let mut file = FileLike::new(config.geometry());
+    let mut model = Model::default();
+    let mut totals = Counts::default();
+    let mut bursts = Bursts::default();
+    for _ in 0..crashes {
+        file.crash_in = Some(bursts.next(&mut rng, 150));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            operate(&mut file, config, &mut model, &mut rng)
+        }));
+        let message = panic_text(&*r.expect_err("the workload ends in the crash"));
+        assert!(
+            file.crashed,
+            "{what}: a panic that is not the crash: {message}"
+        );
+        file.restart(&mut rng);
+        let mut j = Journal::open(&mut file, config)
+            .unwrap_or_else(|e| panic!("{what}: the journal does not open after a crash: {e}"));
+        let (c, got) = check(&model, &mut j, &what);
+        totals.add(c);
+        model.adopt(&got);
+    }
+    // Stable power: fill to N, then ack everything (I10).
+    let mut j = Journal::open(&mut file, config).expect("open in stable power");
+    while j.pending_count() < N {
+        let b = body(&mut rng);
+        let id = j
+            .push(&b)
+            .unwrap_or_else(|e| panic!("{what}: I10, push: {e}"));
+        model.pushed(id, b);
+    }
+    for id in j.pending().map(|(id, _)| id).collect::<Vec<_>>() {
+        j.ack(id)
+            .unwrap_or_else(|e| panic!("{what}: I10, ack: {e}"));
+        model.acked(id);
+    }
+    let (c, _) = check(&model, &mut j, &format!("{what}, stable power"));
+    totals.add(c);
+    totals
+}
+
+/// Keeps the expected panics of the crashes out of the output.
+fn quiet_crashes() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !panic_text(info.payload()).contains("Crash") {
+            previous(info);
+        }
+    }));
+}
+
+#[test]
+fn i1_i4_i10_crashes_that_keep_any_unsynced_writes() {
+    quiet_crashes();
+    let draws = env_u64("UNSYNCED_DRAWS", 40);
+    let crashes = env_u64("UNSYNCED_CRASHES", 150);
+    let mut totals = Counts::default();
+    for seed in 0..draws {
+        totals.add(run(0xF1_0000 + seed, crashes));
+    }
+    println!(
+        "unsynced losses: {draws} geometries, {} checks, lost {}, resurrected {}, reused ids {}, wrong data {}",
+        totals.checked, totals.lost, totals.resurrected, totals.reused, totals.wrong
+    );
+    assert!(totals.clean(), "{totals:?}");
+    assert_eq!(totals.checked, draws * (crashes + 1));
+}
