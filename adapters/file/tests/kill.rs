@@ -20,13 +20,14 @@
 //! `next_id` is above every id seen (I3: else "reused"); a pending id nobody
 //! announced is an error. Then the next child runs on the same file.
 //!
-//! `KILLS` (default 200) sets the number of kills, split over two stores: in-place
-//! acks and ack records. `KILL_SEED` sets the seed.
+//! `KILLS` (default 300) sets the number of kills, split over three stores:
+//! in-place acks, ack records, and authenticated records. `KILL_SEED` sets the
+//! seed.
 
 mod common;
 
 use common::{child, payload, scratch_dir, Rng, CHILD_ENV};
-use monitor_events::journal::Config;
+use monitor_events::journal::{Auth, Config};
 use monitor_events::{EventId, Geometry};
 use monitor_events_file::FileStore;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,29 +46,39 @@ const GEOMETRY: Geometry = Geometry {
     multiwrite: true,
 };
 
-fn config(multiwrite: bool) -> Config<N> {
-    Config::try_new(
+/// The stores' modes, as the child's role names them.
+const MODES: [&str; 3] = ["in-place", "ack-records", "authenticated"];
+
+/// The configuration of a mode of [`MODES`].
+fn config(mode: &str) -> Config<N> {
+    let c = Config::try_new(
         Geometry {
-            multiwrite,
+            multiwrite: mode == "in-place",
             ..GEOMETRY
         },
         MAX_BODY,
     )
-    .expect("kill-test configuration")
+    .expect("kill-test configuration");
+    match mode {
+        "authenticated" => c
+            .with_auth(Auth::new([0x4B; 32], *b"kill-test region"))
+            .expect("authenticated kill-test configuration"),
+        _ => c,
+    }
 }
 
-/// The child: `CHILD_ENV = "MULTIWRITE SEED PATH"`. Pushes and acks forever.
+/// The child: `CHILD_ENV = "MODE SEED PATH"`. Pushes and acks forever.
 #[test]
 fn child_process_entry_point() {
     let Ok(role) = std::env::var(CHILD_ENV) else {
         return;
     };
     let mut parts = role.splitn(3, ' ');
-    let multiwrite: bool = parts.next().unwrap().parse().unwrap();
+    let mode = parts.next().unwrap().to_string();
     let seed: u64 = parts.next().unwrap().parse().unwrap();
     let path = parts.next().unwrap();
     let mut rng = Rng::new(seed);
-    let mut j = FileStore::open(path, config(multiwrite)).expect("child: open the store");
+    let mut j = FileStore::open(path, config(&mode)).expect("child: open the store");
     let mut out = std::io::stdout().lock();
     let mut line = |s: String| {
         writeln!(out, "{s}").unwrap();
@@ -195,8 +206,8 @@ impl Model {
 
     /// Reopens the store and checks it against the reports; resolves the operation
     /// in flight by what is found.
-    fn check(&mut self, path: &Path, multiwrite: bool, counts: &mut Counts, context: &str) {
-        let mut j = FileStore::open(path, config(multiwrite))
+    fn check(&mut self, path: &Path, mode: &str, counts: &mut Counts, context: &str) {
+        let mut j = FileStore::open(path, config(mode))
             .unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
         let found: BTreeMap<u64, usize> = j.pending().map(|(id, len)| (id.0, len)).collect();
         let mut buf = vec![0u8; MAX_BODY];
@@ -266,13 +277,13 @@ impl Model {
 /// One child run: spawn, read reports, kill at a random moment, drain the pipe.
 fn run_child(
     path: &Path,
-    multiwrite: bool,
+    mode: &str,
     seed: u64,
     rng: &mut Rng,
     model: &mut Model,
     counts: &mut Counts,
 ) {
-    let role = format!("{multiwrite} {seed} {}", path.display());
+    let role = format!("{mode} {seed} {}", path.display());
     let mut proc = child("child_process_entry_point", &role)
         .spawn()
         .expect("spawn child");
@@ -333,42 +344,37 @@ fn process_kills_lose_nothing_resurrect_nothing_reuse_no_id() {
         return;
     }
     let kills: u64 =
-        std::env::var("KILLS").map_or(200, |v| v.parse().expect("KILLS must be a number"));
+        std::env::var("KILLS").map_or(300, |v| v.parse().expect("KILLS must be a number"));
     let seed: u64 = std::env::var("KILL_SEED").map_or(0x6b69_6c6c, |v| {
         v.parse().expect("KILL_SEED must be a number")
     });
     let dir = scratch_dir("kill");
     let mut rng = Rng::new(seed);
     let mut counts = Counts::default();
-    let stores = [
-        (true, dir.join("in-place.store")),
-        (false, dir.join("ack-records.store")),
-    ];
-    let mut models = [Model::default(), Model::default()];
-    for (multiwrite, path) in &stores {
-        FileStore::create(path, config(*multiwrite)).unwrap();
+    let stores = MODES.map(|mode| (mode, dir.join(format!("{mode}.store"))));
+    let mut models = [Model::default(), Model::default(), Model::default()];
+    for (mode, path) in &stores {
+        FileStore::create(path, config(mode)).unwrap();
     }
     let started = Instant::now();
     for k in 0..kills {
-        let s = (k % 2) as usize;
-        let (multiwrite, path) = &stores[s];
+        let s = (k % 3) as usize;
+        let (mode, path) = &stores[s];
         let child_seed = seed.wrapping_mul(1_000_003).wrapping_add(k);
         run_child(
             path,
-            *multiwrite,
+            mode,
             child_seed,
             &mut rng,
             &mut models[s],
             &mut counts,
         );
-        let context = format!(
-            "kill {k} (KILL_SEED={seed}, child seed {child_seed}, multiwrite {multiwrite})"
-        );
-        models[s].check(path, *multiwrite, &mut counts, &context);
+        let context = format!("kill {k} (KILL_SEED={seed}, child seed {child_seed}, {mode})");
+        models[s].check(path, mode, &mut counts, &context);
     }
     // Finally: ack everything left, reopen, nothing pending, ids still above all.
-    for ((multiwrite, path), model) in stores.iter().zip(&mut models) {
-        let mut j = FileStore::open(path, config(*multiwrite)).unwrap();
+    for ((mode, path), model) in stores.iter().zip(&mut models) {
+        let mut j = FileStore::open(path, config(mode)).unwrap();
         let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
         assert_eq!(
             ids,
@@ -382,7 +388,7 @@ fn process_kills_lose_nothing_resurrect_nothing_reuse_no_id() {
             j.ack(id).unwrap();
         }
         drop(j);
-        let j = FileStore::open(path, config(*multiwrite)).unwrap();
+        let j = FileStore::open(path, config(mode)).unwrap();
         assert_eq!(j.pending_count(), 0);
         assert!(model.max_id.is_none_or(|m| j.next_id().0 > m));
     }
