@@ -69,6 +69,14 @@
 //! | one bit reads `1` that should be `0` | no | corrupted |
 //! | anything else | yes (within the record's claimed extent) | torn tail: dropped, the sector is sealed |
 //! | anything else | no | corrupted |
+//!
+//! On a medium whose unsynced writes may land out of order
+//! ([`Medium::writes_in_order`](crate::Medium::writes_in_order) false: a file),
+//! what is programmed after the record does not count: it was written after it,
+//! in the same unsynced group, which a crash kept in part. A record one bit short
+//! is kept corrected, anything else is a torn tail; either way the sector is
+//! sealed and nothing behind the record is read. (A bit that reads `0` where `1`
+//! was meant is still corrupted.)
 
 use crate::medium::Geometry;
 

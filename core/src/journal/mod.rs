@@ -50,7 +50,7 @@
 //! | 1 | read every sector header; the newest valid one is current. An authenticated header whose tag fails is a torn header (free) while nothing follows it in its sector, else forged | unknown version: `UnsupportedFormat`; no header anywhere: blank if erased, else `NotAStore`; a failing tag with records behind it: `Corrupted { reason: Forged }` |
 //! | 2 | probe the sector after the newest: valid records behind a broken header mean the newest header was damaged, unless they are all `Copy` records (a cut during the erase of an abandoned retirement, free either way) | `Corrupted` |
 //! | 3 | go through sectors newest to oldest until a `Retire` record covers the next one; count the newest sectors that hold only `Copy` records or none. Those and the first sector below them are checked record by record; the older ones are skimmed (record headers read, only `Retire` records checked), since step 4 checks them in full | a missing or misplaced sector: `Corrupted` |
-//! | 4 | give those sectors back (never the oldest): they are an abandoned retirement or a restart cut before its first record; scan the other live sectors oldest to newest, rebuilding the pending index and the next id (the newest header's floor counts, given back or not) | a record that fails its check anywhere but a torn tail: `Corrupted` |
+//! | 4 | give those sectors back (never the oldest): they are an abandoned retirement or a restart cut before its first record; scan the other live sectors oldest to newest, rebuilding the pending index and the next id (the newest header's floor counts, given back or not) | a record that fails its check anywhere but a torn tail: `Corrupted` (on a medium whose unsynced writes may land out of order, a file, such a record is the tail of an interrupted write whatever follows it: see the record format) |
 //!
 //! Behind the last record of a sector, `open` reads only the bytes a torn record
 //! there could have touched (one record of the largest length the format can
@@ -60,7 +60,9 @@
 //!
 //! `open` writes nothing. The first `push` or `ack` after it erases free sectors
 //! that are not clean (a torn erase, a torn header), and the sectors it gave back,
-//! and never appends behind a torn tail: it continues in a fresh sector. On a
+//! and never appends behind a torn tail: it continues in a fresh sector. Where
+//! unsynced writes may land out of order ([`Medium::writes_in_order`] false), each
+//! new sector header is synced before any record behind it. On a
 //! medium whose sectors are several erase blocks ([`Medium::erase_block_size`]),
 //! every free sector is erased before its first use in the run (the rollover into
 //! it erases it): a torn erase there can leave a block as it was, with units a
