@@ -95,7 +95,8 @@ fn i9_decode_event_edge_inputs() {
 /// error.
 #[test]
 fn i9_open_blank_and_zero_images_of_every_shape() {
-    for selector in 0..checks::SHAPES.len() as u8 {
+    // From 128 up, the same shapes on a medium that reorders unsynced writes.
+    for selector in (0..checks::SHAPES.len() as u8).chain(128..128 + checks::SHAPES.len() as u8) {
         checks::check_open(&[selector]);
         let mut zeros = vec![selector];
         zeros.resize(1 + checks::Shape::select(selector).size(), 0);
