@@ -455,6 +455,40 @@ fn i7_failed_fsync_panics_naming_operation_offset_and_error() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// I7: the sync after a new sector's header (a file syncs it before any record
+/// behind it) fails: the push panics naming the sync, its offset and the error,
+/// and nothing it wrote was promised: the store reopens without it and takes
+/// the event again.
+#[test]
+fn i7_failed_header_sync_panics_and_promises_nothing() {
+    let dir = scratch_dir("header-sync-fault");
+    let path = dir.join("store");
+    let mut medium = FileMedium::create(&path, GEOMETRY).unwrap();
+    // The first sync is the first sector's header, before the first record.
+    medium.set_faults(FaultPlan::fail_sync_after(0));
+    let mut j = Journal::open(medium, CONFIG).unwrap();
+    let msg = expect_panic(move || {
+        let _ = j.push(b"first");
+    });
+    // Offset 0: no record yet (the end of the push would sync after it).
+    for needle in [
+        "sync after offset 0 failed",
+        "fdatasync",
+        "Input/output error",
+    ] {
+        assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+    }
+    let mut j = FileStore::open(&path, CONFIG).unwrap();
+    assert_eq!(j.pending_count(), 0, "the failed push promised nothing");
+    let id = j.push(b"first").unwrap();
+    drop(j);
+    let mut j = FileStore::open(&path, CONFIG).unwrap();
+    let mut buf = [0u8; 8];
+    let n = j.read(id, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"first");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// I7: a failed pwrite panics, naming the operation, the offset and the error.
 #[test]
 fn i7_failed_write_panics_naming_operation_offset_and_error() {
