@@ -72,9 +72,10 @@ pub trait Medium {
     /// back when it likes, so after the host loses power a later write may be
     /// there and an earlier one not, or only part of it.
     ///
-    /// The journal then takes a record that fails its check (and is not a
-    /// single flipped bit) as the end of the writes a crash interrupted, even
-    /// with programmed bytes behind it, instead of refusing to open; and it
+    /// The journal then takes a record that fails its check as the end of the
+    /// writes a crash interrupted (one that reads a single bit short is kept,
+    /// corrected), even with programmed bytes behind it, instead of refusing to
+    /// open; and it
     /// syncs after writing each sector header, so that no unsynced group of
     /// writes spans a header. The cost: on such a medium, damage of more than
     /// one bit to a record followed by intact ones reads as an interrupted

@@ -31,7 +31,7 @@ use monitor_events_flash::sim::panic_text;
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::{NorFlashMedium, PagedWrites};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, env_u64, Bursts, Counts, InFlight, Model};
+use support::{check, env_u64, quiet_panics_containing, Bursts, Counts, InFlight, Model};
 
 const SECTOR: usize = 4096;
 const SECTORS: usize = 8;
@@ -241,20 +241,10 @@ fn run(seed: u64, cuts: u64) -> (Counts, u64) {
     (totals, flash.ops)
 }
 
-/// Keeps the expected panics of the cuts (the driver's error, which the medium
-/// reduces to `Flash(Other)`) out of the output.
-fn quiet_cuts() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !panic_text(info.payload()).contains("Flash(Other)") {
-            previous(info);
-        }
-    }));
-}
-
 #[test]
 fn i1_i4_i10_power_cuts_through_paged_writes() {
-    quiet_cuts();
+    // The driver's error, which the medium reduces to `Flash(Other)`.
+    quiet_panics_containing("Flash(Other)");
     let cuts = env_u64("PAGED_CUTS", 3000);
     let mut totals = Counts::default();
     let mut pages = 0;

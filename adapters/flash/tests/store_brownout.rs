@@ -405,10 +405,7 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
     for seed in 0..draws {
         totals.add(run(0x57_0000 + seed, cuts));
     }
-    println!(
-        "store brown-outs: {draws} geometries, {} checks, lost {}, resurrected {}, reused ids {}, wrong data {}",
-        totals.checked, totals.lost, totals.resurrected, totals.reused, totals.wrong
-    );
+    println!("store brown-outs: {draws} geometries, {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (cuts + 1));
 }

@@ -36,7 +36,7 @@ use monitor_events_flash::sim::panic_text;
 use monitor_events_flash::workload::Pcg32;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, env_u64, Bursts, Counts, InFlight, Model};
+use support::{check, env_u64, quiet_panics_containing, Bursts, Counts, InFlight, Model};
 
 /// The disk's unit: a block is written whole or not at all, but for the torn
 /// ones.
@@ -297,29 +297,16 @@ fn run(seed: u64, crashes: u64) -> Counts {
     totals
 }
 
-/// Keeps the expected panics of the crashes out of the output.
-fn quiet_crashes() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !panic_text(info.payload()).contains("Crash") {
-            previous(info);
-        }
-    }));
-}
-
 #[test]
 fn i1_i4_i10_crashes_that_keep_any_unsynced_writes() {
-    quiet_crashes();
+    quiet_panics_containing("Crash");
     let draws = env_u64("UNSYNCED_DRAWS", 40);
     let crashes = env_u64("UNSYNCED_CRASHES", 150);
     let mut totals = Counts::default();
     for seed in 0..draws {
         totals.add(run(0xF1_0000 + seed, crashes));
     }
-    println!(
-        "unsynced losses: {draws} geometries, {} checks, lost {}, resurrected {}, reused ids {}, wrong data {}",
-        totals.checked, totals.lost, totals.resurrected, totals.reused, totals.wrong
-    );
+    println!("unsynced losses: {draws} geometries, {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (crashes + 1));
 }

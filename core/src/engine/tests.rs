@@ -487,7 +487,6 @@ fn i8_every_bit_flip_detected_or_harmless() {
     }
 }
 
-/// I7: a medium error panics with the operation and offset.
 /// The first record of a group commit reads one bit short of what was meant
 /// (a program that did not finish), the one behind it intact. In order that
 /// is damage: no record is ever written behind an unfinished one. Where
@@ -535,6 +534,7 @@ fn i8_i10_a_corrected_record_with_a_record_behind_it_by_medium_order() {
     }
 }
 
+/// I7: a medium error panics with the operation and offset.
 #[test]
 fn i7_medium_error_panics_with_operation_and_offset() {
     let mut flash = TestFlash::new(GEO);

@@ -173,6 +173,26 @@ impl Counts {
     pub fn clean(&self) -> bool {
         self.lost + self.resurrected + self.reused + self.wrong == 0
     }
+
+    /// `N checks, lost N, resurrected N, reused ids N, wrong data N`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} checks, lost {}, resurrected {}, reused ids {}, wrong data {}",
+            self.checked, self.lost, self.resurrected, self.reused, self.wrong
+        )
+    }
+}
+
+/// Keeps the expected panics of a test's own simulated failures (those whose
+/// message contains `needle`) out of the output; every other panic goes to the
+/// previous hook.
+pub fn quiet_panics_containing(needle: &'static str) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !monitor_events_flash::sim::panic_text(info.payload()).contains(needle) {
+            previous(info);
+        }
+    }));
 }
 
 /// The build of the engine a scenario runs through.
