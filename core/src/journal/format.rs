@@ -145,7 +145,8 @@ impl Kind {
 /// checks it), with a mask: no division.
 pub(crate) const fn round_up(n: u32, unit: u32) -> u32 {
     debug_assert!(unit.is_power_of_two());
-    (n + unit - 1) & !(unit - 1)
+    // `unit - 1` first: `n + unit` would overflow for an `n` the result still fits.
+    (n + (unit - 1)) & !(unit - 1)
 }
 
 /// Word0 of a record.
