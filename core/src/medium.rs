@@ -80,6 +80,11 @@ pub trait Medium {
     /// writes spans a header. The cost: on such a medium, damage of more than
     /// one bit to a record followed by intact ones reads as an interrupted
     /// write (the records behind it are dropped), not as an error.
+    ///
+    /// A medium that wraps another (to count, log or throttle its operations)
+    /// must forward this: the default is the flash answer, and a wrapped file
+    /// that answered true could leave a store that refuses to open after the
+    /// host loses power.
     fn writes_in_order(&self) -> bool {
         true
     }
