@@ -73,13 +73,16 @@ pub trait Medium {
     /// there and an earlier one not, or only part of it.
     ///
     /// The journal then takes a record that fails its check as the end of the
-    /// writes a crash interrupted (one that reads a single bit short is kept,
-    /// corrected), even with programmed bytes behind it, instead of refusing to
-    /// open; and it
-    /// syncs after writing each sector header, so that no unsynced group of
-    /// writes spans a header. The cost: on such a medium, damage of more than
-    /// one bit to a record followed by intact ones reads as an interrupted
-    /// write (the records behind it are dropped), not as an error.
+    /// writes a crash interrupted, even with programmed bytes behind it, instead
+    /// of refusing to open; and it syncs after writing each sector header, so
+    /// that no unsynced group of writes spans a header. A single flipped bit is
+    /// still corrected or refused: a record that reads one bit short, with
+    /// records behind it, is kept corrected with them if the bit's byte reads
+    /// `0xFF` (a byte a crash kept from landing, or rot: corrected, it is what
+    /// was written either way) and refused otherwise (a byte lands whole or not
+    /// at all, so only rot leaves it). The cost: on such a medium, damage of
+    /// more than one bit to a record followed by intact ones reads as an
+    /// interrupted write (the records behind it are dropped), not as an error.
     ///
     /// A medium that wraps another (to count, log or throttle its operations)
     /// must forward this: the default is the flash answer, and a wrapped file

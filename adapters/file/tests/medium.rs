@@ -409,6 +409,55 @@ fn i1_i10_a_batch_the_disk_kept_out_of_order_opens_as_an_interrupted_write() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// I8 on a real store file: one bit of a durable event flipped on the disk,
+/// with records behind it, must not pass for the end of an interrupted write
+/// (which would drop the events and acks behind it). A flip that leaves the
+/// byte as anything but `0xFF` cannot be a crash (a byte lands whole or not at
+/// all): `open` refuses it. One that turns the byte into `0xFF` may be either:
+/// corrected, the record is what was written, and the records behind it stay.
+#[test]
+fn i8_a_flipped_bit_of_a_durable_event_with_records_behind_it() {
+    let dir = scratch_dir("flipped");
+    for erased in [false, true] {
+        let path = dir.join(format!("store-{erased}"));
+        let mut j = FileStore::create(&path, CONFIG).unwrap();
+        let a = j.push(&payload(1, 100)).unwrap();
+        let b = payload(2, 100);
+        let id_b = j.push(&b).unwrap();
+        let c = j.push(&payload(3, 100)).unwrap();
+        assert_eq!(j.ack(a).unwrap(), AckOutcome::Acked);
+        drop(j);
+        let mut image = std::fs::read(&path).unwrap();
+        let at = image
+            .windows(b.len())
+            .position(|w| w == &b[..])
+            .expect("the body is in the file");
+        // A byte one 0 bit short of 0xFF, or one with more 0 bits; its lowest
+        // 0 bit reads 1.
+        let k = b
+            .iter()
+            .position(|&x| (x.count_zeros() == 1) == erased && x != 0xFF)
+            .expect("a byte of each kind in the payload");
+        image[at + k] |= 1 << b[k].trailing_ones();
+        std::fs::write(&path, &image).unwrap();
+        match FileStore::open(&path, CONFIG) {
+            Err(FileError::Journal(OpenError::Corrupted { .. })) if !erased => {}
+            Ok(mut j) if erased => {
+                let pending: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+                assert_eq!(pending, vec![id_b, c], "the ack of {a:?} and {c:?} kept");
+                let mut buf = [0u8; 200];
+                let n = j.read(id_b, &mut buf).unwrap();
+                assert_eq!(&buf[..n], &b[..], "I4: the corrected event");
+            }
+            other => panic!(
+                "byte reads erased {erased}: {:?}",
+                other.map(|j| j.pending().map(|(id, _)| id).collect::<Vec<_>>())
+            ),
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Runs `f` expecting a panic; returns its message.
 fn expect_panic(f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");

@@ -88,7 +88,15 @@ struct SectorScan {
 /// How one failing record is explained.
 enum Explained {
     /// The intended record, with word0 and the body bit fix (bit index + 1, or 0).
-    Corrected { word0: Word0, fix: u16, crc: u32 },
+    /// `erased`: the byte that holds the bit reads `0xFF`, as a byte that a crash
+    /// kept from being written does on a medium whose writes land out of order (a
+    /// file); a byte that reads anything else was written and then rotted.
+    Corrected {
+        word0: Word0,
+        fix: u16,
+        crc: u32,
+        erased: bool,
+    },
     /// A bit reads 0 that was written 1.
     Rot,
     /// Not a single bit flip.

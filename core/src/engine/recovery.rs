@@ -320,6 +320,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w,
                         fix: 0,
                         crc: computed,
+                        erased: byte_of(stored, syn) == 0xFF,
                     }
                 } else {
                     Explained::Rot
@@ -337,6 +338,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w,
                         fix: bit as u16 + 1,
                         crc: stored,
+                        erased: b[0] == 0xFF,
                     }
                 } else {
                     Explained::Rot
@@ -351,6 +353,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w2,
                         fix: 0,
                         crc: stored,
+                        erased: byte_of(w.0, 1 << bit) == 0xFF,
                     }
                 } else {
                     Explained::Rot
@@ -388,7 +391,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// ([`Medium::writes_in_order`] false: a file), a record that fails its check
     /// ends the scan as a torn tail even with programmed bytes behind it: they
     /// were written after it, in the same unsynced group, and a crash kept them
-    /// but not it.
+    /// but not it. But not one that reads a single bit short: if the bit's byte
+    /// reads `0xFF` it is kept corrected and the scan goes on (a crash that kept
+    /// that byte alone from landing, or rot: what was written either way), and
+    /// else it is refused (a byte lands whole or not at all: only rot leaves it).
     pub(super) async fn scan_records(
         &mut self,
         h: SectorHeader,
@@ -422,12 +428,27 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let end = self.programmed_end(base).await;
                 let in_order = self.medium.writes_in_order();
                 match self.explain(h.seq, p, w, stored).await {
-                    Explained::Corrected { word0, fix, crc } => {
-                        if in_order && p + self.cfg.extent(word0.body_len()) < end {
+                    Explained::Corrected {
+                        word0,
+                        fix,
+                        crc,
+                        erased,
+                    } => {
+                        // Behind the last record, one that reads a bit short
+                        // may be a write a cut tore: kept, corrected, and the
+                        // sector sealed behind it. With records behind it, it is
+                        // damage, refused (I8); unless writes land out of order
+                        // and the bit's byte reads erased, as a byte a crash kept
+                        // from landing does (a byte lands whole or not at all):
+                        // then it is that, the records behind it of its group,
+                        // or rot. Corrected, it is what was written either way,
+                        // and so are the records behind it: the scan goes on.
+                        let behind = p + self.cfg.extent(word0.body_len()) < end;
+                        if behind && (in_order || !erased) {
                             return Err(corrupted(base + p, Corruption::Record));
                         }
                         visit(Seen::Corrected { offset: base + p });
-                        out.sealed = true;
+                        out.sealed = !behind;
                         (word0, fix, crc, true)
                     }
                     Explained::Rot => return Err(corrupted(base + p, Corruption::BitFlip)),
@@ -572,4 +593,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
             Err(index::PutError::Span) => Err(corrupted(e.off, Corruption::Semantics)),
         }
     }
+}
+
+/// The byte of the little-endian word `word` that holds the bit set in `bit`.
+fn byte_of(word: u32, bit: u32) -> u8 {
+    (word >> (bit.trailing_zeros() & !7)) as u8
 }
