@@ -91,6 +91,7 @@ enum Explained {
     /// `erased`: the byte that holds the bit reads `0xFF`, as a byte that a crash
     /// kept from being written does on a medium whose writes land out of order (a
     /// file); a byte that reads anything else was written and then rotted.
+    /// Always false where writes land in order, where it is never looked at.
     Corrected {
         word0: Word0,
         fix: u16,

@@ -309,7 +309,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     }
 
     /// Explains a record that fails its CRC as a single flipped bit, if it is one.
+    /// `erased` is only looked at where writes land out of order, and only
+    /// worked out there (flash builds leave it out).
     pub(super) async fn explain(&mut self, seq: u32, p: u32, w: Word0, stored: u32) -> Explained {
+        let in_order = self.medium.writes_in_order();
         let base = self.sector_base(seq);
         if let Some(computed) = self.record_crc(seq, p, w).await {
             let syn = computed ^ stored;
@@ -320,7 +323,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w,
                         fix: 0,
                         crc: computed,
-                        erased: byte_of(stored, syn) == 0xFF,
+                        erased: !in_order && byte_of(stored, syn) == 0xFF,
                     }
                 } else {
                     Explained::Rot
@@ -338,7 +341,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w,
                         fix: bit as u16 + 1,
                         crc: stored,
-                        erased: b[0] == 0xFF,
+                        erased: !in_order && b[0] == 0xFF,
                     }
                 } else {
                     Explained::Rot
@@ -353,7 +356,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         word0: w2,
                         fix: 0,
                         crc: stored,
-                        erased: byte_of(w.0, 1 << bit) == 0xFF,
+                        erased: !in_order && byte_of(w.0, 1 << bit) == 0xFF,
                     }
                 } else {
                     Explained::Rot
