@@ -72,11 +72,18 @@
 //!
 //! On a medium whose unsynced writes may land out of order
 //! ([`Medium::writes_in_order`](crate::Medium::writes_in_order) false: a file),
-//! what is programmed after the record does not count: it was written after it,
-//! in the same unsynced group, which a crash kept in part. A record one bit short
-//! is kept corrected, anything else is a torn tail; either way the sector is
-//! sealed and nothing behind the record is read. (A bit that reads `0` where `1`
-//! was meant is still corrupted.)
+//! what is programmed after the record may have been written after it, in the
+//! same unsynced group, which a crash kept in part; and a byte lands whole or not
+//! at all, so a crash leaves a byte as written or as it was (`0xFF`):
+//!
+//! | failure, with records programmed after it | verdict |
+//! |---|---|
+//! | one bit reads `0` that should be `1` | corrupted |
+//! | one bit reads `1` that should be `0`, its byte reads `0xFF` | the record, with the bit corrected, and the records behind it: what was written, whether a crash kept that byte from landing or the bit rotted |
+//! | one bit reads `1` that should be `0`, its byte reads anything else | corrupted: only rot leaves it |
+//! | anything else | torn tail: dropped with everything behind it, the sector is sealed |
+//!
+//! With nothing programmed after it, the verdicts are those of the table above.
 
 use crate::medium::Geometry;
 

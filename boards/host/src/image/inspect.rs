@@ -418,7 +418,7 @@ impl Inspection {
             } else {
                 let offs: Vec<String> = j.corrected.iter().map(|o| format!("{o:#x}")).collect();
                 format!(
-                    "a single flipped bit corrected in the last record at {}",
+                    "a single flipped bit corrected in the record at {}",
                     offs.join(", ")
                 )
             };
