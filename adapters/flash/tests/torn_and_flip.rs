@@ -25,6 +25,7 @@ use monitor_events::EventId;
 use monitor_events::Geometry;
 use monitor_events_flash::sim::{quiet_power_cuts, Op, SimFlash, Torn};
 use monitor_events_flash::workload::{Pcg32, W1Op, W1};
+use monitor_events_flash::Grouped;
 use std::cell::RefCell;
 use std::rc::Rc;
 use support::*;
@@ -53,8 +54,9 @@ fn touched(op: &Op, sector_size: u32) -> (u64, u64) {
 
 /// A random geometry `Config` takes for `N` events of [`MAX_BODY`] bytes in
 /// `mode`: sectors of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to
-/// 32 B, a random reserve.
-fn draw(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, String) {
+/// 32 B, a random reserve; and the erase blocks per sector (1, 2 or 4, blocks
+/// of at least 256 B).
+fn draw(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
     loop {
         let g = Geometry {
             sector_size: 256 << rng.below(7),
@@ -71,23 +73,40 @@ fn draw(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, String) {
             Flavor::Record => c.with_ack_mode(AckMode::Record),
             Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
         };
+        let group = 1 << rng.below(3);
+        if g.sector_size / group < 256 {
+            continue;
+        }
         if let Ok(c) = c {
             let name = format!(
-                "{mode:?}, {}x{} B, unit {} B, reserve {reserve}",
+                "{mode:?}, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
                 g.sector_count, g.sector_size, g.write_size
             );
-            return (c, name);
+            return (c, group, name);
         }
     }
 }
 
 /// One W1 run of `events` on `config`, `flips` forks at each operation; `seed`
-/// draws the tears and the flips.
-fn run(name: &str, config: Config<N>, seed: u64, events: u64, flips: u64) -> (Counts, Outcomes) {
+/// draws the tears and the flips. Each sector is `group` erase blocks of the
+/// simulated flash ([`Grouped`]; 1: a sector is a block).
+fn run(
+    name: &str,
+    config: Config<N>,
+    group: u32,
+    seed: u64,
+    events: u64,
+    flips: u64,
+) -> (Counts, Outcomes) {
     let totals = Rc::new(RefCell::new(Counts::default()));
     let outcomes = Rc::new(RefCell::new(Outcomes::default()));
     let model = Rc::new(RefCell::new(Model::default()));
-    let geometry = config.geometry();
+    let g = config.geometry();
+    let geometry = Geometry {
+        sector_size: g.sector_size / group,
+        sector_count: g.sector_count * group,
+        ..g
+    };
     let mut flash = SimFlash::new(geometry);
     {
         let (totals, outcomes, model) = (totals.clone(), outcomes.clone(), model.clone());
@@ -125,11 +144,12 @@ fn run(name: &str, config: Config<N>, seed: u64, events: u64, flips: u64) -> (Co
                     bit / 8
                 );
                 let mut corrected = false;
-                let opened = Journal::open_with(fork, config, |seen| {
+                let medium = Grouped::new(fork, group).expect("a grouping the flash takes");
+                let opened = Journal::open_with(medium, config, |seen| {
                     corrected |= matches!(seen, Seen::Corrected { .. })
                 });
                 let mut j = match opened {
-                    Ok(j) => PathJournal::Blocking(j),
+                    Ok(j) => j,
                     Err(_) => {
                         outcomes.borrow_mut().refused += 1;
                         continue;
@@ -154,7 +174,7 @@ fn run(name: &str, config: Config<N>, seed: u64, events: u64, flips: u64) -> (Co
                 }
                 let held = pending(&mut j);
                 let fork = j.into_medium();
-                let mut j = PathJournal::open(Path::Blocking, fork, config)
+                let mut j = Journal::open(fork, config)
                     .unwrap_or_else(|e| panic!("{what}: opened, took an event, then: {e}"));
                 assert_eq!(pending(&mut j), held, "{what}: reopened");
                 totals.borrow_mut().add(c);
@@ -162,7 +182,8 @@ fn run(name: &str, config: Config<N>, seed: u64, events: u64, flips: u64) -> (Co
             serial += 1;
         });
     }
-    let mut j = PathJournal::open(Path::Blocking, &mut flash, config).unwrap();
+    let medium = Grouped::new(&mut flash, group).expect("a grouping the flash takes");
+    let mut j = Journal::open(medium, config).unwrap();
     for op in W1::new(events, 500) {
         match op {
             W1Op::Push { id, payload } => {
@@ -177,8 +198,7 @@ fn run(name: &str, config: Config<N>, seed: u64, events: u64, flips: u64) -> (Co
                 model.borrow_mut().acked(EventId(id));
             }
             W1Op::Reopen => {
-                drop(j);
-                j = PathJournal::open(Path::Blocking, &mut flash, config).unwrap();
+                j = Journal::open(j.into_medium(), config).unwrap();
             }
         }
     }
@@ -202,6 +222,7 @@ fn i8_i10_a_torn_operation_and_a_flipped_bit() {
         let (c, o) = run(
             &name,
             mode.config(),
+            1,
             0x70F1_0000 + mode as u64,
             events,
             flips,
@@ -212,16 +233,24 @@ fn i8_i10_a_torn_operation_and_a_flipped_bit() {
         totals.add(c);
         let mut rng = Pcg32::new(0x70F2_0000 + mode as u64);
         let mut all = Outcomes::default();
+        let mut grouped = 0;
         for k in 0..geometries {
-            let (config, name) = draw(&mut rng, mode);
+            let (config, group, name) = draw(&mut rng, mode);
+            grouped += (group > 1) as u64;
             let seed = 0x70F3_0000 + k * 3 + mode as u64;
-            let (c, o) = run(&name, config, seed, events / 2, flips);
+            let (c, o) = run(&name, config, group, seed, events / 2, flips);
             totals.add(c);
             all.refused += o.refused;
             all.opened += o.opened;
             all.corrected += o.corrected;
         }
-        eprintln!("{mode:?}, {geometries} random geometries: {all:?}");
+        eprintln!(
+            "{mode:?}, {geometries} random geometries ({grouped} of several erase blocks): {all:?}"
+        );
+        assert!(
+            geometries < 6 || grouped > 0,
+            "{mode:?}: no sector of several blocks drawn"
+        );
     }
     println!(
         "torn and flipped: {} checks, lost: {}, resurrected: {}, reused ids: {}, wrong data: {}",
