@@ -10,8 +10,9 @@
 //!
 //! On the bench geometry and on random geometries `Config` takes (sectors of
 //! 256 B to 16 KiB, 3 to 16 of them, program units of 1 to 32 B, random
-//! reserves). Half of the flips land in the 256 bytes before the torn
-//! operation, among the newest records.
+//! reserves), some of them sectors of 2 or 4 erase blocks ([`Grouped`]), where
+//! a torn erase can leave one block of a sector as it was. Half of the flips
+//! land in the 256 bytes before the torn operation, among the newest records.
 //!
 //! `TORN_FLIP_EVENTS` sets the events of the W1 run on the bench geometry (half
 //! as many on the others; default 600), `TORN_FLIP_FLIPS` the forks per
@@ -209,7 +210,7 @@ fn run(
 }
 
 #[test]
-fn i8_i10_a_torn_operation_and_a_flipped_bit() {
+fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
     quiet_power_cuts();
     let events = env_u64("TORN_FLIP_EVENTS", 600);
     let flips = env_u64("TORN_FLIP_FLIPS", 2);

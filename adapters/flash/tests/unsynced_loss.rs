@@ -346,7 +346,7 @@ fn flip_target(image: &[u8], rng: &mut Pcg32) -> usize {
 }
 
 #[test]
-fn i1_i4_i10_crashes_that_keep_any_unsynced_writes() {
+fn i1_i4_i8_i10_crashes_that_keep_any_unsynced_writes() {
     quiet_panics_containing("Crash");
     let draws = env_u64("UNSYNCED_DRAWS", 40);
     let crashes = env_u64("UNSYNCED_CRASHES", 150);
