@@ -21,7 +21,7 @@
 
 mod support;
 
-use monitor_events::journal::{AckMode, Auth, Config, Journal, Seen};
+use monitor_events::journal::{Config, Journal, Seen};
 use monitor_events::EventId;
 use monitor_events::Geometry;
 use monitor_events_flash::sim::{quiet_power_cuts, Op, SimFlash, Torn};
@@ -49,41 +49,6 @@ fn touched(op: &Op, sector_size: u32) -> (u64, u64) {
         Op::Erase { sector } => {
             let start = *sector as u64 * sector_size as u64;
             (start, start + sector_size as u64)
-        }
-    }
-}
-
-/// A random geometry `Config` takes for `N` events of [`MAX_BODY`] bytes in
-/// `mode`: sectors of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to
-/// 32 B, a random reserve; and the erase blocks per sector (1, 2 or 4, blocks
-/// of at least 256 B).
-fn draw(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
-    loop {
-        let g = Geometry {
-            sector_size: 256 << rng.below(7),
-            sector_count: 3 + rng.below(14),
-            write_size: 1 << rng.below(6),
-            multiwrite: mode == Flavor::InPlace,
-        };
-        let reserve = rng.below(g.sector_count - 2);
-        let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_BODY, reserve) else {
-            continue;
-        };
-        let c = match mode {
-            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
-            Flavor::Record => c.with_ack_mode(AckMode::Record),
-            Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
-        };
-        let group = 1 << rng.below(3);
-        if g.sector_size / group < 256 {
-            continue;
-        }
-        if let Ok(c) = c {
-            let name = format!(
-                "{mode:?}, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
-                g.sector_count, g.sector_size, g.write_size
-            );
-            return (c, group, name);
         }
     }
 }
@@ -236,7 +201,7 @@ fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
         let mut all = Outcomes::default();
         let mut grouped = 0;
         for k in 0..geometries {
-            let (config, group, name) = draw(&mut rng, mode);
+            let (config, group, name) = draw_config(&mut rng, mode);
             grouped += (group > 1) as u64;
             let seed = 0x70F3_0000 + k * 3 + mode as u64;
             let (c, o) = run(&name, config, group, seed, events / 2, flips);

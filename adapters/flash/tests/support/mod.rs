@@ -4,7 +4,7 @@
 //! executor) so that one scenario drives both.
 #![allow(dead_code)]
 
-use monitor_events::journal::{AckMode, AppendError, Config, Journal, OpenError, UnknownId};
+use monitor_events::journal::{AckMode, AppendError, Auth, Config, Journal, OpenError, UnknownId};
 use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::SimFlash;
@@ -433,5 +433,78 @@ impl Bursts {
             }
             rng.below(spread)
         })
+    }
+}
+
+/// A random geometry `Config` takes for `N` events of [`MAX_BODY`] bytes in
+/// `mode`: sectors of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to
+/// 32 B, a random reserve; and the erase blocks per sector (1, 2 or 4, blocks
+/// of at least 256 B).
+pub fn draw_config(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
+    loop {
+        let g = Geometry {
+            sector_size: 256 << rng.below(7),
+            sector_count: 3 + rng.below(14),
+            write_size: 1 << rng.below(6),
+            multiwrite: mode == Flavor::InPlace,
+        };
+        let reserve = rng.below(g.sector_count - 2);
+        let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_BODY, reserve) else {
+            continue;
+        };
+        let c = match mode {
+            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
+            Flavor::Record => c.with_ack_mode(AckMode::Record),
+            Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
+        };
+        let group = 1 << rng.below(3);
+        if g.sector_size / group < 256 {
+            continue;
+        }
+        if let Ok(c) = c {
+            let name = format!(
+                "{mode:?}, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
+                g.sector_count, g.sector_size, g.write_size
+            );
+            return (c, group, name);
+        }
+    }
+}
+
+/// A medium that forwards everything to `inner` but answers
+/// [`Medium::writes_in_order`] with `in_order`: the same image read as a
+/// flash's (true) or as a file's (false), whose recovery takes a failing record
+/// with records behind it as the end of an interrupted write.
+pub struct Ordered<M> {
+    pub inner: M,
+    pub in_order: bool,
+}
+
+impl<M: Medium> Medium for Ordered<M> {
+    type Error = M::Error;
+
+    fn geometry(&self) -> Geometry {
+        self.inner.geometry()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.inner.read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        self.inner.program(offset, data)
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        self.inner.erase(sector)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        self.inner.sync()
+    }
+    fn erase_block_size(&self) -> u32 {
+        self.inner.erase_block_size()
+    }
+    fn writes_in_order(&self) -> bool {
+        self.in_order
+    }
+    fn error_name(error: &Self::Error) -> &'static str {
+        M::error_name(error)
     }
 }
