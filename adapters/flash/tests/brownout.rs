@@ -204,6 +204,19 @@ fn i10_brownout_grouped_small_blocks() {
     assert_eq!(t.configs, draws);
 }
 
+/// I10 (with I1–I4) at the largest bodies `Config` takes
+/// ([`largest_body_run`]): records of 2 KiB to 4 087 B, so a torn record can
+/// reach a sector's end and its copies fill sectors of 8 to 64 KiB.
+/// `BROWNOUT_LARGEST_BODY_DRAWS` sets the draws (default 24), 200 cuts each.
+#[test]
+fn i10_brownout_largest_bodies() {
+    quiet_power_cuts();
+    let draws = env_u64("BROWNOUT_LARGEST_BODY_DRAWS", 24);
+    let t = fan_out(draws, |d| largest_body_run(Path::Blocking, d, 200));
+    report("brown-out liveness, the largest bodies", &t);
+    assert_eq!(t.configs, draws);
+}
+
 /// The regression the authenticated journal had: a sector header whose program
 /// was torn (the 24 B header landed, its 16 B tag partly or not at all) read as
 /// forged, and every later `open` failed. Every prefix of every header program of

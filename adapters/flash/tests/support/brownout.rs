@@ -544,6 +544,49 @@ pub fn random_run(path: Path, base: u64, draw: u64, cuts: u64, small_blocks: boo
     }
 }
 
+/// Draw `draw` of the largest bodies `Config` takes: sectors of 8 to 64 KiB (1,
+/// 2 or 4 erase blocks each), 3 to 8 of them, program units of 1 to 32 B, any
+/// ack mode and reserve, and a body bound from 2 KiB to the format's largest
+/// (4 087 B), which a third of the pushes reach; `N` as large as fits (at most
+/// 32).
+pub fn largest_body_run(path: Path, draw: u64, cuts: u64) -> Tally {
+    let mut rng = Pcg32::new(0xB16_B0D1 + draw);
+    loop {
+        let g = Geometry {
+            sector_size: 8192 << rng.below(4),
+            sector_count: 3 + rng.below(6),
+            write_size: 1 << rng.below(6),
+            multiwrite: false,
+        };
+        let group = 1u32 << rng.below(3);
+        let mode = [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize];
+        let reserve = rng.below(g.sector_count - 2);
+        let body = if rng.below(4) == 0 {
+            MAX_BODY_BOUND
+        } else {
+            2048 + rng.below(MAX_BODY_BOUND as u32 - 2047) as usize
+        };
+        let fits = max_pending_with_reserve(g, body, mode == Mode::RecordAuth, reserve);
+        let seed = draw * 7919 + 3;
+        let r = Some(reserve);
+        macro_rules! with_n {
+            ($($n:literal)*) => {
+                match fits {
+                    $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
+                        return run::<$n>(path, g, group, mode, body, r, cuts, seed, false)
+                    })*
+                    _ => continue, // nothing fits: draw again
+                }
+            };
+        }
+        with_n!(1 2 4 8 16 32);
+    }
+}
+
+/// The largest body bound `Config` takes (a record's 12-bit length field, less
+/// a copy's 8 B id).
+pub const MAX_BODY_BOUND: usize = 4087;
+
 /// The {3, 5, 8 sectors} × {in-place, record, record + auth} × {4, 8, 32 B} matrix.
 macro_rules! for_matrix {
     ($jobs:ident) => {
