@@ -14,14 +14,19 @@
 //! a torn erase can leave one block of a sector as it was. Half of the flips
 //! land in the 256 bytes before the torn operation, among the newest records.
 //!
+//! Then, per flavor, random geometries with the largest bodies `Config` takes
+//! (2 KiB to 4 087 B in sectors of 32 KiB), a random workload of pushes, acks
+//! in any order and reopens writing about twice the region.
+//!
 //! `TORN_FLIP_EVENTS` sets the events of the W1 run on the bench geometry (half
 //! as many on the others; default 600), `TORN_FLIP_FLIPS` the forks per
 //! operation (default 2), `TORN_FLIP_GEOMETRIES` the random geometries per
-//! flavor (default 12).
+//! flavor (default 12), `TORN_FLIP_LARGEST` those with the largest bodies
+//! (default 1).
 
 mod support;
 
-use monitor_events::journal::{Config, Journal, Seen};
+use monitor_events::journal::{AckMode, Auth, Config, Journal, Seen};
 use monitor_events::EventId;
 use monitor_events::Geometry;
 use monitor_events_flash::sim::{quiet_power_cuts, Op, SimFlash, Torn};
@@ -53,15 +58,15 @@ fn touched(op: &Op, sector_size: u32) -> (u64, u64) {
     }
 }
 
-/// One W1 run of `events` on `config`, `flips` forks at each operation; `seed`
-/// draws the tears and the flips. Each sector is `group` erase blocks of the
+/// One run of `ops` (W1's, or [`largest_ops`]) on `config`, `flips` forks at
+/// each operation; `seed` draws the tears and the flips. Each sector is `group` erase blocks of the
 /// simulated flash ([`Grouped`]; 1: a sector is a block).
 fn run(
     name: &str,
     config: Config<N>,
     group: u32,
     seed: u64,
-    events: u64,
+    ops: impl IntoIterator<Item = W1Op>,
     flips: u64,
 ) -> (Counts, Outcomes) {
     let totals = Rc::new(RefCell::new(Counts::default()));
@@ -150,7 +155,7 @@ fn run(
     }
     let medium = Grouped::new(&mut flash, group).expect("a grouping the flash takes");
     let mut j = Journal::open(medium, config).unwrap();
-    for op in W1::new(events, 500) {
+    for op in ops {
         match op {
             W1Op::Push { id, payload } => {
                 model.borrow_mut().in_flight = Some(InFlight::Push(payload.clone()));
@@ -174,12 +179,78 @@ fn run(
     (c, o)
 }
 
+/// The largest body `Config` takes.
+const LARGEST: usize = 4087;
+
+/// A random geometry for `N` events of up to [`LARGEST`] bytes in `mode`:
+/// sectors of 32 KiB (1, 2 or 4 erase blocks each), 4 to 6 of them, program
+/// units of 1 to 32 B, a random reserve.
+fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
+    loop {
+        let g = Geometry {
+            sector_size: 32768,
+            sector_count: 4 + rng.below(3),
+            write_size: 1 << rng.below(6),
+            multiwrite: mode == Flavor::InPlace,
+        };
+        let reserve = rng.below(g.sector_count - 2);
+        let group = 1 << rng.below(3);
+        let Ok(c) = Config::<N>::try_new_with_reserve(g, LARGEST, reserve) else {
+            continue;
+        };
+        let c = match mode {
+            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
+            Flavor::Record => c.with_ack_mode(AckMode::Record),
+            Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
+        };
+        if let Ok(c) = c {
+            let name = format!(
+                "{mode:?}, bodies up to {LARGEST} B, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
+                g.sector_count, g.sector_size, g.write_size
+            );
+            return (c, group, name);
+        }
+    }
+}
+
+/// `events` pushes of 2 KiB to [`LARGEST`] bytes (a third of them the largest),
+/// acks of random pending events, a reopen now and then; at most `N` pending.
+fn largest_ops(rng: &mut Pcg32, events: u64) -> Vec<W1Op> {
+    let mut ops = Vec::new();
+    let mut pending: Vec<u64> = Vec::new();
+    let mut next = 0;
+    while next < events {
+        let r = rng.below(100);
+        if r < 55 && pending.len() < N {
+            let len = if rng.below(3) == 0 {
+                LARGEST
+            } else {
+                2048 + rng.below(2040) as usize
+            };
+            let payload = (0..len).map(|_| rng.next_u32() as u8).collect();
+            ops.push(W1Op::Push { id: next, payload });
+            pending.push(next);
+            next += 1;
+        } else if r < 95 && !pending.is_empty() {
+            let k = rng.below(pending.len() as u32) as usize;
+            ops.push(W1Op::Ack {
+                id: pending.remove(k),
+                oldest: k == 0,
+            });
+        } else {
+            ops.push(W1Op::Reopen);
+        }
+    }
+    ops
+}
+
 #[test]
 fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
     quiet_power_cuts();
     let events = env_u64("TORN_FLIP_EVENTS", 600);
     let flips = env_u64("TORN_FLIP_FLIPS", 2);
     let geometries = env_u64("TORN_FLIP_GEOMETRIES", 12);
+    let largest = env_u64("TORN_FLIP_LARGEST", 1);
     let mut totals = Counts::default();
     for mode in Flavor::ALL {
         // The bench geometry: both outcomes must happen there (flips that open
@@ -190,7 +261,7 @@ fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
             mode.config(),
             1,
             0x70F1_0000 + mode as u64,
-            events,
+            W1::new(events, 500),
             flips,
         );
         eprintln!("{name}: {c:?}, {o:?}");
@@ -204,7 +275,7 @@ fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
             let (config, group, name) = draw_config(&mut rng, mode);
             grouped += (group > 1) as u64;
             let seed = 0x70F3_0000 + k * 3 + mode as u64;
-            let (c, o) = run(&name, config, group, seed, events / 2, flips);
+            let (c, o) = run(&name, config, group, seed, W1::new(events / 2, 500), flips);
             totals.add(c);
             all.refused += o.refused;
             all.opened += o.opened;
@@ -216,6 +287,24 @@ fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
         assert!(
             geometries < 6 || grouped > 0,
             "{mode:?}: no sector of several blocks drawn"
+        );
+        // The largest bodies `Config` takes: a torn record can be 4 KiB long,
+        // and a corrected bit's position runs past 32 000.
+        let mut all = Outcomes::default();
+        for k in 0..largest {
+            let (config, group, name) = draw_largest(&mut rng, mode);
+            let ops = largest_ops(&mut rng, 2 * config.geometry().size() as u64 / 3000);
+            let seed = 0x70F4_0000 + k * 3 + mode as u64;
+            let (c, o) = run(&name, config, group, seed, ops, flips);
+            totals.add(c);
+            all.refused += o.refused;
+            all.opened += o.opened;
+            all.corrected += o.corrected;
+        }
+        eprintln!("{mode:?}, {largest} geometries with the largest bodies: {all:?}");
+        assert!(
+            largest == 0 || (all.refused > 0 && all.opened > 0),
+            "{mode:?}, the largest bodies: {all:?}"
         );
     }
     println!(

@@ -31,8 +31,12 @@
 //! a record that fails its check with records behind it may be the end of a
 //! crash, but one flipped bit must not pass for it).
 //!
-//! `UNSYNCED_DRAWS` sets the geometries (default 40), `UNSYNCED_CRASHES` the
-//! crashes per geometry (default 150).
+//! A second test draws the largest bodies `Config` takes (bounds of 2 KiB to
+//! 4 087 B, sectors of 16 to 64 KiB), whose records span up to nine blocks.
+//!
+//! `UNSYNCED_DRAWS` sets the geometries (default 40; `UNSYNCED_LARGEST_DRAWS`
+//! those of the second test, default 12), `UNSYNCED_CRASHES` the crashes per
+//! geometry (default 150).
 
 mod support;
 
@@ -178,20 +182,33 @@ impl Medium for FileLike {
     }
 }
 
-/// A geometry and mode `Config` accepts for `N` bodies of `MAX_BODY` bytes.
-fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
+/// A geometry and mode `Config` accepts for `N` bodies of `MAX_BODY` bytes;
+/// with `largest`, of a bound from 2 KiB to 4 087 B (the largest `Config`
+/// takes) in sectors of 16 to 64 KiB, so that a record spans up to nine of the
+/// file's blocks. Returns the body bound too.
+fn draw(rng: &mut Pcg32, largest: bool) -> (Config<N>, usize, String) {
     loop {
         let mode = rng.below(3);
+        let (sector_size, max_body) = if largest {
+            let bound = if rng.below(4) == 0 {
+                4087
+            } else {
+                2048 + rng.below(2040) as usize
+            };
+            (16384 << rng.below(3), bound)
+        } else {
+            (256 << rng.below(7), MAX_BODY)
+        };
         let g = Geometry {
-            sector_size: 256 << rng.below(7),
+            sector_size,
             sector_count: 3 + rng.below(10),
             write_size: 1 << rng.below(6),
             multiwrite: mode == 0,
         };
-        if max_pending(g, MAX_BODY, mode == 2) < N {
+        if max_pending(g, max_body, mode == 2) < N {
             continue;
         }
-        let Ok(c) = Config::<N>::try_new(g, MAX_BODY) else {
+        let Ok(c) = Config::<N>::try_new(g, max_body) else {
             continue;
         };
         let c = match mode {
@@ -201,30 +218,42 @@ fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
         }
         .expect("a mode the geometry takes");
         let name = format!(
-            "{}x{} B, unit {} B, {}",
+            "{}x{} B, unit {} B, {}, bodies up to {max_body} B",
             g.sector_count,
             g.sector_size,
             g.write_size,
             ["in-place acks", "ack records", "authenticated"][mode as usize]
         );
-        return (c, name);
+        return (c, max_body, name);
     }
 }
 
-fn body(rng: &mut Pcg32) -> Vec<u8> {
-    let len = 1 + rng.below(MAX_BODY as u32) as usize;
+/// A body of 1 to `max` random bytes; a third of them at `max` when it is
+/// above [`MAX_BODY`] (the largest-body draws).
+fn body(rng: &mut Pcg32, max: usize) -> Vec<u8> {
+    let len = if max > MAX_BODY && rng.below(3) == 0 {
+        max
+    } else {
+        1 + rng.below(max as u32) as usize
+    };
     (0..len).map(|_| rng.next_u32() as u8).collect()
 }
 
 /// Random operations until the armed crash ends them with a panic (I7).
-fn operate(file: &mut FileLike, config: Config<N>, model: &mut Model, rng: &mut Pcg32) {
+fn operate(
+    file: &mut FileLike,
+    config: Config<N>,
+    max_body: usize,
+    model: &mut Model,
+    rng: &mut Pcg32,
+) {
     let mut j = Journal::open(file, config).expect("open before the crash");
     loop {
         let r = rng.below(100);
         let pending = j.pending_count();
         if r < 15 && pending + 2 <= N {
             let k = 2 + rng.below((N - pending).min(4) as u32 - 1) as usize;
-            let bodies: Vec<Vec<u8>> = (0..k).map(|_| body(rng)).collect();
+            let bodies: Vec<Vec<u8>> = (0..k).map(|_| body(rng, max_body)).collect();
             let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
             let mut ids = vec![EventId(0); k];
             model.in_flight = Some(InFlight::PushBatch(bodies.clone()));
@@ -233,7 +262,7 @@ fn operate(file: &mut FileLike, config: Config<N>, model: &mut Model, rng: &mut 
                 model.pushed(id, b);
             }
         } else if r < 50 && pending < N {
-            let b = body(rng);
+            let b = body(rng, max_body);
             model.in_flight = Some(InFlight::Push(b.clone()));
             let id = j.push(&b).expect("a push below N");
             model.pushed(id, b);
@@ -260,9 +289,9 @@ fn operate(file: &mut FileLike, config: Config<N>, model: &mut Model, rng: &mut 
 
 /// One geometry's run: `crashes` crashes in bursts from a blank file, a check
 /// after each, then stable power.
-fn run(seed: u64, crashes: u64, flips: &mut Flips) -> Counts {
+fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
     let mut rng = Pcg32::new(seed);
-    let (config, name) = draw(&mut rng);
+    let (config, max_body, name) = draw(&mut rng, largest);
     let what = format!("seed {seed}: {name}");
     let mut file = FileLike::new(config.geometry());
     let mut model = Model::default();
@@ -271,7 +300,7 @@ fn run(seed: u64, crashes: u64, flips: &mut Flips) -> Counts {
     for _ in 0..crashes {
         file.crash_in = Some(bursts.next(&mut rng, 150));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate(&mut file, config, &mut model, &mut rng)
+            operate(&mut file, config, max_body, &mut model, &mut rng)
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the crash"));
         assert!(
@@ -307,7 +336,7 @@ fn run(seed: u64, crashes: u64, flips: &mut Flips) -> Counts {
     // Stable power: fill to N, then ack everything (I10).
     let mut j = Journal::open(&mut file, config).expect("open in stable power");
     while j.pending_count() < N {
-        let b = body(&mut rng);
+        let b = body(&mut rng, max_body);
         let id = j
             .push(&b)
             .unwrap_or_else(|e| panic!("{what}: I10, push: {e}"));
@@ -353,7 +382,7 @@ fn i1_i4_i8_i10_crashes_that_keep_any_unsynced_writes() {
     let mut totals = Counts::default();
     let mut flips = Flips::default();
     for seed in 0..draws {
-        totals.add(run(0xF1_0000 + seed, crashes, &mut flips));
+        totals.add(run(0xF1_0000 + seed, crashes, false, &mut flips));
     }
     println!(
         "unsynced losses: {draws} geometries, {}; a bit flipped after each crash as well: refused {}, opened right {}",
@@ -364,5 +393,31 @@ fn i1_i4_i8_i10_crashes_that_keep_any_unsynced_writes() {
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (crashes + 1) + flips.opened);
     // Both happen, or the flips lost their teeth.
+    assert!(flips.refused > 0 && flips.opened > 0, "{flips:?}");
+}
+
+/// The same crashes with the largest bodies `Config` takes (bound from 2 KiB to
+/// 4 087 B, sectors of 16 to 64 KiB): a record spans up to nine of the file's
+/// 512 B blocks, each of which a crash may keep or lose on its own.
+/// `UNSYNCED_LARGEST_DRAWS` sets the geometries (default 12), with
+/// `UNSYNCED_CRASHES` crashes each.
+#[test]
+fn i1_i4_i8_i10_crashes_that_keep_any_unsynced_writes_largest_bodies() {
+    quiet_panics_containing("Crash");
+    let draws = env_u64("UNSYNCED_LARGEST_DRAWS", 12);
+    let crashes = env_u64("UNSYNCED_CRASHES", 150);
+    let mut totals = Counts::default();
+    let mut flips = Flips::default();
+    for seed in 0..draws {
+        totals.add(run(0xF2_0000 + seed, crashes, true, &mut flips));
+    }
+    println!(
+        "unsynced losses, largest bodies: {draws} geometries, {}; a bit flipped after each crash as well: refused {}, opened right {}",
+        totals.summary(),
+        flips.refused,
+        flips.opened
+    );
+    assert!(totals.clean(), "{totals:?}");
+    assert_eq!(totals.checked, draws * (crashes + 1) + flips.opened);
     assert!(flips.refused > 0 && flips.opened > 0, "{flips:?}");
 }
