@@ -29,7 +29,7 @@
 
 mod support;
 
-use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, MonotonicCounter};
+use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
 use monitor_events::{
     AckOutcome, ChannelId, CloseReason, Config, EventId, EventKind, EventStore, FailureReason,
     Geometry, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent, MonitorEventSource,
@@ -37,53 +37,13 @@ use monitor_events::{
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use support::{check, env_u64, Bursts, Counts, InFlight, Model, Recovered};
+use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Model, Recovered};
 
 const N: usize = 8;
 
 type Store<'a> = EventStore<&'a mut SimFlash, N, 8, Counter>;
-
-/// A monotonic counter outside the flash: the power cuts do not touch it, and
-/// every store opened in a run shares it.
-#[derive(Clone)]
-struct Counter {
-    kind: CounterKind,
-    kept: Rc<Cell<u64>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum CounterKind {
-    /// No counter (reads 0, keeps nothing).
-    None,
-    /// Keeps every version it is told.
-    Every,
-    /// Keeps a version only when its sector part (`to >> 32`) grows, as OTP
-    /// bits per rollover would.
-    Rollovers,
-}
-
-impl MonotonicCounter for Counter {
-    type Error = core::convert::Infallible;
-
-    fn read(&mut self) -> Result<u64, Self::Error> {
-        Ok(self.kept.get())
-    }
-
-    fn advance(&mut self, to: u64) -> Result<(), Self::Error> {
-        let kept = self.kept.get();
-        assert!(to >= kept, "advance to {to:#x} below the kept {kept:#x}");
-        match self.kind {
-            CounterKind::None => {}
-            CounterKind::Every => self.kept.set(to),
-            CounterKind::Rollovers if to >> 32 > kept >> 32 => self.kept.set(to),
-            CounterKind::Rollovers => {}
-        }
-        Ok(())
-    }
-}
 
 fn channel(c: u32) -> ChannelId {
     ChannelId([0xC0 + c as u8; 32])

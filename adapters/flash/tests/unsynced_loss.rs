@@ -31,6 +31,11 @@
 //! a record that fails its check with records behind it may be the end of a
 //! crash, but one flipped bit must not pass for it).
 //!
+//! Beside the file, a monotonic counter (none, one that keeps every version, or
+//! one that keeps only a rollover's; the crash does not touch it), which no
+//! crash may turn into a refused open (`RolledBack`): the journal must tell it
+//! only versions it has synced.
+//!
 //! A second test draws the largest bodies `Config` takes (bounds of 2 KiB to
 //! 4 087 B, sectors of 16 to 64 KiB), whose records span up to nine blocks.
 //!
@@ -46,7 +51,9 @@ use monitor_events_flash::sim::panic_text;
 use monitor_events_flash::workload::Pcg32;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, env_u64, quiet_panics_containing, Bursts, Counts, InFlight, Model};
+use support::{
+    check, env_u64, quiet_panics_containing, Bursts, Counter, CounterKind, Counts, InFlight, Model,
+};
 
 /// The disk's unit: a block is written whole or not at all, but for the torn
 /// ones.
@@ -243,11 +250,13 @@ fn body(rng: &mut Pcg32, max: usize) -> Vec<u8> {
 fn operate(
     file: &mut FileLike,
     config: Config<N>,
+    counter: &Counter,
     max_body: usize,
     model: &mut Model,
     rng: &mut Pcg32,
 ) {
-    let mut j = Journal::open(file, config).expect("open before the crash");
+    let mut j =
+        Journal::open_with_counter(file, config, counter.clone()).expect("open before the crash");
     loop {
         let r = rng.below(100);
         let pending = j.pending_count();
@@ -282,7 +291,8 @@ fn operate(
                 model.acked(id);
             }
         } else {
-            j = Journal::open(j.into_medium(), config).expect("reopen");
+            j = Journal::open_with_counter(j.into_medium(), config, counter.clone())
+                .expect("reopen");
         }
     }
 }
@@ -292,7 +302,16 @@ fn operate(
 fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
     let mut rng = Pcg32::new(seed);
     let (config, max_body, name) = draw(&mut rng, largest);
-    let what = format!("seed {seed}: {name}");
+    // Drawn from the seed, not the stream: the geometries stay as they were.
+    let counter = Counter {
+        kind: [
+            CounterKind::None,
+            CounterKind::Every,
+            CounterKind::Rollovers,
+        ][(seed % 3) as usize],
+        kept: Default::default(),
+    };
+    let what = format!("seed {seed}: {name}, counter {:?}", counter.kind);
     let mut file = FileLike::new(config.geometry());
     let mut model = Model::default();
     let mut totals = Counts::default();
@@ -300,7 +319,7 @@ fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
     for _ in 0..crashes {
         file.crash_in = Some(bursts.next(&mut rng, 150));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate(&mut file, config, max_body, &mut model, &mut rng)
+            operate(&mut file, config, &counter, max_body, &mut model, &mut rng)
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the crash"));
         assert!(
@@ -308,7 +327,8 @@ fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
             "{what}: a panic that is not the crash: {message}"
         );
         file.restart(&mut rng);
-        let mut j = Journal::open(&mut file, config)
+        // Never `RolledBack`: the counter only ever heard of synced versions.
+        let mut j = Journal::open_with_counter(&mut file, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the journal does not open after a crash: {e}"));
         let (c, got) = check(&model, &mut j, &what);
         totals.add(c);
@@ -321,7 +341,7 @@ fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
         let bit = flip_target(&rotten.disk, &mut rng);
         rotten.disk[bit / 8] ^= 1 << (bit % 8);
         rotten.cache.clone_from(&rotten.disk);
-        match Journal::open(&mut rotten, config) {
+        match Journal::open_with_counter(&mut rotten, config, counter.clone()) {
             Err(_) => flips.refused += 1,
             Ok(mut j) => {
                 let what = format!("{what}, bit {bit} (byte {:#x}) flipped", bit / 8);
@@ -334,7 +354,8 @@ fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
         model.adopt(&got);
     }
     // Stable power: fill to N, then ack everything (I10).
-    let mut j = Journal::open(&mut file, config).expect("open in stable power");
+    let mut j = Journal::open_with_counter(&mut file, config, counter.clone())
+        .expect("open in stable power");
     while j.pending_count() < N {
         let b = body(&mut rng, max_body);
         let id = j
@@ -349,6 +370,14 @@ fn run(seed: u64, crashes: u64, largest: bool, flips: &mut Flips) -> Counts {
     }
     let (c, _) = check(&model, &mut j, &format!("{what}, stable power"));
     totals.add(c);
+    // The counter kept what it was told: the journal's version, or (keeping
+    // rollovers only) at least its sector part.
+    let (kept, version) = (counter.kept.get(), j.version());
+    match counter.kind {
+        CounterKind::None => assert_eq!(kept, 0, "{what}"),
+        CounterKind::Every => assert_eq!(kept, version, "{what}: the counter keeps up"),
+        CounterKind::Rollovers => assert_eq!(kept >> 32, version >> 32, "{what}"),
+    }
     totals
 }
 

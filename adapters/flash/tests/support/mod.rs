@@ -310,7 +310,9 @@ pub trait Recovered {
     fn next(&self) -> EventId;
 }
 
-impl<M: Medium, const K: usize> Recovered for Journal<M, K> {
+impl<M: Medium, const K: usize, C: monitor_events::journal::MonotonicCounter> Recovered
+    for Journal<M, K, C>
+{
     fn ids(&self) -> Vec<EventId> {
         self.pending().map(|(id, _)| id).collect()
     }
@@ -506,5 +508,44 @@ impl<M: Medium> Medium for Ordered<M> {
     }
     fn error_name(error: &Self::Error) -> &'static str {
         M::error_name(error)
+    }
+}
+
+/// A monotonic counter outside the medium: power cuts and crashes do not touch
+/// it, and every journal or store opened in a run shares it.
+#[derive(Clone)]
+pub struct Counter {
+    pub kind: CounterKind,
+    pub kept: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum CounterKind {
+    /// No counter (reads 0, keeps nothing).
+    None,
+    /// Keeps every version it is told.
+    Every,
+    /// Keeps a version only when its sector part (`to >> 32`) grows, as OTP
+    /// bits per rollover would.
+    Rollovers,
+}
+
+impl monitor_events::journal::MonotonicCounter for Counter {
+    type Error = core::convert::Infallible;
+
+    fn read(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.kept.get())
+    }
+
+    fn advance(&mut self, to: u64) -> Result<(), Self::Error> {
+        let kept = self.kept.get();
+        assert!(to >= kept, "advance to {to:#x} below the kept {kept:#x}");
+        match self.kind {
+            CounterKind::None => {}
+            CounterKind::Every => self.kept.set(to),
+            CounterKind::Rollovers if to >> 32 > kept >> 32 => self.kept.set(to),
+            CounterKind::Rollovers => {}
+        }
+        Ok(())
     }
 }
