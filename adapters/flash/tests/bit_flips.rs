@@ -7,7 +7,7 @@
 mod support;
 
 use monitor_events::journal::{AckMode, Config, Journal, Seen};
-use monitor_events::medium::Geometry;
+use monitor_events::medium::{Geometry, Medium};
 use monitor_events::EventId;
 use monitor_events_flash::sim::SimFlash;
 use monitor_events_flash::workload::{Pcg32, W1Op, W1};
@@ -20,6 +20,14 @@ fn committed(mode: AckMode, events: u64) -> (SimFlash, Model) {
     let mut flash = SimFlash::new(geometry(mode));
     let mut model = Model::default();
     let mut j = Journal::open(&mut flash, config(mode)).unwrap();
+    w1_with_events_pending(&mut j, events, &mut model);
+    drop(j);
+    (flash, model)
+}
+
+/// Runs W1's first `events` pushes and the acks between them on `j`, into
+/// `model`, stopping before W1's final acks so that events stay pending.
+fn w1_with_events_pending<M: Medium>(j: &mut Journal<M, N>, events: u64, model: &mut Model) {
     for op in W1::new(events, 0) {
         match op {
             W1Op::Push { payload, .. } => {
@@ -32,13 +40,10 @@ fn committed(mode: AckMode, events: u64) -> (SimFlash, Model) {
             }
             _ => {}
         }
-        // Stop before W1's final acks: keep events pending.
         if model.max_id == Some(events - 1) {
             break;
         }
     }
-    drop(j);
-    (flash, model)
 }
 
 /// Flips the bits `bits` of `image` one at a time (on two threads), opens each
@@ -236,23 +241,7 @@ fn i1_i4_i8_bit_flips_at_random_geometries_in_both_medium_orders() {
                 let mut j = Journal::open(medium, config).unwrap();
                 // W1's payloads average about 70 B.
                 let events = (3 * g.size() as u64 / 70).clamp(100, 3_000);
-                for op in W1::new(events, 0) {
-                    match op {
-                        W1Op::Push { payload, .. } => {
-                            let id = j.push(&payload).unwrap();
-                            model.pushed(id, payload);
-                        }
-                        W1Op::Ack { id, .. } if model.durable.contains_key(&id) => {
-                            j.ack(EventId(id)).unwrap();
-                            model.acked(EventId(id));
-                        }
-                        _ => {}
-                    }
-                    // Stop before W1's final acks: keep events pending.
-                    if model.max_id == Some(events - 1) {
-                        break;
-                    }
-                }
+                w1_with_events_pending(&mut j, events, &mut model);
             }
             let image = flash.image().to_vec();
             let bits = image.len() as u64 * 8;

@@ -527,21 +527,46 @@ pub fn random_run(path: Path, base: u64, draw: u64, cuts: u64, small_blocks: boo
         } else {
             1 + rng.below(MAX_ENCODED_LEN as u32 * 2) as usize
         };
-        let fits = max_pending_with_reserve(g, body, mode == Mode::RecordAuth, reserve);
         let seed = draw * 7919 + 1;
-        let r = Some(reserve);
-        macro_rules! with_n {
-            ($($n:literal)*) => {
-                match fits {
-                    $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
-                        return run::<$n>(path, g, group, mode, body, r, cuts, seed, small_blocks)
-                    })*
-                    _ => continue, // nothing fits: draw again
-                }
-            };
+        let picked = Draw {
+            g,
+            group,
+            mode,
+            body,
+            reserve,
+        };
+        if let Some(t) = run_largest_n(path, picked, cuts, seed, small_blocks) {
+            return t;
         }
-        with_n!(1 2 4 8 16 32);
     }
+}
+
+/// What a random draw picked.
+#[derive(Clone, Copy)]
+struct Draw {
+    g: Geometry,
+    group: u32,
+    mode: Mode,
+    body: usize,
+    reserve: u32,
+}
+
+/// [`run`] on `d` with the largest power of two `N` up to 32 that fits, or
+/// `None` when nothing fits (the caller draws again).
+fn run_largest_n(path: Path, d: Draw, cuts: u64, seed: u64, no_bits: bool) -> Option<Tally> {
+    let fits = max_pending_with_reserve(d.g, d.body, d.mode == Mode::RecordAuth, d.reserve);
+    let (g, group, mode, body, r) = (d.g, d.group, d.mode, d.body, Some(d.reserve));
+    macro_rules! with_n {
+        ($($n:literal)*) => {
+            match fits {
+                $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
+                    Some(run::<$n>(path, g, group, mode, body, r, cuts, seed, no_bits))
+                })*
+                _ => None,
+            }
+        };
+    }
+    with_n!(1 2 4 8 16 32)
 }
 
 /// Draw `draw` of the largest bodies `Config` takes: sectors of 8 to 64 KiB (1,
@@ -566,20 +591,17 @@ pub fn largest_body_run(path: Path, draw: u64, cuts: u64) -> Tally {
         } else {
             2048 + rng.below(MAX_BODY_BOUND as u32 - 2047) as usize
         };
-        let fits = max_pending_with_reserve(g, body, mode == Mode::RecordAuth, reserve);
         let seed = draw * 7919 + 3;
-        let r = Some(reserve);
-        macro_rules! with_n {
-            ($($n:literal)*) => {
-                match fits {
-                    $(f if ($n..2 * $n).contains(&f) || ($n == 32 && f >= 32) => {
-                        return run::<$n>(path, g, group, mode, body, r, cuts, seed, false)
-                    })*
-                    _ => continue, // nothing fits: draw again
-                }
-            };
+        let picked = Draw {
+            g,
+            group,
+            mode,
+            body,
+            reserve,
+        };
+        if let Some(t) = run_largest_n(path, picked, cuts, seed, false) {
+            return t;
         }
-        with_n!(1 2 4 8 16 32);
     }
 }
 
