@@ -358,16 +358,8 @@ fn i1_i4_i8_bit_flips_in_the_largest_records() {
             write_size: 4,
             multiwrite: flavor == Flavor::InPlace,
         };
-        let c = Config::<LARGE_N>::try_new(g, 4087).unwrap();
-        let config = match flavor {
-            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
-            Flavor::Record => c.with_ack_mode(AckMode::Record),
-            Flavor::RecordAuth => c.with_auth(monitor_events::journal::Auth::new(
-                [0x77; 32],
-                *b"largest records.",
-            )),
-        }
-        .unwrap();
+        let config =
+            flavored(Config::<LARGE_N>::try_new(g, LARGEST_BODY).unwrap(), flavor).unwrap();
         let mut rng = Pcg32::new(0x1A_6E00 + flavor as u64);
         let mut flash = SimFlash::new(g);
         let mut model = Model::default();
@@ -376,7 +368,7 @@ fn i1_i4_i8_bit_flips_in_the_largest_records() {
             for _ in 0..160 {
                 if j.pending_count() < LARGE_N && rng.below(3) != 0 {
                     let len = if rng.below(3) == 0 {
-                        4087
+                        LARGEST_BODY
                     } else {
                         2048 + rng.below(2040) as usize
                     };
@@ -423,7 +415,7 @@ fn i1_i4_i8_bit_flips_in_the_largest_records() {
                 Some((check(&model, &mut j, &what).0, what))
             });
             lines.push(format!(
-                "{flavor:?}, records up to 4087 B, in order {in_order}: bit flips checked: {}, typed errors: {errors}, exactly right: {same}, different data: {different}, corrected: {}",
+                "{flavor:?}, records up to {LARGEST_BODY} B, in order {in_order}: bit flips checked: {}, typed errors: {errors}, exactly right: {same}, different data: {different}, corrected: {}",
                 picks.len(),
                 corrected.load(std::sync::atomic::Ordering::Relaxed)
             ));

@@ -21,12 +21,12 @@
 //! `TORN_FLIP_EVENTS` sets the events of the W1 run on the bench geometry (half
 //! as many on the others; default 600), `TORN_FLIP_FLIPS` the forks per
 //! operation (default 2), `TORN_FLIP_GEOMETRIES` the random geometries per
-//! flavor (default 12), `TORN_FLIP_LARGEST` those with the largest bodies
+//! flavor (default 12), `TORN_FLIP_LARGEST_BODY` those with the largest bodies
 //! (default 1).
 
 mod support;
 
-use monitor_events::journal::{AckMode, Auth, Config, Journal, Seen};
+use monitor_events::journal::{Config, Journal, Seen};
 use monitor_events::EventId;
 use monitor_events::Geometry;
 use monitor_events_flash::sim::{quiet_power_cuts, Op, SimFlash, Torn};
@@ -59,8 +59,9 @@ fn touched(op: &Op, sector_size: u32) -> (u64, u64) {
 }
 
 /// One run of `ops` (W1's, or [`largest_ops`]) on `config`, `flips` forks at
-/// each operation; `seed` draws the tears and the flips. Each sector is `group` erase blocks of the
-/// simulated flash ([`Grouped`]; 1: a sector is a block).
+/// each operation; `seed` draws the tears and the flips. Each sector is
+/// `group` erase blocks of the simulated flash ([`Grouped`]; 1: a sector is a
+/// block).
 fn run(
     name: &str,
     config: Config<N>,
@@ -179,10 +180,7 @@ fn run(
     (c, o)
 }
 
-/// The largest body `Config` takes.
-const LARGEST: usize = 4087;
-
-/// A random geometry for `N` events of up to [`LARGEST`] bytes in `mode`:
+/// A random geometry for `N` events of up to [`LARGEST_BODY`] bytes in `mode`:
 /// sectors of 32 KiB (1, 2 or 4 erase blocks each), 4 to 6 of them, program
 /// units of 1 to 32 B, a random reserve.
 fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
@@ -195,17 +193,12 @@ fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
         };
         let reserve = rng.below(g.sector_count - 2);
         let group = 1 << rng.below(3);
-        let Ok(c) = Config::<N>::try_new_with_reserve(g, LARGEST, reserve) else {
+        let Ok(c) = Config::<N>::try_new_with_reserve(g, LARGEST_BODY, reserve) else {
             continue;
         };
-        let c = match mode {
-            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
-            Flavor::Record => c.with_ack_mode(AckMode::Record),
-            Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
-        };
-        if let Ok(c) = c {
+        if let Ok(c) = flavored(c, mode) {
             let name = format!(
-                "{mode:?}, bodies up to {LARGEST} B, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
+                "{mode:?}, bodies up to {LARGEST_BODY} B, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
                 g.sector_count, g.sector_size, g.write_size
             );
             return (c, group, name);
@@ -213,7 +206,7 @@ fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
     }
 }
 
-/// `events` pushes of 2 KiB to [`LARGEST`] bytes (a third of them the largest),
+/// `events` pushes of 2 KiB to [`LARGEST_BODY`] bytes (a third of them the largest),
 /// acks of random pending events, a reopen now and then; at most `N` pending.
 fn largest_ops(rng: &mut Pcg32, events: u64) -> Vec<W1Op> {
     let mut ops = Vec::new();
@@ -223,7 +216,7 @@ fn largest_ops(rng: &mut Pcg32, events: u64) -> Vec<W1Op> {
         let r = rng.below(100);
         if r < 55 && pending.len() < N {
             let len = if rng.below(3) == 0 {
-                LARGEST
+                LARGEST_BODY
             } else {
                 2048 + rng.below(2040) as usize
             };
@@ -250,7 +243,7 @@ fn i1_i4_i8_i10_a_torn_operation_and_a_flipped_bit() {
     let events = env_u64("TORN_FLIP_EVENTS", 600);
     let flips = env_u64("TORN_FLIP_FLIPS", 2);
     let geometries = env_u64("TORN_FLIP_GEOMETRIES", 12);
-    let largest = env_u64("TORN_FLIP_LARGEST", 1);
+    let largest = env_u64("TORN_FLIP_LARGEST_BODY", 1);
     let mut totals = Counts::default();
     for mode in Flavor::ALL {
         // The bench geometry: both outcomes must happen there (flips that open

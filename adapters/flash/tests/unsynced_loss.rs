@@ -53,6 +53,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::{
     check, env_u64, quiet_panics_containing, Bursts, Counter, CounterKind, Counts, InFlight, Model,
+    LARGEST_BODY,
 };
 
 /// The disk's unit: a block is written whole or not at all, but for the torn
@@ -198,7 +199,7 @@ fn draw(rng: &mut Pcg32, largest: bool) -> (Config<N>, usize, String) {
         let mode = rng.below(3);
         let (sector_size, max_body) = if largest {
             let bound = if rng.below(4) == 0 {
-                4087
+                LARGEST_BODY
             } else {
                 2048 + rng.below(2040) as usize
             };

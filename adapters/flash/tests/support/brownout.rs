@@ -6,7 +6,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub use crate::support::env_u64;
-use crate::support::{check, Bursts, Counts, InFlight, Model, Path, PathJournal};
+use crate::support::{check, Bursts, Counts, InFlight, Model, Path, PathJournal, LARGEST_BODY};
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, Config};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
@@ -587,9 +587,9 @@ pub fn largest_body_run(path: Path, draw: u64, cuts: u64) -> Tally {
         let mode = [Mode::InPlace, Mode::Record, Mode::RecordAuth][rng.below(3) as usize];
         let reserve = rng.below(g.sector_count - 2);
         let body = if rng.below(4) == 0 {
-            MAX_BODY_BOUND
+            LARGEST_BODY
         } else {
-            2048 + rng.below(MAX_BODY_BOUND as u32 - 2047) as usize
+            2048 + rng.below(LARGEST_BODY as u32 - 2047) as usize
         };
         let seed = draw * 7919 + 3;
         let picked = Draw {
@@ -604,10 +604,6 @@ pub fn largest_body_run(path: Path, draw: u64, cuts: u64) -> Tally {
         }
     }
 }
-
-/// The largest body bound `Config` takes (a record's 12-bit length field, less
-/// a copy's 8 B id).
-pub const MAX_BODY_BOUND: usize = 4087;
 
 /// The {3, 5, 8 sectors} × {in-place, record, record + auth} × {4, 8, 32 B} matrix.
 macro_rules! for_matrix {

@@ -438,6 +438,24 @@ impl Bursts {
     }
 }
 
+/// The largest body bound `Config` takes: a record's 12-bit length field, less
+/// a copy's 8 B id.
+pub const LARGEST_BODY: usize = (monitor_events::journal::format::MAX_LEN_FIELD - 8) as usize;
+
+/// `c` in `mode`'s ack mode, authenticated for [`Flavor::RecordAuth`] (with the
+/// key the random-geometry hunts share); `Err` where the geometry does not take
+/// the mode.
+pub fn flavored<const K: usize>(
+    c: Config<K>,
+    mode: Flavor,
+) -> Result<Config<K>, monitor_events::journal::ConfigError> {
+    match mode {
+        Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
+        Flavor::Record => c.with_ack_mode(AckMode::Record),
+        Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
+    }
+}
+
 /// A random geometry `Config` takes for `N` events of [`MAX_BODY`] bytes in
 /// `mode`: sectors of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to
 /// 32 B, a random reserve; and the erase blocks per sector (1, 2 or 4, blocks
@@ -454,16 +472,11 @@ pub fn draw_config(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
         let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_BODY, reserve) else {
             continue;
         };
-        let c = match mode {
-            Flavor::InPlace => c.with_ack_mode(AckMode::InPlace),
-            Flavor::Record => c.with_ack_mode(AckMode::Record),
-            Flavor::RecordAuth => c.with_auth(Auth::new([0x3C; 32], *b"torn and flipped")),
-        };
         let group = 1 << rng.below(3);
         if g.sector_size / group < 256 {
             continue;
         }
-        if let Ok(c) = c {
+        if let Ok(c) = flavored(c, mode) {
             let name = format!(
                 "{mode:?}, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
                 g.sector_count, g.sector_size, g.write_size
