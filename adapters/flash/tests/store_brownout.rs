@@ -26,6 +26,16 @@
 //!
 //! `STORE_BROWNOUT_DRAWS` sets the geometries (default 60), `STORE_BROWNOUT_CUTS`
 //! the cuts per geometry (default 200).
+//!
+//! The second test runs the same at scale and at the store's limits: `N` of 100
+//! and 250 on sectors of 4 to 64 KiB, events on eight channels with a channel
+//! table of five (`CH`), and a workload that pushes whether or not there is
+//! room. Each refusal (`Full` when `N` are pending, `TooManyChannels` when the
+//! pending events already name five channels and the event names another) is
+//! predicted from the model, and must leave the medium untouched; acks now and
+//! then drain a channel with one `ack_batch`, so that others get in. Each run
+//! must meet both refusals. `STORE_SCALE_DRAWS` sets its geometries per `N`
+//! (default 6), `STORE_SCALE_CUTS` the cuts per geometry (default 300).
 
 mod support;
 
@@ -33,7 +43,7 @@ use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
 use monitor_events::{
     AckOutcome, ChannelId, CloseReason, Config, EventId, EventKind, EventStore, FailureReason,
     Geometry, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent, MonitorEventSource,
-    PaymentPreimage, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
+    PaymentPreimage, PushError, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
@@ -41,17 +51,62 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Model, Recovered};
 
-const N: usize = 8;
+/// Pending capacity of the every-mode test.
+const EVERY_MODE_N: usize = 8;
 
-type Store<'a> = EventStore<&'a mut SimFlash, N, 8, Counter>;
+type Store<'a, const N: usize, const CH: usize> = EventStore<&'a mut SimFlash, N, 8, Counter, CH>;
+
+/// What a run draws and how its workload pushes.
+#[derive(Clone, Copy, Debug)]
+struct Workload {
+    /// Events name `channel(0)` to `channel(channels - 1)`.
+    channels: u32,
+    /// Push whether or not there is room, and check the refusals.
+    overfill: bool,
+    /// Sector sizes drawn: `min_sector << 0..shifts`.
+    min_sector: u32,
+    shifts: u32,
+}
+
+/// The every-mode test: three channels, pushes only when they fit, sectors of
+/// 256 B to 16 KiB.
+const EVERY_MODE: Workload = Workload {
+    channels: 3,
+    overfill: false,
+    min_sector: 256,
+    shifts: 7,
+};
+
+/// The scale test: eight channels for a table of five, pushes regardless,
+/// sectors of 4 to 64 KiB.
+const AT_SCALE: Workload = Workload {
+    channels: 8,
+    overfill: true,
+    min_sector: 4096,
+    shifts: 5,
+};
+
+/// The channel table (`CH`) of the scale test's store.
+const SCALE_CH: usize = 5;
+
+/// What a run met besides the checks.
+#[derive(Clone, Copy, Debug, Default)]
+struct Met {
+    /// Pushes (single or batch) refused with `Full`, as predicted.
+    full: u64,
+    /// Pushes refused with `TooManyChannels`, as predicted.
+    channels: u64,
+    /// The most events pending after a cut.
+    peak: usize,
+}
 
 fn channel(c: u32) -> ChannelId {
     ChannelId([0xC0 + c as u8; 32])
 }
 
-/// A random valid event on one of three channels.
-fn event(rng: &mut Pcg32) -> MonitorEvent {
-    let channel = channel(rng.below(3));
+/// A random valid event on one of `channels` channels.
+fn event(rng: &mut Pcg32, channels: u32) -> MonitorEvent {
+    let channel = channel(rng.below(channels));
     let n = u64::from(rng.next_u32());
     match rng.below(5) {
         0 => {
@@ -110,9 +165,9 @@ fn encoded(event: &MonitorEvent) -> Vec<u8> {
 
 /// What [`check`] reads of a reopened store: its pending ids, each event as
 /// `peek` reads it (encoded again), its next id.
-struct View<'s, 'a>(&'s mut Store<'a>);
+struct View<'s, 'a, const N: usize, const CH: usize>(&'s mut Store<'a, N, CH>);
 
-impl Recovered for View<'_, '_> {
+impl<const N: usize, const CH: usize> Recovered for View<'_, '_, N, CH> {
     fn ids(&self) -> Vec<EventId> {
         self.0.pending().map(|p| p.id).collect()
     }
@@ -128,7 +183,7 @@ impl Recovered for View<'_, '_> {
 /// I5 after an open, then I4: every HTLC event is held until the in-flight
 /// updates are declared; then each pending event is released once, in id
 /// order, as it reads.
-fn replay(s: &mut Store<'_>, what: &str) {
+fn replay<const N: usize, const CH: usize>(s: &mut Store<'_, N, CH>, what: &str) {
     let held: Vec<EventId> = s
         .pending()
         .filter(|p| p.kind == EventKind::HtlcResolved)
@@ -173,69 +228,178 @@ fn source(model: &Model, id: EventId) -> MonitorEventSource {
     }
 }
 
+/// The refusal the store owes a push of `events` with the model's events
+/// pending: `Full` first, then `TooManyChannels`.
+fn refusal<const N: usize, const CH: usize>(
+    model: &Model,
+    events: &[MonitorEvent],
+) -> Option<PushError> {
+    if model.durable.len() + events.len() > N {
+        return Some(PushError::Full);
+    }
+    let mut named: Vec<ChannelId> = model
+        .durable
+        .values()
+        .map(|b| {
+            MonitorEvent::decode(b)
+                .expect("the model holds events")
+                .channel()
+        })
+        .collect();
+    named.extend(events.iter().map(|e| e.channel()));
+    named.sort();
+    named.dedup();
+    (named.len() > CH).then_some(PushError::TooManyChannels { capacity: CH })
+}
+
+/// `push_batch` of `events` (any number when `w.overfill`): a predicted refusal
+/// must come with nothing written; else the batch is durable.
+fn push_batch<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    events: &[MonitorEvent],
+    model: &mut Model,
+    met: &mut Met,
+) {
+    let k = events.len();
+    let mut scratch = vec![0u8; k * MAX_ENCODED_LEN];
+    let mut ids = vec![EventId(0); k];
+    if let Some(want) = refusal::<N, CH>(model, events) {
+        let ops = s.journal().medium().op_index();
+        assert_eq!(s.push_batch(events, &mut scratch, &mut ids), Err(want));
+        assert_eq!(
+            s.journal().medium().op_index(),
+            ops,
+            "a refused batch writes"
+        );
+        count(met, want);
+        return;
+    }
+    model.in_flight = Some(InFlight::PushBatch(events.iter().map(encoded).collect()));
+    s.push_batch(events, &mut scratch, &mut ids)
+        .expect("a batch that fits");
+    for (id, e) in ids.iter().zip(events) {
+        model.pushed(*id, encoded(e));
+    }
+}
+
+/// `push` of `e`, as [`push_batch`].
+fn push<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    e: &MonitorEvent,
+    model: &mut Model,
+    met: &mut Met,
+) {
+    if let Some(want) = refusal::<N, CH>(model, core::slice::from_ref(e)) {
+        let ops = s.journal().medium().op_index();
+        assert_eq!(s.push(e), Err(want));
+        assert_eq!(
+            s.journal().medium().op_index(),
+            ops,
+            "a refused push writes"
+        );
+        count(met, want);
+        return;
+    }
+    model.in_flight = Some(InFlight::Push(encoded(e)));
+    let id = s.push(e).expect("a push that fits");
+    model.pushed(id, encoded(e));
+}
+
+fn count(met: &mut Met, refusal: PushError) {
+    match refusal {
+        PushError::Full => met.full += 1,
+        _ => met.channels += 1,
+    }
+}
+
+/// `ack_batch` of `batch` (pending ids), with `extra` sources that must answer
+/// `AlreadyAcked`.
+fn ack_batch<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    batch: &[EventId],
+    extra: &[MonitorEventSource],
+    model: &mut Model,
+) {
+    let mut sources: Vec<MonitorEventSource> = batch.iter().map(|&id| source(model, id)).collect();
+    let mut expect = vec![AckOutcome::Acked; sources.len()];
+    sources.extend_from_slice(extra);
+    expect.resize(sources.len(), AckOutcome::AlreadyAcked);
+    model.in_flight = Some(InFlight::AckBatch(batch.iter().map(|id| id.0).collect()));
+    let mut out = vec![AckOutcome::AlreadyAcked; sources.len()];
+    assert_eq!(s.ack_batch(&sources, &mut out), Ok(()));
+    assert_eq!(out, expect, "ack_batch outcomes");
+    for &id in batch {
+        model.acked(id);
+    }
+}
+
 /// The random workload until the armed cut fires (the store then panics, I7).
-fn operate(
+fn operate<const N: usize, const CH: usize>(
     flash: &mut SimFlash,
     config: Config<N>,
     counter: &Counter,
+    w: Workload,
     model: &mut Model,
     rng: &mut Pcg32,
+    met: &mut Met,
 ) {
-    let mut s =
-        Store::open_with_counter(flash, config, counter.clone()).expect("open before the cut");
+    let mut s = Store::<N, CH>::open_with_counter(flash, config, counter.clone())
+        .expect("open before the cut");
     s.no_updates_in_flight();
+    // Percentiles of a batch, a push, an ack batch, an ack (the rest reopens):
+    // overfilling, pushes outrun acks so that the store fills.
+    let (b, p, ab, a) = if w.overfill {
+        (20, 80, 84, 95)
+    } else {
+        (10, 50, 60, 92)
+    };
     for _ in 0..100_000 {
         let r = rng.below(100);
-        if r < 10 && s.pending_count() + 2 <= N {
+        let room = N - s.pending_count();
+        if r < b && (w.overfill || room >= 2) {
             // A group commit of 2 to 4 events.
-            let k = 2 + rng.below((N - s.pending_count()).min(4) as u32 - 1) as usize;
-            let events: Vec<MonitorEvent> = (0..k).map(|_| event(rng)).collect();
-            model.in_flight = Some(InFlight::PushBatch(events.iter().map(encoded).collect()));
-            let mut scratch = vec![0u8; k * MAX_ENCODED_LEN];
-            let mut ids = vec![EventId(0); k];
-            s.push_batch(&events, &mut scratch, &mut ids)
-                .expect("a batch below N");
-            for (id, e) in ids.iter().zip(&events) {
-                model.pushed(*id, encoded(e));
-            }
-        } else if r < 50 && s.pending_count() < N {
-            let e = event(rng);
-            model.in_flight = Some(InFlight::Push(encoded(&e)));
-            let id = s.push(&e).expect("a push below N");
-            model.pushed(id, encoded(&e));
-        } else if r < 60 && s.pending_count() > 0 {
-            // An ack batch of 1 to 3 pending events, now and then one of them
-            // twice or one acked before (both `AlreadyAcked`).
+            let most = if w.overfill { 4 } else { room.min(4) };
+            let k = 2 + rng.below(most as u32 - 1) as usize;
+            let events: Vec<MonitorEvent> = (0..k).map(|_| event(rng, w.channels)).collect();
+            push_batch(&mut s, &events, model, met);
+        } else if r < p && (w.overfill || room > 0) {
+            let e = event(rng, w.channels);
+            push(&mut s, &e, model, met);
+        } else if r < ab && s.pending_count() > 0 {
             let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
             let mut batch: Vec<EventId> = Vec::new();
+            if w.overfill && rng.below(4) == 0 {
+                // Drain a channel: every pending event of one (at most 32).
+                let c = source(model, ids[rng.below(ids.len() as u32) as usize]).channel;
+                batch.extend(
+                    s.pending()
+                        .filter(|p| p.channel == c)
+                        .map(|p| p.id)
+                        .take(32),
+                );
+                ack_batch(&mut s, &batch, &[], model);
+                continue;
+            }
+            // An ack batch of 1 to 3 pending events, now and then one of them
+            // twice or one acked before (both `AlreadyAcked`).
             for _ in 0..1 + rng.below(3) {
                 let id = ids[rng.below(ids.len() as u32) as usize];
                 if !batch.contains(&id) {
                     batch.push(id);
                 }
             }
-            let mut sources: Vec<MonitorEventSource> =
-                batch.iter().map(|&id| source(model, id)).collect();
-            let mut expect = vec![AckOutcome::Acked; sources.len()];
+            let mut extra = Vec::new();
             if rng.below(4) == 0 {
-                sources.push(sources[0]);
-                expect.push(AckOutcome::AlreadyAcked);
+                extra.push(source(model, batch[0]));
             }
             if let (0, Some(&old)) = (rng.below(4), model.acked.last()) {
-                sources.push(MonitorEventSource {
+                extra.push(MonitorEventSource {
                     channel: channel(0),
                     id: EventId(old),
                 });
-                expect.push(AckOutcome::AlreadyAcked);
             }
-            model.in_flight = Some(InFlight::AckBatch(batch.iter().map(|id| id.0).collect()));
-            let mut out = vec![AckOutcome::AlreadyAcked; sources.len()];
-            assert_eq!(s.ack_batch(&sources, &mut out), Ok(()));
-            assert_eq!(out, expect, "ack_batch outcomes");
-            for id in batch {
-                model.acked(id);
-            }
-        } else if r < 92 && s.pending_count() > 0 {
+            ack_batch(&mut s, &batch, &extra, model);
+        } else if r < a && s.pending_count() > 0 {
             let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
             let id = ids[rng.below(ids.len() as u32) as usize];
             let source = source(model, id);
@@ -253,11 +417,11 @@ fn operate(
 
 /// A geometry, mode and reserve `Config` accepts for `N` events of the largest
 /// size, and a counter.
-fn draw(rng: &mut Pcg32) -> (Config<N>, Counter, String) {
+fn draw<const N: usize>(rng: &mut Pcg32, w: Workload) -> (Config<N>, Counter, String) {
     loop {
         let mode = rng.below(3);
         let g = Geometry {
-            sector_size: 256 << rng.below(7),
+            sector_size: w.min_sector << rng.below(w.shifts),
             sector_count: 3 + rng.below(14),
             write_size: 1 << rng.below(6),
             multiwrite: mode == 0,
@@ -284,7 +448,7 @@ fn draw(rng: &mut Pcg32) -> (Config<N>, Counter, String) {
             kept: Rc::default(),
         };
         let name = format!(
-            "{}x{} B, unit {} B, {}, reserve {reserve}, counter {:?}",
+            "{}x{} B, unit {} B, {}, reserve {reserve}, counter {:?}, N {N}",
             g.sector_count,
             g.sector_size,
             g.write_size,
@@ -297,19 +461,23 @@ fn draw(rng: &mut Pcg32) -> (Config<N>, Counter, String) {
 
 /// One geometry's run: `cuts` cuts in bursts from a blank flash, a check after
 /// each, then stable power.
-fn run(seed: u64, cuts: u64) -> Counts {
+fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (Counts, Met) {
     let mut rng = Pcg32::new(seed);
-    let (config, counter, name) = draw(&mut rng);
+    let (config, counter, name) = draw::<N>(&mut rng, w);
     let what = format!("seed {seed}: {name}");
     let mut flash = SimFlash::new(config.geometry());
     let mut model = Model::default();
     let mut totals = Counts::default();
+    let mut met = Met::default();
     let mut bursts = Bursts::default();
     for _ in 0..cuts {
-        let k = bursts.next(&mut rng, 120);
+        // Overfilling, runs between cuts long enough for pending to reach N.
+        let k = bursts.next(&mut rng, if w.overfill { 120 + 2 * N as u32 } else { 120 });
         flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate(&mut flash, config, &counter, &mut model, &mut rng)
+            operate::<N, CH>(
+                &mut flash, config, &counter, w, &mut model, &mut rng, &mut met,
+            )
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the cut"));
         assert!(
@@ -317,31 +485,34 @@ fn run(seed: u64, cuts: u64) -> Counts {
             "{what}: a panic that is not the cut: {message}"
         );
         flash.power_on();
-        let mut s = Store::open_with_counter(&mut flash, config, counter.clone())
+        let mut s = Store::<N, CH>::open_with_counter(&mut flash, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
         let (c, got) = check(&model, &mut View(&mut s), &what);
         totals.add(c);
+        met.peak = met.peak.max(s.pending_count());
         replay(&mut s, &what);
         model.adopt(&got);
     }
-    // Stable power: fill to N, then ack everything (I10).
-    let mut s = Store::open_with_counter(&mut flash, config, counter.clone())
+    // Stable power: empty, fill to N on channels the table takes, empty (I10).
+    let mut s = Store::<N, CH>::open_with_counter(&mut flash, config, counter.clone())
         .expect("open in stable power");
     s.no_updates_in_flight();
-    while s.pending_count() < N {
-        let e = event(&mut rng);
-        let id = s
-            .push(&e)
-            .unwrap_or_else(|e| panic!("{what}: I10, push: {e}"));
-        model.pushed(id, encoded(&e));
-    }
-    for id in s.pending().map(|p| p.id).collect::<Vec<_>>() {
-        assert_eq!(
-            s.ack(source(&model, id)),
-            Ok(AckOutcome::Acked),
-            "{what}: I10, ack"
-        );
-        model.acked(id);
+    for fill in [true, false] {
+        for id in s.pending().map(|p| p.id).collect::<Vec<_>>() {
+            assert_eq!(
+                s.ack(source(&model, id)),
+                Ok(AckOutcome::Acked),
+                "{what}: I10, ack"
+            );
+            model.acked(id);
+        }
+        while fill && s.pending_count() < N {
+            let e = event(&mut rng, w.channels.min(CH as u32));
+            let id = s
+                .push(&e)
+                .unwrap_or_else(|e| panic!("{what}: I10, push: {e}"));
+            model.pushed(id, encoded(&e));
+        }
     }
     let (c, _) = check(&model, &mut View(&mut s), &format!("{what}, stable power"));
     totals.add(c);
@@ -353,7 +524,7 @@ fn run(seed: u64, cuts: u64) -> Counts {
         CounterKind::Every => assert_eq!(kept, version, "{what}: the counter keeps up"),
         CounterKind::Rollovers => assert_eq!(kept >> 32, version >> 32, "{what}"),
     }
-    totals
+    (totals, met)
 }
 
 #[test]
@@ -363,9 +534,46 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
     let cuts = env_u64("STORE_BROWNOUT_CUTS", 200);
     let mut totals = Counts::default();
     for seed in 0..draws {
-        totals.add(run(0x57_0000 + seed, cuts));
+        totals.add(run::<EVERY_MODE_N, EVERY_MODE_N>(0x57_0000 + seed, cuts, EVERY_MODE).0);
     }
     println!("store brown-outs: {draws} geometries, {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (cuts + 1));
+}
+
+/// I1–I6 and I10 at scale and at the store's limits: `Full` and
+/// `TooManyChannels` predicted, each writing nothing, under brown-outs.
+#[test]
+fn i1_i6_i10_store_brownouts_at_scale_and_full() {
+    quiet_power_cuts();
+    let draws = env_u64("STORE_SCALE_DRAWS", 6);
+    let cuts = env_u64("STORE_SCALE_CUTS", 300);
+    let mut totals = Counts::default();
+    type Run = fn(u64, u64, Workload) -> (Counts, Met);
+    let sizes: [(&str, u64, Run); 2] = [
+        ("N 100", 0x5C_0000, run::<100, SCALE_CH>),
+        ("N 250", 0x5C_1000, run::<250, SCALE_CH>),
+    ];
+    for (label, seed, run) in sizes {
+        let mut met = Met::default();
+        for draw in 0..draws {
+            let (c, m) = run(seed + draw, cuts, AT_SCALE);
+            totals.add(c);
+            assert!(
+                m.full > 0 && m.channels > 0,
+                "{label}, draw {draw}: both refusals must happen: {m:?}"
+            );
+            met.full += m.full;
+            met.channels += m.channels;
+            met.peak = met.peak.max(m.peak);
+        }
+        println!(
+            "store at scale, {label}, {SCALE_CH} channels in the table of 8 named: {draws} \
+             geometries, refused Full {}, TooManyChannels {}, peak pending after a cut {}",
+            met.full, met.channels, met.peak
+        );
+    }
+    println!("store at scale: {}", totals.summary());
+    assert!(totals.clean(), "{totals:?}");
+    assert_eq!(totals.checked, 2 * draws * (cuts + 1));
 }
