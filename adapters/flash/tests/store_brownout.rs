@@ -252,8 +252,28 @@ fn refusal<const N: usize, const CH: usize>(
     (named.len() > CH).then_some(PushError::TooManyChannels { capacity: CH })
 }
 
-/// `push_batch` of `events` (any number when `w.overfill`): a predicted refusal
-/// must come with nothing written; else the batch is durable.
+/// A predicted refusal: `call` must answer `want` and leave the medium
+/// untouched (I6).
+fn refused<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    want: PushError,
+    met: &mut Met,
+    call: impl FnOnce(&mut Store<'_, N, CH>) -> Result<(), PushError>,
+) {
+    let ops = s.journal().medium().op_index();
+    assert_eq!(call(s), Err(want));
+    assert_eq!(
+        s.journal().medium().op_index(),
+        ops,
+        "a refused push writes"
+    );
+    match want {
+        PushError::Full => met.full += 1,
+        _ => met.channels += 1,
+    }
+}
+
+/// `push_batch` of `events`: refused as [`refusal`] predicts, or durable.
 fn push_batch<const N: usize, const CH: usize>(
     s: &mut Store<'_, N, CH>,
     events: &[MonitorEvent],
@@ -264,15 +284,9 @@ fn push_batch<const N: usize, const CH: usize>(
     let mut scratch = vec![0u8; k * MAX_ENCODED_LEN];
     let mut ids = vec![EventId(0); k];
     if let Some(want) = refusal::<N, CH>(model, events) {
-        let ops = s.journal().medium().op_index();
-        assert_eq!(s.push_batch(events, &mut scratch, &mut ids), Err(want));
-        assert_eq!(
-            s.journal().medium().op_index(),
-            ops,
-            "a refused batch writes"
-        );
-        count(met, want);
-        return;
+        return refused(s, want, met, |s| {
+            s.push_batch(events, &mut scratch, &mut ids)
+        });
     }
     model.in_flight = Some(InFlight::PushBatch(events.iter().map(encoded).collect()));
     s.push_batch(events, &mut scratch, &mut ids)
@@ -282,7 +296,7 @@ fn push_batch<const N: usize, const CH: usize>(
     }
 }
 
-/// `push` of `e`, as [`push_batch`].
+/// `push` of `e`: refused as [`refusal`] predicts, or durable.
 fn push<const N: usize, const CH: usize>(
     s: &mut Store<'_, N, CH>,
     e: &MonitorEvent,
@@ -290,26 +304,11 @@ fn push<const N: usize, const CH: usize>(
     met: &mut Met,
 ) {
     if let Some(want) = refusal::<N, CH>(model, core::slice::from_ref(e)) {
-        let ops = s.journal().medium().op_index();
-        assert_eq!(s.push(e), Err(want));
-        assert_eq!(
-            s.journal().medium().op_index(),
-            ops,
-            "a refused push writes"
-        );
-        count(met, want);
-        return;
+        return refused(s, want, met, |s| s.push(e).map(drop));
     }
     model.in_flight = Some(InFlight::Push(encoded(e)));
     let id = s.push(e).expect("a push that fits");
     model.pushed(id, encoded(e));
-}
-
-fn count(met: &mut Met, refusal: PushError) {
-    match refusal {
-        PushError::Full => met.full += 1,
-        _ => met.channels += 1,
-    }
 }
 
 /// `ack_batch` of `batch` (pending ids), with `extra` sources that must answer
