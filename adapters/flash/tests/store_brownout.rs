@@ -33,9 +33,16 @@
 //! room. Each refusal (`Full` when `N` are pending, `TooManyChannels` when the
 //! pending events already name five channels and the event names another) is
 //! predicted from the model, and must leave the medium untouched; acks now and
-//! then drain a channel with one `ack_batch`, so that others get in. The runs
-//! of each `N` must meet both refusals. `STORE_SCALE_DRAWS` sets its geometries per `N`
-//! (default 6), `STORE_SCALE_CUTS` the cuts per geometry (default 300).
+//! then drain a channel with one `ack_batch`, so that others get in. Monitor
+//! updates begin and complete at random (an earlier update of a channel now and
+//! then, which must leave its gate), and each `release_next` must give the
+//! model's next event: the lowest pending id not yet released in this run whose
+//! channel no gate holds, or for other than HTLC events any channel (I4, I5).
+//! After a cut the updates still in flight are declared with
+//! `restore_in_flight`, and exactly the HTLC events of their channels stay
+//! held. The runs of each `N` must meet both refusals, releases and gated
+//! events. `STORE_SCALE_DRAWS` sets its geometries per `N` (default 6),
+//! `STORE_SCALE_CUTS` the cuts per geometry (default 300).
 
 mod support;
 
@@ -47,6 +54,7 @@ use monitor_events::{
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Model, Recovered};
@@ -63,6 +71,9 @@ struct Workload {
     channels: u32,
     /// Push whether or not there is room, and check the refusals.
     overfill: bool,
+    /// Begin and complete monitor updates, release events and check each
+    /// release against the model (I4, I5), declare the updates after a cut.
+    gating: bool,
     /// Sector sizes drawn: `min_sector << 0..shifts`.
     min_sector: u32,
     shifts: u32,
@@ -73,15 +84,17 @@ struct Workload {
 const EVERY_MODE: Workload = Workload {
     channels: 3,
     overfill: false,
+    gating: false,
     min_sector: 256,
     shifts: 7,
 };
 
 /// The scale test: eight channels for a table of five, pushes regardless,
-/// sectors of 4 to 64 KiB.
+/// monitor updates, sectors of 4 to 64 KiB.
 const AT_SCALE: Workload = Workload {
     channels: 8,
     overfill: true,
+    gating: true,
     min_sector: 4096,
     shifts: 5,
 };
@@ -98,6 +111,40 @@ struct Met {
     channels: u64,
     /// The most events pending after a cut.
     peak: usize,
+    /// Releases checked against the model between cuts.
+    releases: u64,
+    /// HTLC events a gate held back once the updates were declared after a cut.
+    gated: u64,
+}
+
+/// What the integrator knows across cuts: the monitor updates in flight (the
+/// highest begun per channel) and the next update id, above every
+/// `UpdateCompleted` the workload pushes, so that only `complete_update`
+/// completes them. And what this run of the store released.
+#[derive(Default)]
+struct Gating {
+    gates: BTreeMap<ChannelId, u64>,
+    next: u64,
+    released: BTreeSet<u64>,
+}
+
+impl Gating {
+    /// Declares the updates in flight after an open; a new run releases
+    /// everything again.
+    fn declare<const N: usize, const CH: usize>(&mut self, s: &mut Store<'_, N, CH>) {
+        self.released.clear();
+        if self.gates.is_empty() {
+            s.no_updates_in_flight();
+        } else {
+            let list: Vec<(ChannelId, u64)> = self.gates.iter().map(|(c, u)| (*c, *u)).collect();
+            s.restore_in_flight(&list).expect("the gates fit in K");
+        }
+    }
+
+    /// Whether the model holds `event` back.
+    fn holds(&self, event: &MonitorEvent) -> bool {
+        event.is_htlc() && self.gates.contains_key(&event.channel())
+    }
 }
 
 fn channel(c: u32) -> ChannelId {
@@ -182,12 +229,18 @@ impl<const N: usize, const CH: usize> Recovered for View<'_, '_, N, CH> {
 
 /// I5 after an open, then I4: every HTLC event is held until the in-flight
 /// updates are declared; then each pending event is released once, in id
-/// order, as it reads.
-fn replay<const N: usize, const CH: usize>(s: &mut Store<'_, N, CH>, what: &str) {
-    let held: Vec<EventId> = s
+/// order, as it reads, but for the HTLC events of channels with an update in
+/// flight, which stay held.
+fn replay<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    gating: &mut Gating,
+    met: &mut Met,
+    what: &str,
+) {
+    let htlc: Vec<(EventId, ChannelId)> = s
         .pending()
         .filter(|p| p.kind == EventKind::HtlcResolved)
-        .map(|p| p.id)
+        .map(|p| (p.id, p.channel))
         .collect();
     assert!(
         s.pending()
@@ -203,19 +256,28 @@ fn replay<const N: usize, const CH: usize>(s: &mut Store<'_, N, CH>, what: &str)
         );
         before.push(id);
     }
-    s.no_updates_in_flight();
+    gating.declare(s);
+    let (gated, free): (Vec<_>, Vec<_>) = htlc
+        .into_iter()
+        .partition(|(_, c)| gating.gates.contains_key(c));
     let mut after = Vec::new();
     while let Some((id, _)) = s.release_next() {
         after.push(id);
     }
+    let free: Vec<EventId> = free.into_iter().map(|(id, _)| id).collect();
     assert_eq!(
-        after, held,
-        "{what}: I4, the held events once each, in id order"
+        after, free,
+        "{what}: I4, I5, the held events of ungated channels once each, in id order"
     );
+    met.gated += gated.len() as u64;
     let mut all: Vec<EventId> = before.into_iter().chain(after).collect();
+    all.extend(gated.into_iter().map(|(id, _)| id));
     all.sort();
     let ids: Vec<EventId> = s.pending().map(|p| p.id).collect();
-    assert_eq!(all, ids, "{what}: I4, every pending event released once");
+    assert_eq!(
+        all, ids,
+        "{what}: I4, every pending event released once or gated"
+    );
 }
 
 /// The source of pending event `id`, its channel taken from the bytes the model
@@ -333,6 +395,7 @@ fn ack_batch<const N: usize, const CH: usize>(
 }
 
 /// The random workload until the armed cut fires (the store then panics, I7).
+#[allow(clippy::too_many_arguments)]
 fn operate<const N: usize, const CH: usize>(
     flash: &mut SimFlash,
     config: Config<N>,
@@ -341,10 +404,11 @@ fn operate<const N: usize, const CH: usize>(
     model: &mut Model,
     rng: &mut Pcg32,
     met: &mut Met,
+    gating: &mut Gating,
 ) {
     let mut s = Store::<N, CH>::open_with_counter(flash, config, counter.clone())
         .expect("open before the cut");
-    s.no_updates_in_flight();
+    gating.declare(&mut s);
     // Percentiles of a batch, a push, an ack batch, an ack (the rest reopens):
     // overfilling, pushes outrun acks so that the store fills.
     let (b, p, ab, a) = if w.overfill {
@@ -405,13 +469,76 @@ fn operate<const N: usize, const CH: usize>(
             model.in_flight = Some(InFlight::Ack(id.0));
             assert_eq!(s.ack(source), Ok(AckOutcome::Acked));
             model.acked(id);
+        } else if w.gating && rng.below(8) != 0 {
+            gate_step(&mut s, model, rng, w, gating, met);
         } else {
             let flash = s.into_medium();
             s = Store::open_with_counter(flash, config, counter.clone()).expect("reopen");
-            s.no_updates_in_flight();
+            gating.declare(&mut s);
         }
     }
     panic!("no cut fired");
+}
+
+/// With gating: begin an update, complete one (or an earlier one of its
+/// channel, which leaves the gate), or release the next event, which must be
+/// the model's: the lowest pending id not released in this run and not held
+/// back by a gate, byte for byte (I4, I5).
+fn gate_step<const N: usize, const CH: usize>(
+    s: &mut Store<'_, N, CH>,
+    model: &Model,
+    rng: &mut Pcg32,
+    w: Workload,
+    gating: &mut Gating,
+    met: &mut Met,
+) {
+    match rng.below(7) {
+        0..=1 => {
+            let c = channel(rng.below(w.channels));
+            let u = (1 << 40) + gating.next;
+            gating.next += 1;
+            s.begin_update(c, u)
+                .expect("a gate for every channel (K = 8)");
+            gating.gates.insert(c, u);
+        }
+        2..=3 if !gating.gates.is_empty() => {
+            let pick = rng.below(gating.gates.len() as u32) as usize;
+            let (&c, &u) = gating.gates.iter().nth(pick).expect("a gate");
+            if rng.below(3) == 0 {
+                s.complete_update(c, u - 1);
+                assert!(
+                    s.gates().is_gated(&c),
+                    "I5: an earlier update lifted the gate"
+                );
+            } else {
+                assert!(s.complete_update(c, u), "I5: the update was in flight");
+                gating.gates.remove(&c);
+            }
+        }
+        _ => {
+            let want = model
+                .durable
+                .iter()
+                .filter(|(id, _)| !gating.released.contains(id))
+                .map(|(id, b)| {
+                    (
+                        *id,
+                        MonitorEvent::decode(b).expect("the model holds events"),
+                    )
+                })
+                .find(|(_, e)| !gating.holds(e));
+            let got = s.release_next();
+            assert_eq!(
+                got.as_ref().map(|(id, e)| (id.0, encoded(e))),
+                want.map(|(id, e)| (id, encoded(&e))),
+                "I4, I5: the next release"
+            );
+            if let Some((id, _)) = got {
+                gating.released.insert(id.0);
+                met.releases += 1;
+            }
+        }
+    }
 }
 
 /// A geometry, mode and reserve `Config` accepts for `N` events of the largest
@@ -468,6 +595,7 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
     let mut model = Model::default();
     let mut totals = Counts::default();
     let mut met = Met::default();
+    let mut gating = Gating::default();
     let mut bursts = Bursts::default();
     for _ in 0..cuts {
         // Overfilling, runs between cuts long enough for pending to reach N.
@@ -475,7 +603,14 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
         flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
             operate::<N, CH>(
-                &mut flash, config, &counter, w, &mut model, &mut rng, &mut met,
+                &mut flash,
+                config,
+                &counter,
+                w,
+                &mut model,
+                &mut rng,
+                &mut met,
+                &mut gating,
             )
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the cut"));
@@ -489,7 +624,7 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
         let (c, got) = check(&model, &mut View(&mut s), &what);
         totals.add(c);
         met.peak = met.peak.max(s.pending_count());
-        replay(&mut s, &what);
+        replay(&mut s, &mut gating, &mut met, &what);
         model.adopt(&got);
     }
     // Stable power: empty, fill to N on channels the table takes, empty (I10).
@@ -541,9 +676,10 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
 }
 
 /// I1–I6 and I10 at scale and at the store's limits: `Full` and
-/// `TooManyChannels` predicted, each writing nothing, under brown-outs.
+/// `TooManyChannels` predicted, each writing nothing; monitor updates gating
+/// releases, declared again after every cut; under brown-outs.
 #[test]
-fn i1_i6_i10_store_brownouts_at_scale_and_full() {
+fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
     quiet_power_cuts();
     let draws = env_u64("STORE_SCALE_DRAWS", 6);
     let cuts = env_u64("STORE_SCALE_CUTS", 300);
@@ -564,16 +700,18 @@ fn i1_i6_i10_store_brownouts_at_scale_and_full() {
             met.full += m.full;
             met.channels += m.channels;
             met.peak = met.peak.max(m.peak);
+            met.releases += m.releases;
+            met.gated += m.gated;
         }
         println!(
             "store at scale, {label}, {SCALE_CH} channels in the table of 8 named: {draws} \
              geometries ({filled} filled), refused Full {}, TooManyChannels {}, peak pending \
-             after a cut {}",
-            met.full, met.channels, met.peak
+             after a cut {}; releases checked {}, HTLC events a gate held after a cut {}",
+            met.full, met.channels, met.peak, met.releases, met.gated
         );
         assert!(
-            met.full > 0 && met.channels > 0,
-            "{label}: both refusals must happen: {met:?}"
+            met.full > 0 && met.channels > 0 && met.releases > 0 && met.gated > 0,
+            "{label}: every refusal, release and gate must happen: {met:?}"
         );
     }
     println!("store at scale: {}", totals.summary());
