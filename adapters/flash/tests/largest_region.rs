@@ -5,7 +5,8 @@
 //! wraps panics here instead of reading or programming the wrong place.
 //!
 //! A sparse medium (a sector holds memory only while it holds a programmed
-//! byte; NOR rules asserted) carries the journal once round the whole ring and
+//! byte; no program may set a bit, and without multiwrite none may program a
+//! byte twice between erases) carries the journal once round the whole ring and
 //! on into sector 0 again (4 GiB written), in each flavor (in-place acks, ack
 //! records, authenticated records; sectors erased whole or as sixteen 64 KiB
 //! blocks), with bodies of up to the largest the format takes, acks in any
@@ -30,7 +31,7 @@ use monitor_events::{Geometry, Medium};
 use monitor_events_flash::workload::Pcg32;
 use support::{check, env_u64, flavored, Flavor, Model, LARGEST_BODY};
 
-/// NOR semantics over sectors kept only while they hold a programmed byte.
+/// NOR rules over sectors kept only while they hold a programmed byte.
 struct Sparse {
     geometry: Geometry,
     sectors: Vec<Option<Box<[u8]>>>,
@@ -81,19 +82,19 @@ impl Medium for Sparse {
         let (s, at) = self.locate(offset, data.len());
         let size = self.geometry.sector_size as usize;
         let d = self.sectors[s].get_or_insert_with(|| vec![0xFF; size].into_boxed_slice());
-        for (c, &b) in d[at..at + data.len()].iter_mut().zip(data) {
-            if self.geometry.multiwrite {
-                *c &= b;
-            } else {
-                assert_eq!(
-                    *c,
-                    0xFF,
-                    "a second program of byte {}",
-                    offset as usize + at
-                );
-                *c = b;
+        let cells = &mut d[at..at + data.len()];
+        // Checked over the whole slice first (the per-byte asserts would cost
+        // more than the journal over 4 GiB), then located on failure.
+        let sets_bit = cells.iter().zip(data).any(|(c, b)| c & b != *b);
+        let twice = !self.geometry.multiwrite && cells.iter().any(|c| *c != 0xFF);
+        if sets_bit || twice {
+            for (i, (c, &b)) in cells.iter().zip(data).enumerate() {
+                let byte = offset as usize + i;
+                assert_eq!(c & b, b, "a program that sets a bit of byte {byte}");
+                assert!(!twice || *c == 0xFF, "a second program of byte {byte}");
             }
         }
+        cells.copy_from_slice(data);
         Ok(())
     }
     fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
