@@ -41,16 +41,29 @@
 //! After a cut the updates still in flight are declared with
 //! `restore_in_flight`, and exactly the HTLC events of their channels stay
 //! held. The runs of each `N` must meet both refusals, releases and gated
-//! events. `STORE_SCALE_DRAWS` sets its geometries per `N` (default 6),
-//! `STORE_SCALE_CUTS` the cuts per geometry (default 300).
+//! events.
+//!
+//! A third run gives the store three gates (`K`) for the eight channels, so
+//! that monitor updates overflow them: a `begin_update` on a fourth channel
+//! must answer `Full`, drop no gate and close the store (every HTLC event
+//! held back, `InFlightState::Overflowed`); the integrator keeps the refused
+//! update in its own list, and now and then declares its whole list again,
+//! which must be refused and change nothing while the channels do not fit in
+//! `K` (after a cut the store then stays undeclared), and must reopen the flow
+//! once they do. After every step the store's gated channels and state must
+//! be the model's, and no release may be an HTLC event of a channel with an
+//! update in flight, refused or not. Its runs must meet a refused update, a
+//! refused declaration and a recovery. `STORE_SCALE_DRAWS` sets the geometries
+//! of each run (default 6), `STORE_SCALE_CUTS` the cuts per geometry (default
+//! 300).
 
 mod support;
 
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
 use monitor_events::{
     AckOutcome, ChannelId, CloseReason, Config, EventId, EventKind, EventStore, FailureReason,
-    Geometry, HtlcOutcome, HtlcResolution, HtlcSource, MonitorEvent, MonitorEventSource,
-    PaymentPreimage, PushError, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
+    Geometry, HtlcOutcome, HtlcResolution, HtlcSource, InFlightError, InFlightState, MonitorEvent,
+    MonitorEventSource, PaymentPreimage, PushError, MAX_ENCODED_LEN, MAX_FAILURE_DATA,
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
@@ -62,7 +75,8 @@ use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Mo
 /// Pending capacity of the every-mode test.
 const EVERY_MODE_N: usize = 8;
 
-type Store<'a, const N: usize, const CH: usize> = EventStore<&'a mut SimFlash, N, 8, Counter, CH>;
+type Store<'a, const N: usize, const CH: usize, const K: usize> =
+    EventStore<&'a mut SimFlash, N, K, Counter, CH>;
 
 /// What a run draws and how its workload pushes.
 #[derive(Clone, Copy, Debug)]
@@ -115,35 +129,132 @@ struct Met {
     releases: u64,
     /// HTLC events a gate held back once the updates were declared after a cut.
     gated: u64,
+    /// `begin_update` refused with `Full` (`K` other channels gated), as
+    /// predicted: the store failed closed.
+    overflows: u64,
+    /// `restore_in_flight` refused with `Full`, as predicted (after a cut, or
+    /// while failed closed), changing nothing.
+    restores_refused: u64,
+    /// Ways out of a failed-closed store: `restore_in_flight` of every update
+    /// in flight, the refused ones included, once they fit in `K`.
+    recoveries: u64,
+}
+
+impl Met {
+    /// Adds another run's counts (the peak is the higher one).
+    fn add(&mut self, m: &Met) {
+        self.full += m.full;
+        self.channels += m.channels;
+        self.peak = self.peak.max(m.peak);
+        self.releases += m.releases;
+        self.gated += m.gated;
+        self.overflows += m.overflows;
+        self.restores_refused += m.restores_refused;
+        self.recoveries += m.recoveries;
+    }
 }
 
 /// What the integrator knows across cuts: the monitor updates in flight (the
-/// highest begun per channel) and the next update id, above every
-/// `UpdateCompleted` the workload pushes, so that only `complete_update`
-/// completes them. And what this run of the store released.
-#[derive(Default)]
+/// highest begun per channel, refused by the store or not) and the next update
+/// id, above every `UpdateCompleted` the workload pushes, so that only
+/// `complete_update` completes them. And the model of the store's side in this
+/// run: the channels its table gates, its [`InFlightState`], what it released.
 struct Gating {
     gates: BTreeMap<ChannelId, u64>,
     next: u64,
+    table: BTreeSet<ChannelId>,
+    state: InFlightState,
     released: BTreeSet<u64>,
 }
 
-impl Gating {
-    /// Declares the updates in flight after an open; a new run releases
-    /// everything again.
-    fn declare<const N: usize, const CH: usize>(&mut self, s: &mut Store<'_, N, CH>) {
-        self.released.clear();
-        if self.gates.is_empty() {
-            s.no_updates_in_flight();
-        } else {
-            let list: Vec<(ChannelId, u64)> = self.gates.iter().map(|(c, u)| (*c, *u)).collect();
-            s.restore_in_flight(&list).expect("the gates fit in K");
+impl Default for Gating {
+    fn default() -> Self {
+        Gating {
+            gates: BTreeMap::new(),
+            next: 0,
+            table: BTreeSet::new(),
+            state: InFlightState::Undeclared,
+            released: BTreeSet::new(),
         }
     }
+}
 
-    /// Whether the model holds `event` back.
-    fn holds(&self, event: &MonitorEvent) -> bool {
-        event.is_htlc() && self.gates.contains_key(&event.channel())
+impl Gating {
+    /// Declares the updates in flight after an open (a new run: nothing
+    /// gated, nothing released, every HTLC event held back).
+    fn declare<const N: usize, const CH: usize, const K: usize>(
+        &mut self,
+        s: &mut Store<'_, N, CH, K>,
+        met: &mut Met,
+    ) {
+        self.released.clear();
+        self.table.clear();
+        self.state = InFlightState::Undeclared;
+        assert_eq!(s.in_flight_state(), self.state, "a store opens undeclared");
+        assert!(s.gates().is_empty(), "a store opens with no gate");
+        self.restore(s, met);
+    }
+
+    /// `restore_in_flight` with every update in flight (or
+    /// `no_updates_in_flight` when there is none): all or nothing, as the
+    /// model predicts. Refused, it changes nothing and the store stays closed
+    /// (or closes, if it was declared).
+    fn restore<const N: usize, const CH: usize, const K: usize>(
+        &mut self,
+        s: &mut Store<'_, N, CH, K>,
+        met: &mut Met,
+    ) {
+        let was = self.state;
+        if self.gates.is_empty() {
+            s.no_updates_in_flight();
+            self.state = InFlightState::Declared;
+        } else {
+            let list: Vec<(ChannelId, u64)> = self.gates.iter().map(|(c, u)| (*c, *u)).collect();
+            let new = self
+                .gates
+                .keys()
+                .filter(|c| !self.table.contains(c))
+                .count();
+            let before = s.gates().clone();
+            let r = s.restore_in_flight(&list);
+            if self.table.len() + new <= K {
+                assert_eq!(r, Ok(()), "I5: the updates in flight fit in K = {K}");
+                self.table.extend(self.gates.keys().copied());
+                self.state = InFlightState::Declared;
+            } else {
+                assert_eq!(
+                    r,
+                    Err(InFlightError::Full),
+                    "I6: more channels than K = {K}"
+                );
+                assert_eq!(
+                    s.gates(),
+                    &before,
+                    "I6: a refused declaration changes nothing"
+                );
+                if self.state == InFlightState::Declared {
+                    self.state = InFlightState::Overflowed;
+                }
+                met.restores_refused += 1;
+            }
+        }
+        if was == InFlightState::Overflowed && self.state == InFlightState::Declared {
+            met.recoveries += 1;
+        }
+        self.agrees(s);
+    }
+
+    /// The store's gates and state are the model's.
+    fn agrees<const N: usize, const CH: usize, const K: usize>(&self, s: &Store<'_, N, CH, K>) {
+        assert_eq!(s.in_flight_state(), self.state, "the in-flight state");
+        let table: BTreeSet<ChannelId> = s.gates().iter().map(|r| r.channel).collect();
+        assert_eq!(table, self.table, "the gated channels");
+    }
+
+    /// Whether the model holds back an event of `kind` on `channel`.
+    fn holds(&self, kind: EventKind, channel: &ChannelId) -> bool {
+        kind == EventKind::HtlcResolved
+            && (self.state != InFlightState::Declared || self.table.contains(channel))
     }
 }
 
@@ -212,9 +323,9 @@ fn encoded(event: &MonitorEvent) -> Vec<u8> {
 
 /// What [`check`] reads of a reopened store: its pending ids, each event as
 /// `peek` reads it (encoded again), its next id.
-struct View<'s, 'a, const N: usize, const CH: usize>(&'s mut Store<'a, N, CH>);
+struct View<'s, 'a, const N: usize, const CH: usize, const K: usize>(&'s mut Store<'a, N, CH, K>);
 
-impl<const N: usize, const CH: usize> Recovered for View<'_, '_, N, CH> {
+impl<const N: usize, const CH: usize, const K: usize> Recovered for View<'_, '_, N, CH, K> {
     fn ids(&self) -> Vec<EventId> {
         self.0.pending().map(|p| p.id).collect()
     }
@@ -231,8 +342,8 @@ impl<const N: usize, const CH: usize> Recovered for View<'_, '_, N, CH> {
 /// updates are declared; then each pending event is released once, in id
 /// order, as it reads, but for the HTLC events of channels with an update in
 /// flight, which stay held.
-fn replay<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+fn replay<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     gating: &mut Gating,
     met: &mut Met,
     what: &str,
@@ -256,10 +367,18 @@ fn replay<const N: usize, const CH: usize>(
         );
         before.push(id);
     }
-    gating.declare(s);
+    gating.declare(s, met);
+    for p in s.pending() {
+        assert_eq!(
+            p.held,
+            gating.holds(p.kind, &p.channel),
+            "{what}: I5, {} held as the model holds it",
+            p.id
+        );
+    }
     let (gated, free): (Vec<_>, Vec<_>) = htlc
         .into_iter()
-        .partition(|(_, c)| gating.gates.contains_key(c));
+        .partition(|(_, c)| gating.holds(EventKind::HtlcResolved, c));
     let mut after = Vec::new();
     while let Some((id, _)) = s.release_next() {
         after.push(id);
@@ -316,11 +435,11 @@ fn refusal<const N: usize, const CH: usize>(
 
 /// A predicted refusal: `call` must answer `want` and leave the medium
 /// untouched (I6).
-fn refused<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+fn refused<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     want: PushError,
     met: &mut Met,
-    call: impl FnOnce(&mut Store<'_, N, CH>) -> Result<(), PushError>,
+    call: impl FnOnce(&mut Store<'_, N, CH, K>) -> Result<(), PushError>,
 ) {
     let ops = s.journal().medium().op_index();
     assert_eq!(call(s), Err(want));
@@ -336,8 +455,8 @@ fn refused<const N: usize, const CH: usize>(
 }
 
 /// `push_batch` of `events`: refused as [`refusal`] predicts, or durable.
-fn push_batch<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+fn push_batch<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     events: &[MonitorEvent],
     model: &mut Model,
     met: &mut Met,
@@ -359,8 +478,8 @@ fn push_batch<const N: usize, const CH: usize>(
 }
 
 /// `push` of `e`: refused as [`refusal`] predicts, or durable.
-fn push<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+fn push<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     e: &MonitorEvent,
     model: &mut Model,
     met: &mut Met,
@@ -375,8 +494,8 @@ fn push<const N: usize, const CH: usize>(
 
 /// `ack_batch` of `batch` (pending ids), with `extra` sources that must answer
 /// `AlreadyAcked`.
-fn ack_batch<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+fn ack_batch<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     batch: &[EventId],
     extra: &[MonitorEventSource],
     model: &mut Model,
@@ -396,7 +515,7 @@ fn ack_batch<const N: usize, const CH: usize>(
 
 /// The random workload until the armed cut fires (the store then panics, I7).
 #[allow(clippy::too_many_arguments)]
-fn operate<const N: usize, const CH: usize>(
+fn operate<const N: usize, const CH: usize, const K: usize>(
     flash: &mut SimFlash,
     config: Config<N>,
     counter: &Counter,
@@ -406,9 +525,9 @@ fn operate<const N: usize, const CH: usize>(
     met: &mut Met,
     gating: &mut Gating,
 ) {
-    let mut s = Store::<N, CH>::open_with_counter(flash, config, counter.clone())
+    let mut s = Store::<N, CH, K>::open_with_counter(flash, config, counter.clone())
         .expect("open before the cut");
-    gating.declare(&mut s);
+    gating.declare(&mut s, met);
     // Percentiles of a batch, a push, an ack batch, an ack (the rest reopens):
     // overfilling, pushes outrun acks so that the store fills.
     let (b, p, ab, a) = if w.overfill {
@@ -474,31 +593,44 @@ fn operate<const N: usize, const CH: usize>(
         } else {
             let flash = s.into_medium();
             s = Store::open_with_counter(flash, config, counter.clone()).expect("reopen");
-            gating.declare(&mut s);
+            gating.declare(&mut s, met);
         }
     }
     panic!("no cut fired");
 }
 
-/// With gating: begin an update, complete one (or an earlier one of its
-/// channel, which leaves the gate), or release the next event, which must be
-/// the model's: the lowest pending id not released in this run and not held
-/// back by a gate, byte for byte (I4, I5).
-fn gate_step<const N: usize, const CH: usize>(
-    s: &mut Store<'_, N, CH>,
+/// With gating: begin an update (refused when `K` other channels are gated,
+/// which closes the store), complete one (or an earlier one of its channel,
+/// which leaves the gate), declare every update in flight again while the store
+/// is closed (refused while they do not fit), or release the next event, which
+/// must be the model's: the lowest pending id not released in this run and not
+/// held back, byte for byte (I4, I5), and never an HTLC event of a channel with
+/// an update in flight, refused or not (I5).
+fn gate_step<const N: usize, const CH: usize, const K: usize>(
+    s: &mut Store<'_, N, CH, K>,
     model: &Model,
     rng: &mut Pcg32,
     w: Workload,
     gating: &mut Gating,
     met: &mut Met,
 ) {
-    match rng.below(7) {
+    match rng.below(8) {
         0..=1 => {
             let c = channel(rng.below(w.channels));
             let u = (1 << 40) + gating.next;
             gating.next += 1;
-            s.begin_update(c, u)
-                .expect("a gate for every channel (K = 8)");
+            let before = s.gates().clone();
+            let r = s.begin_update(c, u);
+            if gating.table.contains(&c) || gating.table.len() < K {
+                assert_eq!(r, Ok(()), "I5: a gate for {c:?}");
+                gating.table.insert(c);
+            } else {
+                assert_eq!(r, Err(InFlightError::Full), "I6: K = {K} channels gated");
+                assert_eq!(s.gates(), &before, "I6: a refused update drops no gate");
+                gating.state = InFlightState::Overflowed;
+                met.overflows += 1;
+            }
+            // The integrator keeps a refused update in its own list.
             gating.gates.insert(c, u);
         }
         2..=3 if !gating.gates.is_empty() => {
@@ -506,15 +638,22 @@ fn gate_step<const N: usize, const CH: usize>(
             let (&c, &u) = gating.gates.iter().nth(pick).expect("a gate");
             if rng.below(3) == 0 {
                 s.complete_update(c, u - 1);
-                assert!(
+                assert_eq!(
                     s.gates().is_gated(&c),
+                    gating.table.contains(&c),
                     "I5: an earlier update lifted the gate"
                 );
             } else {
-                assert!(s.complete_update(c, u), "I5: the update was in flight");
+                assert_eq!(
+                    s.complete_update(c, u),
+                    gating.table.contains(&c),
+                    "I5: the update was in flight in the table"
+                );
                 gating.gates.remove(&c);
+                gating.table.remove(&c);
             }
         }
+        4 if gating.state != InFlightState::Declared => gating.restore(s, met),
         _ => {
             let want = model
                 .durable
@@ -526,19 +665,24 @@ fn gate_step<const N: usize, const CH: usize>(
                         MonitorEvent::decode(b).expect("the model holds events"),
                     )
                 })
-                .find(|(_, e)| !gating.holds(e));
+                .find(|(_, e)| !gating.holds(e.kind(), &e.channel()));
             let got = s.release_next();
             assert_eq!(
                 got.as_ref().map(|(id, e)| (id.0, encoded(e))),
                 want.map(|(id, e)| (id, encoded(&e))),
                 "I4, I5: the next release"
             );
-            if let Some((id, _)) = got {
+            if let Some((id, e)) = got {
+                assert!(
+                    !(e.is_htlc() && gating.gates.contains_key(&e.channel())),
+                    "I5: {id} released while its channel has an update in flight"
+                );
                 gating.released.insert(id.0);
                 met.releases += 1;
             }
         }
     }
+    gating.agrees(s);
 }
 
 /// A geometry, mode and reserve `Config` accepts for `N` events of the largest
@@ -587,7 +731,11 @@ fn draw<const N: usize>(rng: &mut Pcg32, w: Workload) -> (Config<N>, Counter, St
 
 /// One geometry's run: `cuts` cuts in bursts from a blank flash, a check after
 /// each, then stable power.
-fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (Counts, Met) {
+fn run<const N: usize, const CH: usize, const K: usize>(
+    seed: u64,
+    cuts: u64,
+    w: Workload,
+) -> (Counts, Met) {
     let mut rng = Pcg32::new(seed);
     let (config, counter, name) = draw::<N>(&mut rng, w);
     let what = format!("seed {seed}: {name}");
@@ -602,7 +750,7 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
         let k = bursts.next(&mut rng, if w.overfill { 120 + 2 * N as u32 } else { 120 });
         flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            operate::<N, CH>(
+            operate::<N, CH, K>(
                 &mut flash,
                 config,
                 &counter,
@@ -619,7 +767,7 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
             "{what}: a panic that is not the cut: {message}"
         );
         flash.power_on();
-        let mut s = Store::<N, CH>::open_with_counter(&mut flash, config, counter.clone())
+        let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
         let (c, got) = check(&model, &mut View(&mut s), &what);
         totals.add(c);
@@ -628,7 +776,7 @@ fn run<const N: usize, const CH: usize>(seed: u64, cuts: u64, w: Workload) -> (C
         model.adopt(&got);
     }
     // Stable power: empty, fill to N on channels the table takes, empty (I10).
-    let mut s = Store::<N, CH>::open_with_counter(&mut flash, config, counter.clone())
+    let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
         .expect("open in stable power");
     s.no_updates_in_flight();
     for fill in [true, false] {
@@ -668,7 +816,7 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
     let cuts = env_u64("STORE_BROWNOUT_CUTS", 200);
     let mut totals = Counts::default();
     for seed in 0..draws {
-        totals.add(run::<EVERY_MODE_N, EVERY_MODE_N>(0x57_0000 + seed, cuts, EVERY_MODE).0);
+        totals.add(run::<EVERY_MODE_N, EVERY_MODE_N, 8>(0x57_0000 + seed, cuts, EVERY_MODE).0);
     }
     println!("store brown-outs: {draws} geometries, {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
@@ -685,11 +833,13 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
     let cuts = env_u64("STORE_SCALE_CUTS", 300);
     let mut totals = Counts::default();
     type Run = fn(u64, u64, Workload) -> (Counts, Met);
-    let sizes: [(&str, u64, Run); 2] = [
-        ("N 100", 0x5C_0000, run::<100, SCALE_CH>),
-        ("N 250", 0x5C_1000, run::<250, SCALE_CH>),
+    // `K` 8 gates every channel the workload names; `K` 3 overflows.
+    let sizes: [(&str, u64, Run, bool); 3] = [
+        ("N 100, K 8", 0x5C_0000, run::<100, SCALE_CH, 8>, false),
+        ("N 250, K 8", 0x5C_1000, run::<250, SCALE_CH, 8>, false),
+        ("N 100, K 3", 0x5C_2000, run::<100, SCALE_CH, 3>, true),
     ];
-    for (label, seed, run) in sizes {
+    for (label, seed, run, overflows) in sizes {
         let mut met = Met::default();
         // The draws whose store met `Full` (and so was full under cuts).
         let mut filled = 0;
@@ -697,24 +847,37 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
             let (c, m) = run(seed + draw, cuts, AT_SCALE);
             totals.add(c);
             filled += u64::from(m.full > 0);
-            met.full += m.full;
-            met.channels += m.channels;
-            met.peak = met.peak.max(m.peak);
-            met.releases += m.releases;
-            met.gated += m.gated;
+            met.add(&m);
         }
         println!(
             "store at scale, {label}, {SCALE_CH} channels in the table of 8 named: {draws} \
              geometries ({filled} filled), refused Full {}, TooManyChannels {}, peak pending \
-             after a cut {}; releases checked {}, HTLC events a gate held after a cut {}",
-            met.full, met.channels, met.peak, met.releases, met.gated
+             after a cut {}; releases checked {}, HTLC events held back after a cut {}; \
+             updates refused {}, declarations refused {}, recoveries {}",
+            met.full,
+            met.channels,
+            met.peak,
+            met.releases,
+            met.gated,
+            met.overflows,
+            met.restores_refused,
+            met.recoveries
         );
         assert!(
             met.full > 0 && met.channels > 0 && met.releases > 0 && met.gated > 0,
             "{label}: every refusal, release and gate must happen: {met:?}"
         );
+        let closed = [met.overflows, met.restores_refused, met.recoveries];
+        if overflows {
+            assert!(
+                closed.iter().all(|&n| n > 0),
+                "{label}: the store must fail closed, refuse a declaration and recover: {met:?}"
+            );
+        } else {
+            assert_eq!(closed, [0; 3], "{label}: K gates every channel: {met:?}");
+        }
     }
     println!("store at scale: {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
-    assert_eq!(totals.checked, 2 * draws * (cuts + 1));
+    assert_eq!(totals.checked, 3 * draws * (cuts + 1));
 }
