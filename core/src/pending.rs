@@ -234,17 +234,27 @@ impl<const N: usize, const CH: usize> Marks<N, CH> {
 
     /// The position of the first event not released in this run for which
     /// `held` (given its position) is false; marks it released (invariant I4).
-    pub fn release_by(&mut self, mut held: impl FnMut(usize, &MarkInfo) -> bool) -> Option<usize> {
-        for i in 0..self.slots.len() {
-            if self.slots[i].flags & RELEASED != 0 {
-                continue;
-            }
-            if !held(i, &self.info(&self.slots[i])) {
-                self.slots[i].flags |= RELEASED;
-                return Some(i);
-            }
-        }
-        None
+    pub fn release_by(&mut self, held: impl FnMut(usize, &MarkInfo) -> bool) -> Option<usize> {
+        let i = self.next_by(held)?;
+        self.set_released(i);
+        Some(i)
+    }
+
+    /// The position of the first event not released in this run for which
+    /// `held` (given its position) is false, not marked: a caller that reads
+    /// the event first marks it with [`set_released`](Self::set_released) once
+    /// it has it, so that a read that does not complete releases nothing.
+    pub fn next_by(&self, mut held: impl FnMut(usize, &MarkInfo) -> bool) -> Option<usize> {
+        (0..self.slots.len())
+            .find(|&i| self.slots[i].flags & RELEASED == 0 && !held(i, &self.info(&self.slots[i])))
+    }
+
+    /// Marks the event at `pos` released in this run (invariant I4).
+    ///
+    /// # Panics
+    /// If `pos` is out of range.
+    pub fn set_released(&mut self, pos: usize) {
+        self.slots[pos].flags |= RELEASED;
     }
 
     /// Forgets which events were released in this run (invariant I4).

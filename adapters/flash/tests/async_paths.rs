@@ -7,15 +7,15 @@ use embassy_futures::block_on;
 use monitor_events::event::{HtlcOutcome, HtlcResolution, HtlcSource, PaymentPreimage};
 use monitor_events::journal::{Auth, Config, Journal};
 use monitor_events::{asynch, AckOutcome, ChannelId, EventId, EventStore, Geometry};
-use monitor_events::{AsyncMedium, Medium};
 use monitor_events::{MonitorEvent, MonitorEventSource, MAX_ENCODED_LEN};
-use monitor_events_flash::sim::SimError;
 use monitor_events_flash::sim::SimFlash;
 use monitor_events_flash::workload::Pcg32;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll, Waker};
+
+#[path = "support/yielding.rs"]
+mod yielding;
+
+use yielding::{poll_at_most, Yielding};
 
 const N: usize = 24;
 
@@ -288,56 +288,6 @@ fn i1_i2_i4_i5_async_and_blocking_stores_in_lockstep() {
     );
 }
 
-/// A medium whose every operation first answers `Pending` once (and wakes its
-/// task), as a driver waiting for its flash does: a future of the store can be
-/// dropped between any two medium operations.
-struct Yielding<'a>(&'a mut SimFlash);
-
-/// Completes on the second poll.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-impl AsyncMedium for Yielding<'_> {
-    type Error = SimError;
-    fn geometry(&self) -> Geometry {
-        Medium::geometry(self.0)
-    }
-    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
-        YieldOnce(false).await;
-        Medium::read(self.0, offset, buf)
-    }
-    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
-        YieldOnce(false).await;
-        Medium::program(self.0, offset, data)
-    }
-    async fn erase(&mut self, sector: u32) -> Result<(), SimError> {
-        YieldOnce(false).await;
-        Medium::erase(self.0, sector)
-    }
-    async fn sync(&mut self) -> Result<(), SimError> {
-        YieldOnce(false).await;
-        Medium::sync(self.0)
-    }
-}
-
-/// Polls `fut` at most `polls` times; whether it completed.
-fn poll_at_most<F: Future>(fut: F, polls: usize) -> bool {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    (0..polls).any(|_| fut.as_mut().poll(&mut cx).is_ready())
-}
-
 /// I1, I2, I7: a push or an ack whose future is dropped between any two medium
 /// operations (a `select` with a timeout, say) is a power cut at that point. The
 /// store then refuses every further push, ack and read with a panic saying so,
@@ -386,9 +336,9 @@ fn i1_i2_i7_a_dropped_future_is_a_cut_and_stops_the_store() {
                 let body = [0xEE; 90];
                 let target = model[2].0;
                 let done = if ack {
-                    poll_at_most(j.ack(target), polls)
+                    poll_at_most(j.ack(target), polls).is_some()
                 } else {
-                    poll_at_most(j.push(&body), polls)
+                    poll_at_most(j.push(&body), polls).is_some()
                 };
                 if done {
                     completed += 1;
@@ -452,4 +402,54 @@ fn i1_i2_i7_a_dropped_future_is_a_cut_and_stops_the_store() {
     println!(
         "dropped futures: {dropped} (at every medium operation of a push and an ack), refused afterwards {refused}, recovered {dropped}"
     );
+}
+
+/// I4: a `release_next` whose future is dropped before it completes (a
+/// `select` with a timeout, say) releases nothing: the next one hands out the
+/// same event, once. Dropped after each number of polls short of completion,
+/// for every event pending, in every mode.
+#[test]
+fn i4_a_dropped_release_releases_nothing() {
+    let mut dropped = 0u32;
+    for (g, config) in geometries() {
+        let mut flash = SimFlash::new(g);
+        let mut pushed = Vec::new();
+        {
+            let mut s = EventStore::<_, N>::open(&mut flash, config).unwrap();
+            for k in 0..6u8 {
+                let e = MonitorEvent::UpdateCompleted {
+                    channel: ChannelId([k; 32]),
+                    update_id: u64::from(k),
+                };
+                pushed.push((s.push(&e).unwrap(), e));
+            }
+        }
+        let mut s = block_on(asynch::EventStore::<_, N>::open(
+            Yielding(&mut flash),
+            config,
+        ))
+        .unwrap();
+        s.no_updates_in_flight();
+        for want in &pushed {
+            for polls in 1.. {
+                match poll_at_most(s.release_next(), polls) {
+                    None => dropped += 1,
+                    Some(got) => {
+                        assert_eq!(got.as_ref(), Some(want), "{g:?}: I4 after {polls} polls");
+                        assert!(polls > 1, "a read that never yields: nothing dropped");
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(block_on(s.release_next()), None, "{g:?}: I4, once each");
+        // The store goes on: a read changes nothing on the medium.
+        let (id, e) = &pushed[0];
+        let source = MonitorEventSource {
+            channel: e.channel(),
+            id: *id,
+        };
+        assert_eq!(block_on(s.ack(source)), Ok(AckOutcome::Acked));
+    }
+    println!("dropped release_next futures: {dropped}, none released");
 }

@@ -462,11 +462,15 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// their channel has an update in flight, and all of them until the in-flight
     /// updates are declared ([`InFlightState`]).
     ///
+    /// The event counts as released once it is read: an async call whose future
+    /// is dropped before it completes releases nothing, and the next call hands
+    /// out the same event.
+    ///
     /// # Panics
     /// If the medium fails or the record changed on it since it was written (I7).
     pub async fn release_next(&mut self) -> Option<(EventId, MonitorEvent)> {
         let (gates, state) = (&self.gates, self.state);
-        let pos = self.marks.release_by(|_, m| Self::held(gates, state, m))?;
+        let pos = self.marks.next_by(|_, m| Self::held(gates, state, m))?;
         let Some(id) = self.journal.nth_pending(pos) else {
             fatal!(
                 "monitor-events: pending marks out of step with the journal at {}",
@@ -475,7 +479,12 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         };
         let mut buf = [0u8; MAX_ENCODED_LEN];
         match self.peek(id, &mut buf).await {
-            Ok(e) => Some((id, e)),
+            Ok(e) => {
+                // Released once read, not before: a future dropped during the
+                // read (async) releases nothing, and the next call reads it again.
+                self.marks.set_released(pos);
+                Some((id, e))
+            }
             Err(_) => fatal!("monitor-events: pending event {} no longer reads", id.0),
         }
     }
