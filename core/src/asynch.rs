@@ -15,10 +15,13 @@
 //! operations are not cancel-safe: a future of `open`, `push` or `ack` (or their
 //! batches) dropped before it completes, as a `select` with a timeout would, is a
 //! power cut at that point. The store then refuses every further push, ack and
-//! read with a panic that says so, rather than run on with state in RAM that the
-//! medium may not match; opening the medium again recovers exactly as after a cut
-//! (the dropped operation is whole or absent). Reads (`release_next`, `peek`) change
-//! nothing on the medium, but a read that a drop interrupted releases nothing.
+//! read with a panic that says so (a repeated ack too: it does not answer
+//! `AlreadyAcked` for an ack that may not be durable), rather than run on with
+//! state in RAM that the medium may not match; so does a store that a dropped
+//! `open_into` left in its slot. Opening the medium again recovers exactly as
+//! after a cut (the dropped operation is whole or absent). Reads (`release_next`,
+//! `peek`) change nothing on the medium, and a read that a drop interrupted
+//! releases nothing: the next `release_next` hands out the same event.
 //!
 //! ```
 //! use monitor_events::asynch::EventStore;

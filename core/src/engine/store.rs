@@ -89,7 +89,9 @@ impl<M: Medium, const N: usize, const K: usize, const CH: usize>
     /// the store in its result, which costs most of the store's size in stack on
     /// top of the recovery's. On a small stack, open with this: on a Cortex-M4,
     /// with `N` = 16 and an authenticated journal, 1.9 KB instead of 2.7 KB (the
-    /// crate README has the figures). On an error `slot` is left `None`.
+    /// crate README has the figures). On an error `slot` is left `None`; a store
+    /// that an interrupted open (an async future dropped) left in `slot` refuses
+    /// every push, ack and read with a panic.
     ///
     /// ```
     /// # use monitor_events::{EventStore, Geometry, Medium, journal::Config};
@@ -263,6 +265,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails (I7).
     pub async fn push(&mut self, event: &MonitorEvent) -> Result<EventId, PushError> {
+        self.journal.check_not_interrupted();
         let mut buf = [0u8; MAX_ENCODED_LEN];
         let bytes = encode(event, &mut buf)?;
         if self.marks.is_full() {
@@ -296,6 +299,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         scratch: &mut [u8],
         ids: &mut [EventId],
     ) -> Result<(), PushError> {
+        self.journal.check_not_interrupted();
         assert!(
             ids.len() >= events.len(),
             "push_batch: ids shorter than events"
@@ -469,6 +473,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails or the record changed on it since it was written (I7).
     pub async fn release_next(&mut self) -> Option<(EventId, MonitorEvent)> {
+        self.journal.check_not_interrupted();
         let (gates, state) = (&self.gates, self.state);
         let pos = self.marks.next_by(|_, m| Self::held(gates, state, m))?;
         let Some(id) = self.journal.nth_pending(pos) else {
@@ -498,6 +503,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails or the record changed on it since it was written (I7).
     pub async fn peek(&mut self, id: EventId, buf: &mut [u8]) -> Result<MonitorEvent, ReadError> {
+        self.journal.check_not_interrupted();
         if !self.journal.is_pending(id) {
             return Err(ReadError::NotPending);
         }
@@ -538,6 +544,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
     /// # Panics
     /// If the medium fails (I7).
     pub async fn ack(&mut self, source: MonitorEventSource) -> Result<AckOutcome, AckError> {
+        self.journal.check_not_interrupted();
         let outcome = self.check_ack(&source)?;
         if outcome == AckOutcome::Acked {
             if let Some(pos) = self.journal.position(source.id) {
@@ -569,6 +576,7 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         sources: &[MonitorEventSource],
         out: &mut [AckOutcome],
     ) -> Result<(), AckError> {
+        self.journal.check_not_interrupted();
         assert!(
             out.len() >= sources.len(),
             "ack_batch: out shorter than sources"

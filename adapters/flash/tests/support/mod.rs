@@ -4,6 +4,10 @@
 //! executor) so that one scenario drives both.
 #![allow(dead_code)]
 
+pub mod events;
+#[cfg(feature = "async")]
+pub mod yielding;
+
 use monitor_events::journal::{AckMode, AppendError, Auth, Config, Journal, OpenError, UnknownId};
 use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
