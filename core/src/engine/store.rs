@@ -483,14 +483,15 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
             )
         };
         let mut buf = [0u8; MAX_ENCODED_LEN];
-        match self.peek(id, &mut buf).await {
-            Ok(e) => {
-                // Released once read, not before: a future dropped during the
-                // read (async) releases nothing, and the next call reads it again.
-                self.marks.set_released(pos);
-                Some((id, e))
-            }
-            Err(_) => fatal!("monitor-events: pending event {} no longer reads", id.0),
+        let Ok(len) = self.journal.read(id, &mut buf).await else {
+            fatal!("monitor-events: pending event {} no longer reads", id.0)
+        };
+        // Released once read, not before: a future dropped during the read
+        // (async) releases nothing, and the next call reads it again.
+        self.marks.set_released(pos);
+        match MonitorEvent::decode(&buf[..len]) {
+            Ok(e) => Some((id, e)),
+            Err(_) => fatal!("monitor-events: pending event {} no longer decodes", id.0),
         }
     }
 
