@@ -254,7 +254,13 @@ impl<const N: usize> Config<N> {
 
     /// Chooses how many free sectors beyond the next one are kept in reserve: each
     /// lets the journal make progress after one more consecutive power cut during
-    /// compaction.
+    /// compaction. The reserve also absorbs worn flash: a record that does not
+    /// read back as written seals its sector early (the rest of the sector is
+    /// lost to that lap of the ring), and a cell that no longer programs does so
+    /// on every lap. Without a reserve sector (three sectors, or a reserve of 0)
+    /// such a cell can leave a retirement without a free sector: the device stops
+    /// with a panic (invariant I7), with every promised event still on the
+    /// medium.
     pub const fn with_reserve(self, reserve: u32) -> Result<Self, ConfigError> {
         let max = self.max_body as usize;
         Self::check(Config { reserve, ..self }, max)
