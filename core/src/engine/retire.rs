@@ -28,7 +28,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     continue;
                 }
                 fatal!(
-                    "monitor-events: no free sector left (repeated power cuts during compaction, or sectors sealed by writes that did not read back?)"
+                    "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
                 );
             }
             self.rollover().await;
@@ -45,7 +45,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         while !self.fits(need, cost) {
             if self.free_count() == 0 {
                 fatal!(
-                    "monitor-events: no free sector left (repeated power cuts during compaction, or sectors sealed by writes that did not read back?)"
+                    "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
                 );
             }
             self.rollover().await;
