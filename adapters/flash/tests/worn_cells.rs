@@ -1,8 +1,8 @@
 //! A worn cell: one bit of the region that no longer programs (it stays 1
 //! whatever is written), at every byte of the region in turn, in every mode
 //! (in-place acks, ack records, authenticated records) on geometries with
-//! program units of 1 to 32 B, under a random workload with reopens and power
-//! cuts.
+//! program units of 1 to 32 B and on sectors of four erase blocks, under a
+//! random workload with reopens and power cuts.
 //!
 //! The journal reads back every record it writes; one that does not read back
 //! as written seals its sector and is written again in a fresh one, and the
@@ -29,6 +29,7 @@ use monitor_events::journal::{Config, Journal};
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimError, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
+use monitor_events_flash::Grouped;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::{check, env_u64, flavored, Flavor, InFlight, Model};
 
@@ -103,9 +104,15 @@ struct RunStats {
 const ROUNDS: u32 = 8;
 
 /// One run with the worn cell at `at`.
-fn run(config: Config<N>, at: u32, seed: u64) -> Result<(End, RunStats), String> {
+fn run(config: Config<N>, group: u32, at: u32, seed: u64) -> Result<(End, RunStats), String> {
+    let g = config.geometry();
+    let blocks = Geometry {
+        sector_size: g.sector_size / group,
+        sector_count: g.sector_count * group,
+        ..g
+    };
     let mut w = Worn {
-        flash: SimFlash::new(config.geometry()),
+        flash: SimFlash::new(blocks),
         at,
         mask: 1 << (seed % 8),
         bitten: 0,
@@ -122,7 +129,8 @@ fn run(config: Config<N>, at: u32, seed: u64) -> Result<(End, RunStats), String>
             );
         }
         let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-            let mut j = Journal::<_, N>::open(&mut w, config)
+            let medium = Grouped::new(&mut w, group).expect("a grouping the flash takes");
+            let mut j = Journal::<_, N>::open(medium, config)
                 .map_err(|e| format!("round {round}: open: {e}"))?;
             let (c, got) = check(&model, &mut j, "worn cell");
             if !c.clean() {
@@ -173,7 +181,8 @@ fn run(config: Config<N>, at: u32, seed: u64) -> Result<(End, RunStats), String>
     // Disarm a cut that did not fire, and check once more: after a stop too,
     // nothing the store promised is lost (the stop writes nothing more).
     w.flash.power_on();
-    let mut j = Journal::<_, N>::open(&mut w, config).map_err(|e| format!("last open: {e}"))?;
+    let medium = Grouped::new(&mut w, group).expect("a grouping the flash takes");
+    let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("last open: {e}"))?;
     let (c, _) = check(&model, &mut j, "worn cell");
     if !c.clean() {
         return Err(format!("last open: {c:?}"));
@@ -198,13 +207,16 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
     // Reserves as `try_new` chooses them (1 on four sectors, 3 on eight or
     // more), and rings without a reserve sector: the three-sector ring, and
     // four sectors with the reserve set to 0.
-    for (sector_size, sector_count, write_size, multiwrite, reserve) in [
-        (1024, 4, 4, true, None),
-        (512, 8, 1, false, None),
-        (256, 16, 32, true, None),
-        (2048, 4, 16, false, None),
-        (2048, 3, 16, false, Some(0)),
-        (1024, 4, 4, true, Some(0)),
+    // The last row's sectors are four erase blocks each, which the journal
+    // erases before use instead of reading them.
+    for (sector_size, sector_count, write_size, multiwrite, reserve, group) in [
+        (1024, 4, 4, true, None, 1),
+        (512, 8, 1, false, None, 1),
+        (256, 16, 32, true, None, 1),
+        (2048, 4, 16, false, None, 1),
+        (2048, 3, 16, false, Some(0), 1),
+        (1024, 4, 4, true, Some(0), 1),
+        (2048, 4, 8, true, None, 4),
     ] {
         let g = Geometry {
             sector_size,
@@ -220,7 +232,10 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
             let Ok(config) = config.and_then(|c| flavored(c, mode)) else {
                 continue;
             };
-            let what = format!("{g:?}, reserve {}, {mode:?}", config.reserve());
+            let what = format!(
+                "{g:?} in {group} erase blocks, reserve {}, {mode:?}",
+                config.reserve()
+            );
             // The header bytes a program writes (the rest is padding).
             let header = SECTOR_HEADER_LEN
                 + if mode == Flavor::RecordAuth {
@@ -231,7 +246,7 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
             for at in (0..g.size()).step_by(stride) {
                 let seed = u64::from(at) * 31 + u64::from(sector_size) + mode as u64;
                 runs += 1;
-                let (end, stats) = match run(config, at, seed) {
+                let (end, stats) = match run(config, group, at, seed) {
                     Ok(r) => r,
                     Err(e) => {
                         failures.push(format!("{what} at {at}: {e}"));
