@@ -1,8 +1,8 @@
 //! I1–I4 and I7 of the async [`EventStore`] when its futures are dropped before
 //! they complete, as a `select` with a timeout drops them, in every mode at
-//! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB, 3 to
-//! 16 of them, program units of 1 to 32 B, random reserves), in-place acks, ack
-//! records or authenticated records. The medium yields before each of its
+//! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB of 1, 2
+//! or 4 erase blocks, 3 to 16 of them, program units of 1 to 32 B, random
+//! reserves), in-place acks, ack records or authenticated records. The medium yields before each of its
 //! operations, so that a future can be dropped between any two of them.
 //!
 //! A random workload of typed events runs on the store: pushes, group commits
@@ -35,13 +35,15 @@ use monitor_events::{
 };
 use monitor_events_flash::sim::{panic_text, SimFlash};
 use monitor_events_flash::workload::Pcg32;
+use monitor_events_flash::Grouped;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::events::{encoded, event};
 use support::yielding::{poll_at_most, Yielding};
 use support::{
-    check, env_u64, flavored, quiet_panics_containing, Counts, Flavor, InFlight, Model, Recovered,
+    check, draw_config_with, env_u64, quiet_panics_containing, Counts, Flavor, InFlight, Model,
+    Recovered,
 };
 
 /// Pending capacity.
@@ -50,7 +52,13 @@ const N: usize = 12;
 /// Channels the events name.
 const CHANNELS: u32 = 4;
 
-type Store<'a> = EventStore<Yielding<'a>, N>;
+type Store<'a> = EventStore<Yielding<Grouped<&'a mut SimFlash>>, N>;
+
+/// The flash as the store sees it: sectors of `group` erase blocks, each
+/// operation yielding first.
+fn grouped(flash: &mut SimFlash, group: u32) -> Yielding<Grouped<&mut SimFlash>> {
+    Yielding(Grouped::new(flash, group).expect("a grouping the flash takes"))
+}
 
 /// The panic of a store that an interrupted operation left unknown.
 const INTERRUPTED: &str = "did not complete";
@@ -169,6 +177,7 @@ fn source_channel(model: &Model, id: EventId) -> monitor_events::ChannelId {
 fn open<'a>(
     flash: &'a mut SimFlash,
     config: Config<N>,
+    group: u32,
     model: &mut Model,
     rng: &mut Pcg32,
     met: &mut Met,
@@ -178,11 +187,11 @@ fn open<'a>(
         let polls = 1 + rng.below(80) as usize;
         let ops = flash.op_index();
         let dropped = if rng.below(2) == 0 {
-            poll_at_most(Store::open(Yielding(&mut *flash), config), polls).is_none()
+            poll_at_most(Store::open(grouped(&mut *flash, group), config), polls).is_none()
         } else {
             let mut slot = None;
             let done = poll_at_most(
-                Store::open_into(&mut slot, Yielding(&mut *flash), config),
+                Store::open_into(&mut slot, grouped(&mut *flash, group), config),
                 polls,
             )
             .is_some();
@@ -200,7 +209,7 @@ fn open<'a>(
         met.opens += u64::from(dropped);
         assert_eq!(flash.op_index(), ops, "{what}: an open wrote");
     }
-    let mut s = block_on(Store::open(Yielding(flash), config))
+    let mut s = block_on(Store::open(grouped(flash, group), config))
         .unwrap_or_else(|e| panic!("{what}: the store does not open: {e}"));
     let (c, got) = check(model, &mut View(&mut s), what);
     model.adopt(&got);
@@ -211,15 +220,23 @@ fn open<'a>(
 /// One geometry's run.
 fn run(seed: u64, ops: u64) -> (Counts, Met) {
     let mut rng = Pcg32::new(seed);
-    let (config, name) = draw(&mut rng);
+    let mode = Flavor::ALL[rng.below(3) as usize];
+    let (config, group, name) = draw_config_with::<N>(&mut rng, mode, MAX_ENCODED_LEN);
     let what = format!("seed {seed}: {name}");
-    let mut flash = SimFlash::new(config.geometry());
+    let g = config.geometry();
+    let mut flash = SimFlash::new(Geometry {
+        sector_size: g.sector_size / group,
+        sector_count: g.sector_count * group,
+        ..g
+    });
     let mut model = Model::default();
     let mut totals = Counts::default();
     let mut met = Met::default();
     let mut done = 0;
     while done < ops {
-        let (mut s, c) = open(&mut flash, config, &mut model, &mut rng, &mut met, &what);
+        let (mut s, c) = open(
+            &mut flash, config, group, &mut model, &mut rng, &mut met, &what,
+        );
         totals.add(c);
         // Released in this run of the store.
         let mut released = BTreeSet::new();
@@ -338,35 +355,12 @@ fn run(seed: u64, ops: u64) -> (Counts, Met) {
         drop(s);
     }
     // The last run's state, checked once more.
-    let (s, c) = open(&mut flash, config, &mut model, &mut rng, &mut met, &what);
+    let (s, c) = open(
+        &mut flash, config, group, &mut model, &mut rng, &mut met, &what,
+    );
     totals.add(c);
     drop(s);
     (totals, met)
-}
-
-/// A geometry, mode and reserve `Config` accepts for `N` events of the largest
-/// encoding.
-fn draw(rng: &mut Pcg32) -> (Config<N>, String) {
-    loop {
-        let mode = Flavor::ALL[rng.below(3) as usize];
-        let g = Geometry {
-            sector_size: 256 << rng.below(7),
-            sector_count: 3 + rng.below(14),
-            write_size: 1 << rng.below(6),
-            multiwrite: mode == Flavor::InPlace,
-        };
-        let reserve = rng.below(g.sector_count - 2);
-        let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_ENCODED_LEN, reserve) else {
-            continue;
-        };
-        if let Ok(c) = flavored(c, mode) {
-            let name = format!(
-                "{mode:?}, {}x{} B, unit {} B, reserve {reserve}",
-                g.sector_count, g.sector_size, g.write_size
-            );
-            return (c, name);
-        }
-    }
 }
 
 /// I1–I4, I7: futures of the async store dropped at random points of random

@@ -465,6 +465,15 @@ pub fn flavored<const K: usize>(
 /// 32 B, a random reserve; and the erase blocks per sector (1, 2 or 4, blocks
 /// of at least 256 B).
 pub fn draw_config(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
+    draw_config_with(rng, mode, MAX_BODY)
+}
+
+/// As [`draw_config`], for `K` events of `max_body` bytes.
+pub fn draw_config_with<const K: usize>(
+    rng: &mut Pcg32,
+    mode: Flavor,
+    max_body: usize,
+) -> (Config<K>, u32, String) {
     loop {
         let g = Geometry {
             sector_size: 256 << rng.below(7),
@@ -473,7 +482,7 @@ pub fn draw_config(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
             multiwrite: mode == Flavor::InPlace,
         };
         let reserve = rng.below(g.sector_count - 2);
-        let Ok(c) = Config::<N>::try_new_with_reserve(g, MAX_BODY, reserve) else {
+        let Ok(c) = Config::<K>::try_new_with_reserve(g, max_body, reserve) else {
             continue;
         };
         let group = 1 << rng.below(3);

@@ -3,15 +3,16 @@
 //! with a timeout would), and the poll that drops it.
 
 use monitor_events::{AsyncMedium, Geometry, Medium};
-use monitor_events_flash::sim::{SimError, SimFlash};
+use monitor_events_flash::sim::SimError;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 
-/// A medium whose every operation first answers `Pending` once (and wakes its
-/// task), as a driver waiting for its flash does: a future of the store can be
-/// dropped between any two medium operations.
-pub struct Yielding<'a>(pub &'a mut SimFlash);
+/// A medium (`M`: a `&mut SimFlash`, or one seen through `Grouped`) whose
+/// every operation first answers `Pending` once (and wakes its task), as a
+/// driver waiting for its flash does: a future of the store can be dropped
+/// between any two medium operations.
+pub struct Yielding<M>(pub M);
 
 /// Completes on the second poll.
 struct YieldOnce(bool);
@@ -28,26 +29,32 @@ impl Future for YieldOnce {
     }
 }
 
-impl AsyncMedium for Yielding<'_> {
+impl<M: Medium<Error = SimError>> AsyncMedium for Yielding<M> {
     type Error = SimError;
     fn geometry(&self) -> Geometry {
-        Medium::geometry(self.0)
+        self.0.geometry()
     }
     async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
         YieldOnce(false).await;
-        Medium::read(self.0, offset, buf)
+        self.0.read(offset, buf)
     }
     async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
         YieldOnce(false).await;
-        Medium::program(self.0, offset, data)
+        self.0.program(offset, data)
     }
     async fn erase(&mut self, sector: u32) -> Result<(), SimError> {
         YieldOnce(false).await;
-        Medium::erase(self.0, sector)
+        self.0.erase(sector)
     }
     async fn sync(&mut self) -> Result<(), SimError> {
         YieldOnce(false).await;
-        Medium::sync(self.0)
+        self.0.sync()
+    }
+    fn erase_block_size(&self) -> u32 {
+        self.0.erase_block_size()
+    }
+    fn writes_in_order(&self) -> bool {
+        self.0.writes_in_order()
     }
 }
 
