@@ -295,3 +295,33 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
         "too little covered"
     );
 }
+
+/// I10: the run of the sweep (every byte, sectors of four erase blocks,
+/// authenticated) that found the given-back sectors erased oldest first. The
+/// worn cell failed a copy of a retirement, which sealed its sector: the
+/// retirement went on in a second fresh sector, whose header a cut landed.
+/// The next open gave both back (copies only, and nothing), and its first
+/// write erased the older one first; a cut during that erase left the newer
+/// header valid above a broken one, which the open after called corruption.
+/// They are erased newest first now.
+#[test]
+fn i10_sectors_given_back_are_erased_newest_first() {
+    support::quiet_panics_containing("monitor-events:");
+    monitor_events_flash::sim::quiet_power_cuts();
+    let g = Geometry {
+        sector_size: 2048,
+        sector_count: 4,
+        write_size: 8,
+        multiwrite: true,
+    };
+    let config = flavored(Config::<N>::try_new(g, BODY).unwrap(), Flavor::RecordAuth).unwrap();
+    let at = 6253;
+    let seed = u64::from(at) * 31 + 2048 + Flavor::RecordAuth as u64;
+    match run(config, 4, at, seed) {
+        Ok((End::Clean, stats)) => {
+            assert!(stats.bitten >= 2 && stats.cuts >= 4, "the replay drifted");
+        }
+        Ok(_) => panic!("a stop the replay did not make before"),
+        Err(e) => panic!("I10: {e}"),
+    }
+}

@@ -31,7 +31,11 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         if defer {
             self.erase_first = (first.wrapping_add(self.reclaim), first.wrapping_add(free));
         }
-        for k in 0..free {
+        // From the farthest free sector back to the next one: the sectors given
+        // back at open newest first, so that a cut during these erases never
+        // leaves a valid header above one it erased only in part (the next open
+        // would find the newest header and, below it, a broken one).
+        for k in (0..free).rev() {
             let idx = self.sector_index(first.wrapping_add(k));
             // The next sector may hold torn header programs that changed no bit, and
             // sectors given back at open hold copies: they are erased all the same.

@@ -94,7 +94,11 @@
 //! 2. **A cut retirement costs nothing.** A cut before the `Retire` record leaves
 //!    a newest sector of copies only; `open` gives it back (step 4) and the next
 //!    write erases it and starts the retirement again. A cut after the `Retire`
-//!    record leaves the old sector retired and free.
+//!    record leaves the old sector retired and free. Where `open` gives back more
+//!    than one sector (a copy that did not read back sealed the first, and the
+//!    retirement went on in a second), the next write erases them newest first,
+//!    so that a cut among those erases never leaves a valid header above a
+//!    broken one.
 //! 3. **A cut header costs nothing.** A torn sector header (plain, or an
 //!    authenticated header with a torn tag) reads as a free sector; a newest sector
 //!    without records is given back.
