@@ -19,6 +19,14 @@
 //! other outcome the test accepts, and only at the offset of the worn
 //! header.
 //!
+//! A worn cell near the start of a sector seals that sector early on every lap
+//! of the ring: the sector is lost for good, and with it a sector of the
+//! configuration's reserve. A reserve of 0 or 1 may then not be enough for a
+//! retirement, with the cuts on top, and the device stops with "no free sector
+//! left". The test accepts that stop on those configurations only (the sweeps
+//! met it there, and never with a reserve of 3). After any stop the medium
+//! must open again with everything promised.
+//!
 //! `WORN_CELL_STRIDE` tests one byte in that many (default 3; 1 tests every
 //! byte).
 
@@ -87,8 +95,8 @@ enum End {
     /// `offset`.
     HeaderStop { offset: u32 },
     /// The ring ran out of free sectors: sectors sealed early by writes that
-    /// did not read back took the room a retirement needed (a configuration
-    /// without a reserve sector).
+    /// did not read back took the room a retirement needed (a reserve of 0 or
+    /// 1).
     RingStop,
 }
 
@@ -265,9 +273,10 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
                     End::HeaderStop { offset } => failures.push(format!(
                         "{what} at {at}: a header stop at {offset}, not the worn one"
                     )),
-                    End::RingStop if config.reserve() == 0 => ring_stops += 1,
+                    End::RingStop if config.reserve() <= 1 => ring_stops += 1,
                     End::RingStop => failures.push(format!(
-                        "{what} at {at}: out of free sectors with a reserve sector"
+                        "{what} at {at}: out of free sectors with a reserve of {}",
+                        config.reserve()
                     )),
                 }
             }
@@ -276,7 +285,7 @@ fn i1_i4_i7_i10_a_worn_cell_anywhere() {
     println!(
         "worn cells: {runs} runs (one worn bit each), programs the cell changed {bitten}, \
          power cuts {cuts}; stops at a worn sector header {header_stops}, out of free sectors \
-         without a reserve {ring_stops}; failures {}",
+         with a reserve of 0 or 1 {ring_stops}; failures {}",
         failures.len()
     );
     // The failures by kind (the message without its numbers), with the first

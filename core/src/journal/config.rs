@@ -257,10 +257,11 @@ impl<const N: usize> Config<N> {
     /// compaction. The reserve also absorbs worn flash: a record that does not
     /// read back as written seals its sector early (the rest of the sector is
     /// lost to that lap of the ring), and a cell that no longer programs does so
-    /// on every lap. Without a reserve sector (three sectors, or a reserve of 0)
-    /// such a cell can leave a retirement without a free sector: the device stops
-    /// with a panic (invariant I7), with every promised event still on the
-    /// medium.
+    /// on every lap, which near the start of a sector costs that sector for good
+    /// and one sector of the reserve with it. With a reserve of 0 or 1 such a
+    /// cell (with power cuts on top) can leave a retirement without a free
+    /// sector: the device stops with a panic (invariant I7), with every promised
+    /// event still on the medium.
     pub const fn with_reserve(self, reserve: u32) -> Result<Self, ConfigError> {
         let max = self.max_body as usize;
         Self::check(Config { reserve, ..self }, max)
