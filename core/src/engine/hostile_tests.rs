@@ -108,6 +108,68 @@ fn i8_auth_forged_record_is_refused() {
     // The same record in a plain journal would have been taken: the check is the tag.
 }
 
+/// I10: behind the last record, bytes that read one bit short of a record with
+/// a right CRC but fail their tag once corrected are a torn or weak write whose
+/// CRC matched by chance (the correction tries one syndrome per bit of the
+/// claimed length; `weak_programs.rs` met one under a weak program): torn, as
+/// without the chance, not forged. With a right CRC as they read, or with
+/// records behind them, they are still forged.
+#[test]
+fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    let st = j.status();
+    let before = pending_of(&mut j);
+    let next = j.next_id();
+    drop(j);
+    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let w = Word0::with_body(format::Kind::Event, 24);
+    let o = off as usize;
+    flash.data[o..o + 4].copy_from_slice(&w.0.to_le_bytes());
+    flash.data[o + 8..o + 8 + 16 + 24].fill(0x42);
+    fix_crc(&mut flash, off, TAG_LEN);
+    // One body bit that the CRC says is 0 reads 1 (0x42 has bit 0 clear).
+    let bit_at = o + 8 + 16 + 5;
+    flash.data[bit_at] |= 1;
+    let image = flash.data.clone();
+    let mut torn = 0;
+    let mut j = Journal::open_with(&mut flash, config, |s| {
+        if let Seen::TornTail { offset } = s {
+            assert_eq!(offset, off, "the torn tail is the appended record");
+            torn += 1;
+        }
+    })
+    .unwrap_or_else(|e| panic!("I10: a chance correction at the tail: {e}"));
+    assert_eq!(torn, 1, "the record was taken as torn");
+    assert_eq!(pending_of(&mut j), before, "I1, I4: nothing else changed");
+    assert!(j.next_id() > next, "I3: the torn event's id is not reused");
+    // The journal goes on, past the torn record.
+    let id = j.push(&[7; 24]).unwrap();
+    drop(j);
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    let mut want = before.clone();
+    want.insert(id.0, [7; 24].to_vec());
+    assert_eq!(pending_of(&mut j), want, "I1: the push after it is kept");
+    drop(j);
+    // With the bit as the CRC says, the same bytes are a forgery.
+    let mut flash2 = TestFlash::new(config.geometry());
+    flash2.data = image.clone();
+    flash2.data[bit_at] &= !1;
+    assert_forged(&mut flash2, config, "forged, right CRC");
+    // With a record behind it, the corrected record is damage, refused.
+    let mut flash3 = TestFlash::new(config.geometry());
+    flash3.data = image;
+    let behind = o + config.extent(24) as usize;
+    flash3.data[behind..behind + 4].copy_from_slice(&w.0.to_le_bytes());
+    flash3.data[behind + 8..behind + 8 + 16 + 24].fill(0x24);
+    fix_crc(&mut flash3, behind as u32, TAG_LEN);
+    assert!(
+        Journal::open(&mut flash3, config).is_err(),
+        "a corrected record with one behind it is refused"
+    );
+}
+
 /// I8: a record moved to another offset (CRC recomputed there) is refused.
 #[test]
 fn i8_auth_moved_record_is_refused() {

@@ -1,0 +1,425 @@
+//! Weak programs under dense bursts of power cuts: now and then a program
+//! lands with one of its 0 bits left at 1 (a weak write: the cell did not take
+//! the charge, which NOR allows), on random geometries in every mode (sectors
+//! of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to 32 B, a random
+//! reserve, sectors of 1, 2 or 4 erase blocks), while cuts land in bursts as in
+//! the brown-out hunts: often within the first operations after a restart.
+//!
+//! The journal reads back every record and sector header it writes. A record
+//! that does not read back seals its sector and is written again in a fresh
+//! one; a header that does not read back is erased and programmed once more
+//! (docs/INVARIANTS.md, I7). A weak program during a retirement's copies makes
+//! the retirement take a second fresh sector, so that an `open` after a cut
+//! gives back two sectors and erases them; a burst of cuts then lands on those
+//! erases. Whatever the order of weak programs and cuts, after every restart
+//! the store must give back every event whose push returned and none whose
+//! ack returned, identical, with fresh ids (I1–I4), and it must go on (I10):
+//! after the cuts, under stable power (weak programs still on), it takes `N`
+//! new events and gives them back.
+//!
+//! At most one program of an operation (a push, an ack, a reopen) is weak, so
+//! a retried write never fails again (a header that fails twice is
+//! `worn_cells.rs`'s stop). With weak programs in one operation in 4, 16 or
+//! 64, the one stop the test accepts is a ring out of free sectors on a
+//! configuration with a reserve of 0 or 1, the limit docs/INVARIANTS.md
+//! documents. In every operation or one in two, the ring can run out with any
+//! reserve. After a stop the medium must still open with everything promised.
+//!
+//! `WEAK_PROGRAM_DRAWS` sets the number of random configurations per mode
+//! (default 60; half that for the second test), each run for
+//! `WEAK_PROGRAM_CUTS` cuts (default 150).
+
+mod support;
+
+use monitor_events::journal::Journal;
+use monitor_events::{EventId, Geometry, Medium};
+use monitor_events_flash::sim::{is_power_cut, panic_text, SimError, SimFlash, Torn};
+use monitor_events_flash::workload::Pcg32;
+use monitor_events_flash::Grouped;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use support::{check, draw_config, env_u64, Bursts, Flavor, InFlight, Model, MAX_BODY, N};
+
+/// `SimFlash` whose programs are now and then weak: bits that the data clears
+/// (a 1 on the flash, a 0 in the data) stay 1: one of them, a random part of
+/// them, or all (a program that did not take). The test arms it through
+/// `plan` before an operation: `Some(k)` makes the program `k` programs later
+/// weak (or the first after it that clears a bit), then disarms.
+struct Weak {
+    flash: SimFlash,
+    plan: Rc<Cell<Option<u32>>>,
+    rng: Pcg32,
+    /// Weak programs so far.
+    weak: u64,
+}
+
+impl Medium for Weak {
+    type Error = SimError;
+    fn geometry(&self) -> Geometry {
+        Medium::geometry(&self.flash)
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        Medium::read(&mut self.flash, offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        match self.plan.get() {
+            None => return Medium::program(&mut self.flash, offset, data),
+            Some(k) if k > 0 => {
+                self.plan.set(Some(k - 1));
+                return Medium::program(&mut self.flash, offset, data);
+            }
+            Some(_) => {}
+        }
+        let mut old = vec![0u8; data.len()];
+        if Medium::read(&mut self.flash, offset, &mut old).is_err() {
+            return Medium::program(&mut self.flash, offset, data);
+        }
+        // The bits this program clears.
+        let clears: Vec<usize> = (0..data.len() * 8)
+            .filter(|&b| (old[b / 8] & !data[b / 8]) & (1 << (b % 8)) != 0)
+            .collect();
+        if clears.is_empty() {
+            // It changes nothing: the next program is the weak one.
+            return Medium::program(&mut self.flash, offset, data);
+        }
+        // One bit the program should clear stays 1; or each of them does, one
+        // time in two (at least one); or all of them (the program did not take).
+        let mut weak = data.to_vec();
+        let keep = |weak: &mut Vec<u8>, bit: usize| weak[bit / 8] |= 1 << (bit % 8);
+        match self.rng.below(3) {
+            0 => keep(
+                &mut weak,
+                clears[self.rng.below(clears.len() as u32) as usize],
+            ),
+            1 => {
+                keep(
+                    &mut weak,
+                    clears[self.rng.below(clears.len() as u32) as usize],
+                );
+                for &bit in &clears {
+                    if self.rng.below(2) == 0 {
+                        keep(&mut weak, bit);
+                    }
+                }
+            }
+            _ => clears.iter().for_each(|&bit| keep(&mut weak, bit)),
+        }
+        self.plan.set(None);
+        let r = Medium::program(&mut self.flash, offset, &weak);
+        // A program a cut stopped before it started was not weak.
+        if r.is_ok() {
+            self.weak += 1;
+        }
+        r
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        Medium::erase(&mut self.flash, sector)
+    }
+    fn sync(&mut self) -> Result<(), SimError> {
+        Medium::sync(&mut self.flash)
+    }
+}
+
+/// How often and how deep the weak programs land: before each operation (a
+/// push, an ack, a reopen), one time in `every`, the program `0..depth`
+/// programs into it is weak (deep ones reach a retirement's copies).
+#[derive(Clone, Copy)]
+struct Rate {
+    every: u32,
+    depth: u32,
+}
+
+impl Rate {
+    /// Arms `plan` for the next operation, or disarms it: at most one weak
+    /// program per operation, so that a retried write is never weak.
+    fn arm(self, plan: &Cell<Option<u32>>, rng: &mut Pcg32) {
+        plan.set((rng.below(self.every) == 0).then(|| rng.below(self.depth)));
+    }
+}
+
+/// What the runs met.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    weak: u64,
+    cuts: u64,
+    checks: u64,
+    ring_stops: u64,
+    failures: Vec<String>,
+}
+
+/// Random pushes and acks, and now and then a reopen, each armed with a weak
+/// program by `rate`, until the armed cut fires (the power-cut panic).
+fn operate(
+    w: &mut Weak,
+    group: u32,
+    config: monitor_events::journal::Config<N>,
+    model: &mut Model,
+    rng: &mut Pcg32,
+    rate: Rate,
+) -> Result<(), String> {
+    let plan = w.plan.clone();
+    rate.arm(&plan, rng);
+    let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
+    let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("open: {e}"))?;
+    for _ in 0..100_000 {
+        let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+        rate.arm(&plan, rng);
+        let r = rng.below(100);
+        if ids.len() < N && r < 55 {
+            let len = if rng.below(3) == 0 {
+                MAX_BODY
+            } else {
+                1 + rng.below(MAX_BODY as u32) as usize
+            };
+            let body: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            model.in_flight = Some(InFlight::Push(body.clone()));
+            let id = j.push(&body).map_err(|e| format!("push: {e}"))?;
+            model.pushed(id, body);
+        } else if !ids.is_empty() && r < 97 {
+            let id = ids[rng.below(ids.len() as u32) as usize];
+            model.in_flight = Some(InFlight::Ack(id.0));
+            j.ack(id).map_err(|e| format!("ack: {e}"))?;
+            model.acked(id);
+        } else {
+            drop(j);
+            let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
+            j = Journal::<_, N>::open(medium, config).map_err(|e| format!("reopen: {e}"))?;
+        }
+    }
+    Err("no cut fired in 100000 operations".into())
+}
+
+/// Reopens after a cut or a stop and checks the model; adopts what came back.
+fn reopen_and_check(
+    w: &mut Weak,
+    group: u32,
+    config: monitor_events::journal::Config<N>,
+    model: &mut Model,
+    what: &str,
+) -> Result<(), String> {
+    let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
+    let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("{what}: open: {e}"))?;
+    let (c, got) = check(model, &mut j, what);
+    if !c.clean() {
+        return Err(format!("{what}: {c:?}"));
+    }
+    model.adopt(&got);
+    Ok(())
+}
+
+/// How a step that may panic ended.
+enum Step {
+    Done,
+    Cut,
+    RingStop,
+}
+
+/// Runs `f`, sorting its panic: a power cut, the ring stop, or a failure.
+fn guarded(f: impl FnOnce() -> Result<(), String>) -> Result<Step, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map(|()| Step::Done),
+        Err(p) => {
+            let message = panic_text(&*p);
+            if is_power_cut(&message) {
+                Ok(Step::Cut)
+            } else if message.starts_with("monitor-events: no free sector left") {
+                Ok(Step::RingStop)
+            } else {
+                Err(format!("panic: {message}"))
+            }
+        }
+    }
+}
+
+/// One random configuration in `mode`: `cuts` cuts in bursts, then stable power.
+/// One operation in `every` (drawn from `every`) has a weak program. A ring out
+/// of free sectors is accepted with a reserve of 0 or 1, or any reserve if
+/// `any_reserve`.
+fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: &mut Tally) {
+    let seed = draw << 8 | mode as u64;
+    let mut rng = Pcg32::new(seed);
+    let (config, group, name) = draw_config(&mut rng, mode);
+    let rate = Rate {
+        every: every[rng.below(every.len() as u32) as usize],
+        depth: [2, 8, 96][rng.below(3) as usize],
+    };
+    let g = config.geometry();
+    let blocks = Geometry {
+        sector_size: g.sector_size / group,
+        sector_count: g.sector_count * group,
+        ..g
+    };
+    let plan = Rc::new(Cell::new(None));
+    let mut w = Weak {
+        flash: SimFlash::new(blocks),
+        plan: plan.clone(),
+        rng: Pcg32::new(seed ^ 0x5eed),
+        weak: 0,
+    };
+    let mut model = Model::default();
+    let mut bursts = Bursts::default();
+    let name = format!(
+        "{name}, one operation in {} weak within its first {} programs (draw {draw})",
+        rate.every, rate.depth
+    );
+    t.runs += 1;
+    let reserve = config.reserve();
+    let stopped = |what: String, t: &mut Tally| {
+        if reserve <= 1 || any_reserve {
+            t.ring_stops += 1;
+        } else {
+            t.failures.push(format!(
+                "{what}: out of free sectors with a reserve of {reserve}"
+            ));
+        }
+    };
+    let mut ring_stop = false;
+    for cut in 0..cuts {
+        let k = bursts.next(&mut rng, 120);
+        let torn = Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF));
+        w.flash.cut_after(k, torn);
+        let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
+        match guarded(|| operate(&mut w, group, config, &mut model, &mut rng, rate)) {
+            Ok(Step::Cut) => {}
+            Ok(Step::Done) => unreachable!("`operate` returns only with an error"),
+            Ok(Step::RingStop) => {
+                stopped(what.clone(), t);
+                ring_stop = true;
+            }
+            Err(e) => {
+                t.failures.push(format!("{what}: {e}"));
+                return;
+            }
+        }
+        t.cuts += 1;
+        w.flash.power_on();
+        plan.set(None);
+        // A reopen under the next burst's cut is what `operate` does next; here
+        // the power stays on for the check.
+        match guarded(|| reopen_and_check(&mut w, group, config, &mut model, &what)) {
+            Ok(Step::Done) => t.checks += 1,
+            Ok(_) => {
+                t.failures
+                    .push(format!("{what}: the check after the cut stopped"));
+                return;
+            }
+            Err(e) => {
+                t.failures.push(e);
+                return;
+            }
+        }
+        if ring_stop {
+            t.weak += w.weak;
+            return;
+        }
+    }
+    // Stable power, weak programs still on: every pending event acked, then
+    // `N` new ones pushed, reopened and given back.
+    let what = format!("{name}: stable power");
+    let r = guarded(|| {
+        reopen_and_check(&mut w, group, config, &mut model, &what)?;
+        let medium = Grouped::new(&mut w, group).expect("a grouping the flash takes");
+        let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("open: {e}"))?;
+        let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+        for id in ids {
+            rate.arm(&plan, &mut rng);
+            model.in_flight = Some(InFlight::Ack(id.0));
+            j.ack(id).map_err(|e| format!("ack: {e}"))?;
+            model.acked(id);
+        }
+        for i in 0..N {
+            let body: Vec<u8> = (0..MAX_BODY).map(|b| (i * 31 + b) as u8).collect();
+            rate.arm(&plan, &mut rng);
+            model.in_flight = Some(InFlight::Push(body.clone()));
+            let id = j
+                .push(&body)
+                .map_err(|e| format!("push {i} of {N} on an empty store: {e}"))?;
+            model.pushed(id, body);
+        }
+        drop(j);
+        plan.set(None);
+        reopen_and_check(&mut w, group, config, &mut model, &what)
+    });
+    match r {
+        Ok(Step::Done) => t.checks += 2,
+        Ok(Step::RingStop) => {
+            stopped(what.clone(), t);
+            // After the stop the medium opens with everything promised.
+            if let Err(e) = reopen_and_check(&mut w, group, config, &mut model, &what) {
+                t.failures.push(e);
+            }
+        }
+        Ok(Step::Cut) => t.failures.push(format!("{what}: a cut with none armed")),
+        Err(e) => t.failures.push(format!("{what}: {e}")),
+    }
+    t.weak += w.weak;
+}
+
+/// Runs `draws` random configurations per mode and reports under `what`.
+fn sweep(what: &str, draws: u64, every: &[u32], any_reserve: bool) -> Tally {
+    support::quiet_panics_containing("monitor-events:");
+    monitor_events_flash::sim::quiet_power_cuts();
+    let cuts = env_u64("WEAK_PROGRAM_CUTS", 150);
+    let mut t = Tally::default();
+    for mode in Flavor::ALL {
+        for draw in 0..draws {
+            run(mode, draw, cuts, every, any_reserve, &mut t);
+        }
+    }
+    println!(
+        "{what}: {} configurations, weak programs {}, power cuts {}, checks {}, \
+         out of free sectors {}; failures {}",
+        t.runs,
+        t.weak,
+        t.cuts,
+        t.checks,
+        t.ring_stops,
+        t.failures.len()
+    );
+    for f in t.failures.iter().take(10) {
+        eprintln!("{f}");
+    }
+    assert!(t.failures.is_empty(), "{} failures", t.failures.len());
+    t
+}
+
+/// I1–I4, I7, I10: weak programs (in one operation in 4, 16 or 64) and dense
+/// bursts of cuts, every mode, random geometries. A ring out of free sectors
+/// only with a reserve of 0 or 1.
+#[test]
+fn i1_i4_i7_i10_weak_programs_under_cut_bursts() {
+    let draws = env_u64("WEAK_PROGRAM_DRAWS", 60);
+    let t = sweep("weak programs", draws, &[4, 16, 64], false);
+    assert!(t.weak > 1000 && t.cuts > 1000, "too little covered");
+}
+
+/// I1–I4, I7: a weak program in every operation, or in one in two. Each seals
+/// a sector, so that the ring turns a sector every one or two operations, and
+/// with the cuts on top it can run out of free sectors whatever the reserve
+/// (the sweeps met it with a reserve of 2): the device then stops (I7), and
+/// the medium must still open with everything promised.
+#[test]
+fn i1_i4_i7_weak_programs_in_most_operations_lose_nothing() {
+    let draws = env_u64("WEAK_PROGRAM_DRAWS", 60) / 2;
+    let t = sweep("weak programs in most operations", draws, &[1, 2], true);
+    assert!(t.weak > 1000 && t.cuts > 1000, "too little covered");
+}
+
+/// I10: the configuration of the first long sweep (2 000 draws per mode) that
+/// failed: authenticated, seven sectors of 16 KiB, 16 B units. A weak program
+/// left many bits of a record at 1, the last of its sector; its bytes, read
+/// with the length they claimed, matched their CRC once one bit was corrected
+/// (a chance the correction takes for every bit of that length), and the tag
+/// then failed: the next open called the record forged and the device no
+/// longer opened. Such a record is a torn tail now.
+#[test]
+fn i10_a_weak_record_corrected_by_chance_is_torn() {
+    support::quiet_panics_containing("monitor-events:");
+    monitor_events_flash::sim::quiet_power_cuts();
+    let mut t = Tally::default();
+    run(Flavor::RecordAuth, 1183, 150, &[2, 4, 16], false, &mut t);
+    assert!(t.failures.is_empty(), "I10: {:?}", t.failures);
+    assert!(t.weak >= 3 && t.cuts == 150, "the replay drifted");
+}
