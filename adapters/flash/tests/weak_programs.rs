@@ -33,70 +33,57 @@ mod support;
 
 use monitor_events::journal::Journal;
 use monitor_events::{EventId, Geometry, Medium};
-use monitor_events_flash::sim::{is_power_cut, panic_text, SimError, SimFlash, Torn};
+use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::Grouped;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use support::{check, draw_config, env_u64, Bursts, Flavor, InFlight, Model, MAX_BODY, N};
+use support::{check, draw_config, env_u64, random_body, Bursts, Flavor, InFlight, Model};
+use support::{Weak, Weaken, MAX_BODY, N};
 
-/// `SimFlash` whose programs are now and then weak: bits that the data clears
-/// (a 1 on the flash, a 0 in the data) stay 1: one of them, a random part of
-/// them, or all (a program that did not take). The test arms it through
-/// `plan` before an operation: `Some(k)` makes the program `k` programs later
-/// weak (or the first after it that clears a bit), then disarms.
-struct Weak {
-    flash: SimFlash,
+/// Programs now and then weak: bits that the data clears (a 1 on the flash, a
+/// 0 in the data) stay 1: one of them, a random part of them, or all (a
+/// program that did not take). The test arms it through `plan` before an
+/// operation: `Some(k)` makes the program `k` programs later weak (or the first
+/// after it that clears a bit), then disarms.
+struct Plan {
     plan: Rc<Cell<Option<u32>>>,
     rng: Pcg32,
-    /// Weak programs so far.
+    /// Programs made weak so far (a cut may have stopped one before it began).
     weak: u64,
 }
 
-impl Medium for Weak {
-    type Error = SimError;
-    fn geometry(&self) -> Geometry {
-        Medium::geometry(&self.flash)
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
-        Medium::read(&mut self.flash, offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+impl Weaken for Plan {
+    fn weaken(&mut self, flash: &mut SimFlash, offset: u32, data: &[u8]) -> Option<Vec<u8>> {
         match self.plan.get() {
-            None => return Medium::program(&mut self.flash, offset, data),
+            None => return None,
             Some(k) if k > 0 => {
                 self.plan.set(Some(k - 1));
-                return Medium::program(&mut self.flash, offset, data);
+                return None;
             }
             Some(_) => {}
         }
         let mut old = vec![0u8; data.len()];
-        if Medium::read(&mut self.flash, offset, &mut old).is_err() {
-            return Medium::program(&mut self.flash, offset, data);
-        }
+        // After a cut the read fails, and so will the program.
+        Medium::read(flash, offset, &mut old).ok()?;
         // The bits this program clears.
         let clears: Vec<usize> = (0..data.len() * 8)
             .filter(|&b| (old[b / 8] & !data[b / 8]) & (1 << (b % 8)) != 0)
             .collect();
         if clears.is_empty() {
             // It changes nothing: the next program is the weak one.
-            return Medium::program(&mut self.flash, offset, data);
+            return None;
         }
         // One bit the program should clear stays 1; or each of them does, one
         // time in two (at least one); or all of them (the program did not take).
         let mut weak = data.to_vec();
         let keep = |weak: &mut Vec<u8>, bit: usize| weak[bit / 8] |= 1 << (bit % 8);
+        let one = |rng: &mut Pcg32| clears[rng.below(clears.len() as u32) as usize];
         match self.rng.below(3) {
-            0 => keep(
-                &mut weak,
-                clears[self.rng.below(clears.len() as u32) as usize],
-            ),
+            0 => keep(&mut weak, one(&mut self.rng)),
             1 => {
-                keep(
-                    &mut weak,
-                    clears[self.rng.below(clears.len() as u32) as usize],
-                );
+                keep(&mut weak, one(&mut self.rng));
                 for &bit in &clears {
                     if self.rng.below(2) == 0 {
                         keep(&mut weak, bit);
@@ -106,18 +93,8 @@ impl Medium for Weak {
             _ => clears.iter().for_each(|&bit| keep(&mut weak, bit)),
         }
         self.plan.set(None);
-        let r = Medium::program(&mut self.flash, offset, &weak);
-        // A program a cut stopped before it started was not weak.
-        if r.is_ok() {
-            self.weak += 1;
-        }
-        r
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
-        Medium::erase(&mut self.flash, sector)
-    }
-    fn sync(&mut self) -> Result<(), SimError> {
-        Medium::sync(&mut self.flash)
+        self.weak += 1;
+        Some(weak)
     }
 }
 
@@ -152,14 +129,14 @@ struct Tally {
 /// Random pushes and acks, and now and then a reopen, each armed with a weak
 /// program by `rate`, until the armed cut fires (the power-cut panic).
 fn operate(
-    w: &mut Weak,
+    w: &mut Weak<Plan>,
     group: u32,
     config: monitor_events::journal::Config<N>,
     model: &mut Model,
     rng: &mut Pcg32,
     rate: Rate,
 ) -> Result<(), String> {
-    let plan = w.plan.clone();
+    let plan = w.cells.plan.clone();
     rate.arm(&plan, rng);
     let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
     let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("open: {e}"))?;
@@ -168,12 +145,7 @@ fn operate(
         rate.arm(&plan, rng);
         let r = rng.below(100);
         if ids.len() < N && r < 55 {
-            let len = if rng.below(3) == 0 {
-                MAX_BODY
-            } else {
-                1 + rng.below(MAX_BODY as u32) as usize
-            };
-            let body: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            let body = random_body(rng, MAX_BODY);
             model.in_flight = Some(InFlight::Push(body.clone()));
             let id = j.push(&body).map_err(|e| format!("push: {e}"))?;
             model.pushed(id, body);
@@ -193,7 +165,7 @@ fn operate(
 
 /// Reopens after a cut or a stop and checks the model; adopts what came back.
 fn reopen_and_check(
-    w: &mut Weak,
+    w: &mut Weak<Plan>,
     group: u32,
     config: monitor_events::journal::Config<N>,
     model: &mut Model,
@@ -254,9 +226,11 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
     let plan = Rc::new(Cell::new(None));
     let mut w = Weak {
         flash: SimFlash::new(blocks),
-        plan: plan.clone(),
-        rng: Pcg32::new(seed ^ 0x5eed),
-        weak: 0,
+        cells: Plan {
+            plan: plan.clone(),
+            rng: Pcg32::new(seed ^ 0x5eed),
+            weak: 0,
+        },
     };
     let mut model = Model::default();
     let mut bursts = Bursts::default();
@@ -311,7 +285,7 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
             }
         }
         if ring_stop {
-            t.weak += w.weak;
+            t.weak += w.cells.weak;
             return;
         }
     }
@@ -354,7 +328,7 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
         Ok(Step::Cut) => t.failures.push(format!("{what}: a cut with none armed")),
         Err(e) => t.failures.push(format!("{what}: {e}")),
     }
-    t.weak += w.weak;
+    t.weak += w.cells.weak;
 }
 
 /// Runs `draws` random configurations per mode and reports under `what`.

@@ -34,12 +34,12 @@ mod support;
 
 use monitor_events::journal::format::{SECTOR_HEADER_LEN, TAG_LEN};
 use monitor_events::journal::{Config, Journal};
-use monitor_events::{EventId, Geometry, Medium};
-use monitor_events_flash::sim::{is_power_cut, panic_text, SimError, SimFlash, Torn};
+use monitor_events::{EventId, Geometry};
+use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::Grouped;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use support::{check, env_u64, flavored, Flavor, InFlight, Model};
+use support::{check, env_u64, flavored, Flavor, InFlight, Model, Weak, Weaken};
 
 /// Pending capacity.
 const N: usize = 8;
@@ -47,42 +47,28 @@ const N: usize = 8;
 /// The largest body the workload pushes.
 const BODY: usize = 60;
 
-/// `SimFlash` with one cell that no longer programs: bit `mask` of byte `at`
-/// stays 1 whatever a program writes there (NOR's rules are still asserted by
-/// the simulator underneath).
+/// One cell that no longer programs: bit `mask` of byte `at` stays 1 whatever
+/// a program writes there.
 struct Worn {
-    flash: SimFlash,
     at: u32,
     mask: u8,
     /// Programs whose data the worn cell changed.
     bitten: u64,
 }
 
-impl Medium for Worn {
-    type Error = SimError;
-    fn geometry(&self) -> Geometry {
-        Medium::geometry(&self.flash)
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
-        Medium::read(&mut self.flash, offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
-        if (offset..offset + data.len() as u32).contains(&self.at) {
-            let i = (self.at - offset) as usize;
-            if data[i] & self.mask == 0 {
-                self.bitten += 1;
-                let mut worn = data.to_vec();
-                worn[i] |= self.mask;
-                return Medium::program(&mut self.flash, offset, &worn);
-            }
+impl Weaken for Worn {
+    fn weaken(&mut self, _: &mut SimFlash, offset: u32, data: &[u8]) -> Option<Vec<u8>> {
+        if !(offset..offset + data.len() as u32).contains(&self.at) {
+            return None;
         }
-        Medium::program(&mut self.flash, offset, data)
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
-        Medium::erase(&mut self.flash, sector)
-    }
-    fn sync(&mut self) -> Result<(), SimError> {
-        Medium::sync(&mut self.flash)
+        let i = (self.at - offset) as usize;
+        if data[i] & self.mask != 0 {
+            return None;
+        }
+        self.bitten += 1;
+        let mut worn = data.to_vec();
+        worn[i] |= self.mask;
+        Some(worn)
     }
 }
 
@@ -119,11 +105,13 @@ fn run(config: Config<N>, group: u32, at: u32, seed: u64) -> Result<(End, RunSta
         sector_count: g.sector_count * group,
         ..g
     };
-    let mut w = Worn {
+    let mut w = Weak {
         flash: SimFlash::new(blocks),
-        at,
-        mask: 1 << (seed % 8),
-        bitten: 0,
+        cells: Worn {
+            at,
+            mask: 1 << (seed % 8),
+            bitten: 0,
+        },
     };
     let mut model = Model::default();
     let mut rng = Pcg32::new(seed);
@@ -197,7 +185,7 @@ fn run(config: Config<N>, group: u32, at: u32, seed: u64) -> Result<(End, RunSta
     }
     drop(j);
     let stats = RunStats {
-        bitten: w.bitten,
+        bitten: w.cells.bitten,
         cuts,
     };
     Ok((end, stats))

@@ -66,6 +66,17 @@ fn fix_crc(flash: &mut TestFlash, off: u32, tag_len: u32) {
     flash.data[o + 4..o + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Writes at absolute `off` an event record of 24 bytes `fill` with a made-up
+/// tag of 16 bytes `fill` and a right CRC (what an attacker without the key can
+/// write).
+fn forge_event(flash: &mut TestFlash, off: u32, fill: u8) {
+    let w = Word0::with_body(format::Kind::Event, 24);
+    let o = off as usize;
+    flash.data[o..o + 4].copy_from_slice(&w.0.to_le_bytes());
+    flash.data[o + 8..o + 8 + TAG_LEN as usize + 24].fill(fill);
+    fix_crc(flash, off, TAG_LEN);
+}
+
 fn assert_forged(flash: &mut TestFlash, config: Config<8>, what: &str) {
     let before = flash.data.clone();
     match Journal::open(&mut *flash, config) {
@@ -99,11 +110,7 @@ fn i8_auth_forged_record_is_refused() {
     let mut flash = populated(config);
     let st = Journal::open(&mut flash, config).unwrap().status();
     let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
-    let w = Word0::with_body(format::Kind::Event, 24);
-    let o = off as usize;
-    flash.data[o..o + 4].copy_from_slice(&w.0.to_le_bytes());
-    flash.data[o + 8..o + 8 + 16 + 24].fill(0x42);
-    fix_crc(&mut flash, off, TAG_LEN);
+    forge_event(&mut flash, off, 0x42);
     assert_forged(&mut flash, config, "forged");
     // The same record in a plain journal would have been taken: the check is the tag.
 }
@@ -124,11 +131,8 @@ fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
     let next = j.next_id();
     drop(j);
     let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
-    let w = Word0::with_body(format::Kind::Event, 24);
+    forge_event(&mut flash, off, 0x42);
     let o = off as usize;
-    flash.data[o..o + 4].copy_from_slice(&w.0.to_le_bytes());
-    flash.data[o + 8..o + 8 + 16 + 24].fill(0x42);
-    fix_crc(&mut flash, off, TAG_LEN);
     // One body bit that the CRC says is 0 reads 1 (0x42 has bit 0 clear).
     let bit_at = o + 8 + 16 + 5;
     flash.data[bit_at] |= 1;
@@ -160,14 +164,63 @@ fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
     // With a record behind it, the corrected record is damage, refused.
     let mut flash3 = TestFlash::new(config.geometry());
     flash3.data = image;
-    let behind = o + config.extent(24) as usize;
-    flash3.data[behind..behind + 4].copy_from_slice(&w.0.to_le_bytes());
-    flash3.data[behind + 8..behind + 8 + 16 + 24].fill(0x24);
-    fix_crc(&mut flash3, behind as u32, TAG_LEN);
+    forge_event(&mut flash3, off + config.extent(24), 0x24);
     assert!(
         Journal::open(&mut flash3, config).is_err(),
         "a corrected record with one behind it is refused"
     );
+    // Where writes land out of order (a file), a record that reads a bit short
+    // whose byte reads 0xFF is kept corrected with the records behind it: if
+    // its tag then fails, it is a forgery, not a torn tail that would drop the
+    // records behind it.
+    let mut flash4 = TestFlash::new(config.geometry());
+    flash4.data = flash3.data.clone();
+    flash4.in_order = false;
+    forge_event(&mut flash4, off, 0xFE);
+    flash4.data[bit_at] |= 1;
+    assert_eq!(flash4.data[bit_at], 0xFF, "the bit's byte reads erased");
+    assert_forged(&mut flash4, config, "corrected, records behind, out of order");
+}
+
+/// I10, I1: the same at every bit of the record: its length and kind, its CRC,
+/// its tag, its body. Whichever bit that should be 0 reads 1 (the three ways
+/// the correction finds a bit: in the CRC field, in the record's first word, in
+/// the rest), the record is torn: `open` succeeds, writes nothing, and gives
+/// back exactly what was pending.
+#[test]
+fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    let st = j.status();
+    let before = pending_of(&mut j);
+    drop(j);
+    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    forge_event(&mut flash, off, 0x42);
+    let image = flash.data.clone();
+    let o = off as usize;
+    let mut tried = 0;
+    for byte in o..o + RECORD_HEADER_LEN as usize + TAG_LEN as usize + 24 {
+        for bit in (0..8).filter(|b| image[byte] & (1 << b) == 0) {
+            let mut f = TestFlash::new(config.geometry());
+            f.data = image.clone();
+            f.data[byte] |= 1 << bit;
+            let shown = f.data.clone();
+            let mut torn = StdVec::new();
+            let mut j = Journal::open_with(&mut f, config, |s| {
+                if let Seen::TornTail { offset } = s {
+                    torn.push(offset);
+                }
+            })
+            .unwrap_or_else(|e| panic!("I10: bit {bit} of byte {}: {e}", byte - o));
+            assert_eq!(torn, [off], "bit {bit} of byte {}: torn", byte - o);
+            assert_eq!(pending_of(&mut j), before, "I1, I4: bit {bit} of byte {}", byte - o);
+            drop(j);
+            assert_eq!(f.data, shown, "open wrote nothing");
+            tried += 1;
+        }
+    }
+    assert!(tried > 150, "only {tried} bits tried");
 }
 
 /// I8: a record moved to another offset (CRC recomputed there) is refused.

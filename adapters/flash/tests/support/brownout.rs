@@ -6,7 +6,9 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub use crate::support::env_u64;
-use crate::support::{check, Bursts, Counts, InFlight, Model, Path, PathJournal, LARGEST_BODY};
+use crate::support::{
+    check, random_body, Bursts, Counts, InFlight, Model, Path, PathJournal, LARGEST_BODY,
+};
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, Config};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
@@ -213,12 +215,7 @@ fn operate<const K: usize>(
             50
         };
         if r < pushes && j.pending_count() < K {
-            let len = if rng.below(3) == 0 {
-                max_body
-            } else {
-                1 + rng.below(max_body as u32) as usize
-            };
-            let payload: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            let payload = random_body(rng, max_body);
             model.in_flight = Some(InFlight::Push(payload.clone()));
             match j.push(&payload) {
                 Ok(id) => model.pushed(id, payload),

@@ -11,7 +11,7 @@ pub mod yielding;
 use monitor_events::journal::{AckMode, AppendError, Auth, Config, Journal, OpenError, UnknownId};
 use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
-use monitor_events_flash::sim::SimFlash;
+use monitor_events_flash::sim::{SimError, SimFlash};
 use monitor_events_flash::workload::Pcg32;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -574,4 +574,52 @@ impl monitor_events::journal::MonotonicCounter for Counter {
         }
         Ok(())
     }
+}
+
+/// What a [`Weak`] medium's program writes in place of `data`, on a flash that
+/// holds `flash`: `Some` data with some of the bits `data` clears left at 1, or
+/// `None` to program `data` as it is.
+pub trait Weaken {
+    fn weaken(&mut self, flash: &mut SimFlash, offset: u32, data: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// `SimFlash` whose programs may be weak, as `cells` decides ([`Weaken`]):
+/// bits a program should clear stay 1 (a worn cell, or a program that did not
+/// take). NOR's rules are still asserted by the simulator underneath.
+pub struct Weak<W> {
+    pub flash: SimFlash,
+    pub cells: W,
+}
+
+impl<W: Weaken> Medium for Weak<W> {
+    type Error = SimError;
+    fn geometry(&self) -> Geometry {
+        Medium::geometry(&self.flash)
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        Medium::read(&mut self.flash, offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        match self.cells.weaken(&mut self.flash, offset, data) {
+            Some(weak) => Medium::program(&mut self.flash, offset, &weak),
+            None => Medium::program(&mut self.flash, offset, data),
+        }
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        Medium::erase(&mut self.flash, sector)
+    }
+    fn sync(&mut self) -> Result<(), SimError> {
+        Medium::sync(&mut self.flash)
+    }
+}
+
+/// A random body for a push: `max_body` bytes one time in three, else 1 to
+/// `max_body`.
+pub fn random_body(rng: &mut Pcg32, max_body: usize) -> Vec<u8> {
+    let len = if rng.below(3) == 0 {
+        max_body
+    } else {
+        1 + rng.below(max_body as u32) as usize
+    };
+    (0..len).map(|_| rng.next_u32() as u8).collect()
 }
