@@ -24,8 +24,14 @@
 //! events (each under the id the batch gave it) or acks. Each run ends in stable
 //! power, where the store must fill to `N` and empty again (I10).
 //!
-//! `STORE_BROWNOUT_DRAWS` sets the geometries (default 60), `STORE_BROWNOUT_CUTS`
-//! the cuts per geometry (default 200).
+//! The same every-mode run goes again with weak programs (`support::Plan`): in
+//! one operation in 4, 16 or 64, a program within its first 2, 8 or 96 leaves
+//! one, some or all of the bits it should clear at 1, while the cuts land. The
+//! one stop accepted is a ring out of free sectors with a reserve of 0 or 1
+//! (docs/INVARIANTS.md, I7); the store must then open with everything promised.
+//!
+//! `STORE_BROWNOUT_DRAWS` sets the geometries of each every-mode run (default
+//! 60), `STORE_BROWNOUT_CUTS` the cuts per geometry (default 200).
 //!
 //! The second test runs the same at scale and at the store's limits: `N` of 100
 //! and 250 on sectors of 4 to 64 KiB, events on eight channels with a channel
@@ -71,12 +77,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use support::events::{channel, encoded, event};
 use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Model, Recovered};
+use support::{Plan, Rate, Weak};
 
 /// Pending capacity of the every-mode test.
 const EVERY_MODE_N: usize = 8;
 
 type Store<'a, const N: usize, const CH: usize, const K: usize> =
-    EventStore<&'a mut SimFlash, N, K, Counter, CH>;
+    EventStore<&'a mut Weak<Plan>, N, K, Counter, CH>;
 
 /// What a run draws and how its workload pushes.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +98,9 @@ struct Workload {
     /// Sector sizes drawn: `min_sector << 0..shifts`.
     min_sector: u32,
     shifts: u32,
+    /// Weak programs (`support::Plan`) in one operation in 4, 16 or 64, within
+    /// its first 2, 8 or 96 programs, while the cuts land.
+    weak: bool,
 }
 
 /// The every-mode test: three channels, pushes only when they fit, sectors of
@@ -101,6 +111,13 @@ const EVERY_MODE: Workload = Workload {
     gating: false,
     min_sector: 256,
     shifts: 7,
+    weak: false,
+};
+
+/// The every-mode test with weak programs.
+const EVERY_MODE_WEAK: Workload = Workload {
+    weak: true,
+    ..EVERY_MODE
 };
 
 /// The scale test: eight channels for a table of five, pushes regardless,
@@ -111,6 +128,7 @@ const AT_SCALE: Workload = Workload {
     gating: true,
     min_sector: 4096,
     shifts: 5,
+    weak: false,
 };
 
 /// The channel table (`CH`) of the scale test's store.
@@ -138,6 +156,10 @@ struct Met {
     /// Ways out of a failed-closed store: `restore_in_flight` of every update
     /// in flight, the refused ones included, once they fit in `K`.
     recoveries: u64,
+    /// Programs made weak (`Workload::weak`).
+    weak: u64,
+    /// Runs that ended with the ring out of free sectors (`Workload::weak`).
+    ring_stops: u64,
 }
 
 impl Met {
@@ -151,6 +173,8 @@ impl Met {
         self.overflows += m.overflows;
         self.restores_refused += m.restores_refused;
         self.recoveries += m.recoveries;
+        self.weak += m.weak;
+        self.ring_stops += m.ring_stops;
     }
 }
 
@@ -378,10 +402,10 @@ fn refused<const N: usize, const CH: usize, const K: usize>(
     met: &mut Met,
     call: impl FnOnce(&mut Store<'_, N, CH, K>) -> Result<(), PushError>,
 ) {
-    let ops = s.journal().medium().op_index();
+    let ops = s.journal().medium().flash.op_index();
     assert_eq!(call(s), Err(want));
     assert_eq!(
-        s.journal().medium().op_index(),
+        s.journal().medium().flash.op_index(),
         ops,
         "a refused push writes"
     );
@@ -453,7 +477,8 @@ fn ack_batch<const N: usize, const CH: usize, const K: usize>(
 /// The random workload until the armed cut fires (the store then panics, I7).
 #[allow(clippy::too_many_arguments)]
 fn operate<const N: usize, const CH: usize, const K: usize>(
-    flash: &mut SimFlash,
+    flash: &mut Weak<Plan>,
+    rate: Option<Rate>,
     config: Config<N>,
     counter: &Counter,
     w: Workload,
@@ -462,6 +487,13 @@ fn operate<const N: usize, const CH: usize, const K: usize>(
     met: &mut Met,
     gating: &mut Gating,
 ) {
+    let plan = flash.cells.plan.clone();
+    let arm = |rng: &mut Pcg32| {
+        if let Some(rate) = rate {
+            rate.arm(&plan, rng);
+        }
+    };
+    arm(rng);
     let mut s = Store::<N, CH, K>::open_with_counter(flash, config, counter.clone())
         .expect("open before the cut");
     gating.declare(&mut s, met);
@@ -473,6 +505,7 @@ fn operate<const N: usize, const CH: usize, const K: usize>(
         (10, 50, 60, 92)
     };
     for _ in 0..100_000 {
+        arm(rng);
         let r = rng.below(100);
         let room = N - s.pending_count();
         if r < b && (w.overfill || room >= 2) {
@@ -667,7 +700,9 @@ fn draw<const N: usize>(rng: &mut Pcg32, w: Workload) -> (Config<N>, Counter, St
 }
 
 /// One geometry's run: `cuts` cuts in bursts from a blank flash, a check after
-/// each, then stable power.
+/// each, then stable power. With weak programs, a ring out of free sectors
+/// (the device stops, I7) ends the run after its check, on a configuration
+/// with a reserve of 0 or 1 (docs/INVARIANTS.md, I7); with any other it fails.
 fn run<const N: usize, const CH: usize, const K: usize>(
     seed: u64,
     cuts: u64,
@@ -675,8 +710,23 @@ fn run<const N: usize, const CH: usize, const K: usize>(
 ) -> (Counts, Met) {
     let mut rng = Pcg32::new(seed);
     let (config, counter, name) = draw::<N>(&mut rng, w);
-    let what = format!("seed {seed}: {name}");
-    let mut flash = SimFlash::new(config.geometry());
+    let rate = if w.weak {
+        Some(Rate {
+            every: [4, 16, 64][rng.below(3) as usize],
+            depth: [2, 8, 96][rng.below(3) as usize],
+        })
+    } else {
+        None
+    };
+    let what = match rate {
+        Some(r) => format!(
+            "seed {seed}: {name}, one operation in {} weak within its first {} programs",
+            r.every, r.depth
+        ),
+        None => format!("seed {seed}: {name}"),
+    };
+    let mut flash = Plan::weak(SimFlash::new(config.geometry()), seed ^ 0x5eed);
+    let plan = flash.cells.plan.clone();
     let mut model = Model::default();
     let mut totals = Counts::default();
     let mut met = Met::default();
@@ -685,10 +735,13 @@ fn run<const N: usize, const CH: usize, const K: usize>(
     for _ in 0..cuts {
         // Overfilling, runs between cuts long enough for pending to reach N.
         let k = bursts.next(&mut rng, if w.overfill { 120 + 2 * N as u32 } else { 120 });
-        flash.cut_after(k, Torn::random(u64::from(rng.next_u32())));
+        flash
+            .flash
+            .cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
             operate::<N, CH, K>(
                 &mut flash,
+                rate,
                 config,
                 &counter,
                 w,
@@ -699,11 +752,23 @@ fn run<const N: usize, const CH: usize, const K: usize>(
             )
         }));
         let message = panic_text(&*r.expect_err("the workload ends in the cut"));
-        assert!(
-            is_power_cut(&message) && flash.is_dead(),
-            "{what}: a panic that is not the cut: {message}"
-        );
-        flash.power_on();
+        plan.set(None);
+        let ring_stop =
+            rate.is_some() && message.starts_with("monitor-events: no free sector left");
+        if ring_stop {
+            assert!(
+                config.reserve() <= 1,
+                "{what}: out of free sectors with a reserve of {}",
+                config.reserve()
+            );
+            met.ring_stops += 1;
+        } else {
+            assert!(
+                is_power_cut(&message) && flash.flash.is_dead(),
+                "{what}: a panic that is not the cut: {message}"
+            );
+        }
+        flash.flash.power_on();
         let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
         let (c, got) = check(&model, &mut View(&mut s), &what);
@@ -711,7 +776,12 @@ fn run<const N: usize, const CH: usize, const K: usize>(
         met.peak = met.peak.max(s.pending_count());
         replay(&mut s, &mut gating, &mut met, &what);
         model.adopt(&got);
+        if ring_stop {
+            met.weak = flash.cells.weak;
+            return (totals, met);
+        }
     }
+    met.weak = flash.cells.weak;
     // Stable power: empty, fill to N on channels the table takes, empty (I10).
     let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
         .expect("open in stable power");
@@ -758,6 +828,42 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
     println!("store brown-outs: {draws} geometries, {}", totals.summary());
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (cuts + 1));
+}
+
+/// I1–I5, I7, I10 of the typed store, every mode, with weak programs: now and
+/// then a program leaves bits it should clear at 1 (`support::Plan`), in one
+/// operation in 4, 16 or 64 (a push, a group commit, an ack, an ack batch, a
+/// reopen), while the cuts land in bursts. The journal reads back what it
+/// writes and writes a failed record again in a fresh sector; a failed group
+/// commit must leave none of its events or all. A ring out of free sectors is
+/// accepted with a reserve of 0 or 1 (then the medium must open with
+/// everything promised, and the run ends); with more, it fails the run.
+#[test]
+fn i1_i5_i7_i10_store_weak_programs_in_every_mode() {
+    quiet_power_cuts();
+    support::quiet_panics_containing("monitor-events:");
+    let draws = env_u64("STORE_BROWNOUT_DRAWS", 60);
+    let cuts = env_u64("STORE_BROWNOUT_CUTS", 200);
+    let mut totals = Counts::default();
+    let mut met = Met::default();
+    for seed in 0..draws {
+        let (c, m) = run::<EVERY_MODE_N, EVERY_MODE_N, 8>(0x5E_0000 + seed, cuts, EVERY_MODE_WEAK);
+        totals.add(c);
+        met.add(&m);
+    }
+    println!(
+        "store weak programs: {draws} geometries, weak programs {}, out of free sectors {}, {}",
+        met.weak,
+        met.ring_stops,
+        totals.summary()
+    );
+    assert!(totals.clean(), "{totals:?}");
+    assert!(met.weak > 200, "too few weak programs: {}", met.weak);
+    assert!(
+        totals.checked > draws * cuts / 2,
+        "too few checks: {}",
+        totals.checked
+    );
 }
 
 /// I1–I6 and I10 at scale and at the store's limits: `Full` and

@@ -25,95 +25,25 @@
 //! documents. In every operation or one in two, the ring can run out with any
 //! reserve. After a stop the medium must still open with everything promised.
 //!
+//! The same sweeps run through the async engine
+//! (`monitor_events::asynch::Journal` under `block_on`, the weak flash as its
+//! `AsyncMedium`): the same draws give the same configurations, cuts and weak
+//! programs on either path.
+//!
 //! `WEAK_PROGRAM_DRAWS` sets the number of random configurations per mode
-//! (default 60; half that for the second test), each run for
-//! `WEAK_PROGRAM_CUTS` cuts (default 150).
+//! (default 60; half that for the second test and for the first async one, a
+//! quarter for the second async one), each run for `WEAK_PROGRAM_CUTS` cuts
+//! (default 150).
 
 mod support;
 
-use monitor_events::journal::Journal;
-use monitor_events::{EventId, Geometry, Medium};
+use monitor_events::Geometry;
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::Grouped;
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
 use support::{check, draw_config, env_u64, random_body, Bursts, Flavor, InFlight, Model};
-use support::{Weak, Weaken, MAX_BODY, N};
-
-/// Programs now and then weak: bits that the data clears (a 1 on the flash, a
-/// 0 in the data) stay 1: one of them, a random part of them, or all (a
-/// program that did not take). The test arms it through `plan` before an
-/// operation: `Some(k)` makes the program `k` programs later weak (or the first
-/// after it that clears a bit), then disarms.
-struct Plan {
-    plan: Rc<Cell<Option<u32>>>,
-    rng: Pcg32,
-    /// Programs made weak so far (a cut may have stopped one before it began).
-    weak: u64,
-}
-
-impl Weaken for Plan {
-    fn weaken(&mut self, flash: &mut SimFlash, offset: u32, data: &[u8]) -> Option<Vec<u8>> {
-        match self.plan.get() {
-            None => return None,
-            Some(k) if k > 0 => {
-                self.plan.set(Some(k - 1));
-                return None;
-            }
-            Some(_) => {}
-        }
-        let mut old = vec![0u8; data.len()];
-        // After a cut the read fails, and so will the program.
-        Medium::read(flash, offset, &mut old).ok()?;
-        // The bits this program clears.
-        let clears: Vec<usize> = (0..data.len() * 8)
-            .filter(|&b| (old[b / 8] & !data[b / 8]) & (1 << (b % 8)) != 0)
-            .collect();
-        if clears.is_empty() {
-            // It changes nothing: the next program is the weak one.
-            return None;
-        }
-        // One bit the program should clear stays 1; or each of them does, one
-        // time in two (at least one); or all of them (the program did not take).
-        let mut weak = data.to_vec();
-        let keep = |weak: &mut Vec<u8>, bit: usize| weak[bit / 8] |= 1 << (bit % 8);
-        let one = |rng: &mut Pcg32| clears[rng.below(clears.len() as u32) as usize];
-        match self.rng.below(3) {
-            0 => keep(&mut weak, one(&mut self.rng)),
-            1 => {
-                keep(&mut weak, one(&mut self.rng));
-                for &bit in &clears {
-                    if self.rng.below(2) == 0 {
-                        keep(&mut weak, bit);
-                    }
-                }
-            }
-            _ => clears.iter().for_each(|&bit| keep(&mut weak, bit)),
-        }
-        self.plan.set(None);
-        self.weak += 1;
-        Some(weak)
-    }
-}
-
-/// How often and how deep the weak programs land: before each operation (a
-/// push, an ack, a reopen), one time in `every`, the program `0..depth`
-/// programs into it is weak (deep ones reach a retirement's copies).
-#[derive(Clone, Copy)]
-struct Rate {
-    every: u32,
-    depth: u32,
-}
-
-impl Rate {
-    /// Arms `plan` for the next operation, or disarms it: at most one weak
-    /// program per operation, so that a retried write is never weak.
-    fn arm(self, plan: &Cell<Option<u32>>, rng: &mut Pcg32) {
-        plan.set((rng.below(self.every) == 0).then(|| rng.below(self.depth)));
-    }
-}
+use support::{Path, PathJournal, Plan, Rate, Sectors, Weak, MAX_BODY, N};
 
 /// What the runs met.
 #[derive(Default)]
@@ -126,9 +56,21 @@ struct Tally {
     failures: Vec<String>,
 }
 
+/// Opens the journal through `path` on sectors of `group` blocks of `w`.
+fn open(
+    path: Path,
+    w: &mut Weak<Plan>,
+    group: u32,
+    config: monitor_events::journal::Config<N>,
+) -> Result<PathJournal<Sectors<'_, Weak<Plan>>, N>, String> {
+    let medium = Grouped::new(w, group).expect("a grouping the flash takes");
+    PathJournal::open(path, Sectors(medium), config).map_err(|e| format!("open: {e}"))
+}
+
 /// Random pushes and acks, and now and then a reopen, each armed with a weak
 /// program by `rate`, until the armed cut fires (the power-cut panic).
 fn operate(
+    path: Path,
     w: &mut Weak<Plan>,
     group: u32,
     config: monitor_events::journal::Config<N>,
@@ -138,10 +80,9 @@ fn operate(
 ) -> Result<(), String> {
     let plan = w.cells.plan.clone();
     rate.arm(&plan, rng);
-    let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
-    let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("open: {e}"))?;
+    let mut j = open(path, w, group, config)?;
     for _ in 0..100_000 {
-        let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+        let ids = j.pending_ids();
         rate.arm(&plan, rng);
         let r = rng.below(100);
         if ids.len() < N && r < 55 {
@@ -155,9 +96,8 @@ fn operate(
             j.ack(id).map_err(|e| format!("ack: {e}"))?;
             model.acked(id);
         } else {
-            drop(j);
-            let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
-            j = Journal::<_, N>::open(medium, config).map_err(|e| format!("reopen: {e}"))?;
+            let w = j.into_medium().0.into_inner();
+            j = open(path, w, group, config).map_err(|e| format!("re{e}"))?;
         }
     }
     Err("no cut fired in 100000 operations".into())
@@ -165,14 +105,14 @@ fn operate(
 
 /// Reopens after a cut or a stop and checks the model; adopts what came back.
 fn reopen_and_check(
+    path: Path,
     w: &mut Weak<Plan>,
     group: u32,
     config: monitor_events::journal::Config<N>,
     model: &mut Model,
     what: &str,
 ) -> Result<(), String> {
-    let medium = Grouped::new(&mut *w, group).expect("a grouping the flash takes");
-    let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("{what}: open: {e}"))?;
+    let mut j = open(path, w, group, config).map_err(|e| format!("{what}: {e}"))?;
     let (c, got) = check(model, &mut j, what);
     if !c.clean() {
         return Err(format!("{what}: {c:?}"));
@@ -209,7 +149,15 @@ fn guarded(f: impl FnOnce() -> Result<(), String>) -> Result<Step, String> {
 /// One operation in `every` (drawn from `every`) has a weak program. A ring out
 /// of free sectors is accepted with a reserve of 0 or 1, or any reserve if
 /// `any_reserve`.
-fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: &mut Tally) {
+fn run(
+    path: Path,
+    mode: Flavor,
+    draw: u64,
+    cuts: u64,
+    every: &[u32],
+    any_reserve: bool,
+    t: &mut Tally,
+) {
     let seed = draw << 8 | mode as u64;
     let mut rng = Pcg32::new(seed);
     let (config, group, name) = draw_config(&mut rng, mode);
@@ -223,15 +171,8 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
         sector_count: g.sector_count * group,
         ..g
     };
-    let plan = Rc::new(Cell::new(None));
-    let mut w = Weak {
-        flash: SimFlash::new(blocks),
-        cells: Plan {
-            plan: plan.clone(),
-            rng: Pcg32::new(seed ^ 0x5eed),
-            weak: 0,
-        },
-    };
+    let mut w = Plan::weak(SimFlash::new(blocks), seed ^ 0x5eed);
+    let plan = w.cells.plan.clone();
     let mut model = Model::default();
     let mut bursts = Bursts::default();
     let name = format!(
@@ -255,7 +196,7 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
         let torn = Torn::random(u64::from(rng.next_u32()) << 8 | u64::from(rng.next_u32() & 0xFF));
         w.flash.cut_after(k, torn);
         let what = format!("{name}: cut {cut} ({torn:?} at op {k} after the restart)");
-        match guarded(|| operate(&mut w, group, config, &mut model, &mut rng, rate)) {
+        match guarded(|| operate(path, &mut w, group, config, &mut model, &mut rng, rate)) {
             Ok(Step::Cut) => {}
             Ok(Step::Done) => unreachable!("`operate` returns only with an error"),
             Ok(Step::RingStop) => {
@@ -272,7 +213,7 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
         plan.set(None);
         // A reopen under the next burst's cut is what `operate` does next; here
         // the power stays on for the check.
-        match guarded(|| reopen_and_check(&mut w, group, config, &mut model, &what)) {
+        match guarded(|| reopen_and_check(path, &mut w, group, config, &mut model, &what)) {
             Ok(Step::Done) => t.checks += 1,
             Ok(_) => {
                 t.failures
@@ -293,10 +234,9 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
     // `N` new ones pushed, reopened and given back.
     let what = format!("{name}: stable power");
     let r = guarded(|| {
-        reopen_and_check(&mut w, group, config, &mut model, &what)?;
-        let medium = Grouped::new(&mut w, group).expect("a grouping the flash takes");
-        let mut j = Journal::<_, N>::open(medium, config).map_err(|e| format!("open: {e}"))?;
-        let ids: Vec<EventId> = j.pending().map(|(id, _)| id).collect();
+        reopen_and_check(path, &mut w, group, config, &mut model, &what)?;
+        let mut j = open(path, &mut w, group, config)?;
+        let ids = j.pending_ids();
         for id in ids {
             rate.arm(&plan, &mut rng);
             model.in_flight = Some(InFlight::Ack(id.0));
@@ -314,14 +254,14 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
         }
         drop(j);
         plan.set(None);
-        reopen_and_check(&mut w, group, config, &mut model, &what)
+        reopen_and_check(path, &mut w, group, config, &mut model, &what)
     });
     match r {
         Ok(Step::Done) => t.checks += 2,
         Ok(Step::RingStop) => {
             stopped(what.clone(), t);
             // After the stop the medium opens with everything promised.
-            if let Err(e) = reopen_and_check(&mut w, group, config, &mut model, &what) {
+            if let Err(e) = reopen_and_check(path, &mut w, group, config, &mut model, &what) {
                 t.failures.push(e);
             }
         }
@@ -332,14 +272,14 @@ fn run(mode: Flavor, draw: u64, cuts: u64, every: &[u32], any_reserve: bool, t: 
 }
 
 /// Runs `draws` random configurations per mode and reports under `what`.
-fn sweep(what: &str, draws: u64, every: &[u32], any_reserve: bool) -> Tally {
+fn sweep(path: Path, what: &str, draws: u64, every: &[u32], any_reserve: bool) -> Tally {
     support::quiet_panics_containing("monitor-events:");
     monitor_events_flash::sim::quiet_power_cuts();
     let cuts = env_u64("WEAK_PROGRAM_CUTS", 150);
     let mut t = Tally::default();
     for mode in Flavor::ALL {
         for draw in 0..draws {
-            run(mode, draw, cuts, every, any_reserve, &mut t);
+            run(path, mode, draw, cuts, every, any_reserve, &mut t);
         }
     }
     println!(
@@ -365,7 +305,7 @@ fn sweep(what: &str, draws: u64, every: &[u32], any_reserve: bool) -> Tally {
 #[test]
 fn i1_i4_i7_i10_weak_programs_under_cut_bursts() {
     let draws = env_u64("WEAK_PROGRAM_DRAWS", 60);
-    let t = sweep("weak programs", draws, &[4, 16, 64], false);
+    let t = sweep(Path::Blocking, "weak programs", draws, &[4, 16, 64], false);
     assert!(t.weak > 1000 && t.cuts > 1000, "too little covered");
 }
 
@@ -377,7 +317,13 @@ fn i1_i4_i7_i10_weak_programs_under_cut_bursts() {
 #[test]
 fn i1_i4_i7_weak_programs_in_most_operations_lose_nothing() {
     let draws = env_u64("WEAK_PROGRAM_DRAWS", 60) / 2;
-    let t = sweep("weak programs in most operations", draws, &[1, 2], true);
+    let t = sweep(
+        Path::Blocking,
+        "weak programs in most operations",
+        draws,
+        &[1, 2],
+        true,
+    );
     assert!(t.weak > 1000 && t.cuts > 1000, "too little covered");
 }
 
@@ -393,7 +339,52 @@ fn i10_a_weak_record_corrected_by_chance_is_torn() {
     support::quiet_panics_containing("monitor-events:");
     monitor_events_flash::sim::quiet_power_cuts();
     let mut t = Tally::default();
-    run(Flavor::RecordAuth, 1183, 150, &[2, 4, 16], false, &mut t);
+    run(
+        Path::Blocking,
+        Flavor::RecordAuth,
+        1183,
+        150,
+        &[2, 4, 16],
+        false,
+        &mut t,
+    );
     assert!(t.failures.is_empty(), "I10: {:?}", t.failures);
     assert!(t.weak >= 3 && t.cuts == 150, "the replay drifted");
+}
+
+/// I1–I4, I7, I10 through the async engine (`monitor_events::asynch::Journal`
+/// under `block_on`, on the weak flash's `AsyncMedium`): the sweep of
+/// `i1_i4_i7_i10_weak_programs_under_cut_bursts`, half the draws. Recovery and
+/// append are the same source in both engines, but the async one is its own
+/// build: this is what checks it under weak programs.
+#[cfg(feature = "async")]
+#[test]
+fn async_i1_i4_i7_i10_weak_programs_under_cut_bursts() {
+    let draws = env_u64("WEAK_PROGRAM_DRAWS", 60) / 2;
+    let t = sweep(
+        Path::Async,
+        "async weak programs",
+        draws,
+        &[4, 16, 64],
+        false,
+    );
+    assert!(t.weak > 500 && t.cuts > 500, "too little covered");
+}
+
+/// I1–I4, I7 through the async engine with a weak program in every operation or
+/// one in two (a ring out of free sectors accepted at any reserve, as in
+/// `i1_i4_i7_weak_programs_in_most_operations_lose_nothing`), a quarter of the
+/// draws.
+#[cfg(feature = "async")]
+#[test]
+fn async_i1_i4_i7_weak_programs_in_most_operations_lose_nothing() {
+    let draws = env_u64("WEAK_PROGRAM_DRAWS", 60) / 4;
+    let t = sweep(
+        Path::Async,
+        "async weak programs in most operations",
+        draws,
+        &[1, 2],
+        true,
+    );
+    assert!(t.weak > 500 && t.cuts > 500, "too little covered");
 }

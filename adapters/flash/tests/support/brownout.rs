@@ -7,7 +7,7 @@
 
 pub use crate::support::env_u64;
 use crate::support::{
-    check, random_body, Bursts, Counts, InFlight, Model, Path, PathJournal, LARGEST_BODY,
+    check, random_body, Bursts, Counts, InFlight, Model, Path, PathJournal, Sectors, LARGEST_BODY,
 };
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, Config};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
@@ -120,70 +120,8 @@ pub fn config<const K: usize>(
 }
 
 /// The flash as the journal sees it: sectors of `group` erase blocks.
-fn sectors(flash: &mut SimFlash, group: u32) -> Sectors<'_> {
+fn sectors(flash: &mut SimFlash, group: u32) -> Sectors<'_, SimFlash> {
     Sectors(Grouped::new(flash, group).expect("a grouping the flash was sized for"))
-}
-
-/// [`Grouped`] simulator blocks, for both builds of the engine: the blocking one
-/// through `Grouped` itself; the async one through the simulator's
-/// `AsyncMedium`, erasing a sector's blocks first to last as `Grouped` does.
-pub struct Sectors<'a>(Grouped<&'a mut SimFlash>);
-
-impl Medium for Sectors<'_> {
-    type Error = <SimFlash as Medium>::Error;
-
-    fn geometry(&self) -> Geometry {
-        self.0.geometry()
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read(offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
-        self.0.program(offset, data)
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
-        self.0.erase(sector)
-    }
-    fn sync(&mut self) -> Result<(), Self::Error> {
-        self.0.sync()
-    }
-    fn erase_block_size(&self) -> u32 {
-        self.0.erase_block_size()
-    }
-    fn error_name(error: &Self::Error) -> &'static str {
-        <SimFlash as Medium>::error_name(error)
-    }
-}
-
-#[cfg(feature = "async")]
-impl monitor_events::AsyncMedium for Sectors<'_> {
-    type Error = <SimFlash as Medium>::Error;
-
-    fn geometry(&self) -> Geometry {
-        self.0.geometry()
-    }
-    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
-        monitor_events::AsyncMedium::read(&mut **self.0.inner_mut(), offset, buf).await
-    }
-    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
-        monitor_events::AsyncMedium::program(&mut **self.0.inner_mut(), offset, data).await
-    }
-    async fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
-        let blocks = self.0.blocks();
-        for block in sector * blocks..(sector + 1) * blocks {
-            monitor_events::AsyncMedium::erase(&mut **self.0.inner_mut(), block).await?;
-        }
-        Ok(())
-    }
-    async fn sync(&mut self) -> Result<(), Self::Error> {
-        monitor_events::AsyncMedium::sync(&mut **self.0.inner_mut()).await
-    }
-    fn erase_block_size(&self) -> u32 {
-        self.0.erase_block_size()
-    }
-    fn error_name(error: &Self::Error) -> &'static str {
-        <SimFlash as Medium>::error_name(error)
-    }
 }
 
 /// Random operations until the armed cut fires (the closure then panics).

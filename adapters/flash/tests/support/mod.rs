@@ -13,7 +13,10 @@ use monitor_events::AckOutcome;
 use monitor_events::{EventId, Geometry, Medium};
 use monitor_events_flash::sim::{SimError, SimFlash};
 use monitor_events_flash::workload::Pcg32;
+use monitor_events_flash::Grouped;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// Pending capacity used by the flash tests (W1 keeps 16 pending).
 pub const N: usize = 16;
@@ -610,6 +613,184 @@ impl<W: Weaken> Medium for Weak<W> {
     }
     fn sync(&mut self) -> Result<(), SimError> {
         Medium::sync(&mut self.flash)
+    }
+    fn error_name(error: &SimError) -> &'static str {
+        error.name()
+    }
+}
+
+/// [`Grouped`] blocks of a simulated flash `F` ([`SimFlash`], or [`Weak`] over
+/// it), for both builds of the engine: the blocking one through `Grouped`
+/// itself; the async one through `F`'s `AsyncMedium`, erasing a sector's
+/// blocks first to last as `Grouped` does.
+pub struct Sectors<'a, F>(pub Grouped<&'a mut F>);
+
+impl<F: Medium<Error = SimError>> Medium for Sectors<'_, F> {
+    type Error = SimError;
+
+    fn geometry(&self) -> Geometry {
+        self.0.geometry()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        self.0.program(offset, data)
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        self.0.erase(sector)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        self.0.sync()
+    }
+    fn erase_block_size(&self) -> u32 {
+        self.0.erase_block_size()
+    }
+    fn error_name(error: &Self::Error) -> &'static str {
+        <SimFlash as Medium>::error_name(error)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<F: Flash + monitor_events::AsyncMedium<Error = SimError>> monitor_events::AsyncMedium
+    for Sectors<'_, F>
+{
+    type Error = SimError;
+
+    fn geometry(&self) -> Geometry {
+        self.0.geometry()
+    }
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        monitor_events::AsyncMedium::read(&mut **self.0.inner_mut(), offset, buf).await
+    }
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        monitor_events::AsyncMedium::program(&mut **self.0.inner_mut(), offset, data).await
+    }
+    async fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        let blocks = self.0.blocks();
+        for block in sector * blocks..(sector + 1) * blocks {
+            monitor_events::AsyncMedium::erase(&mut **self.0.inner_mut(), block).await?;
+        }
+        Ok(())
+    }
+    async fn sync(&mut self) -> Result<(), Self::Error> {
+        monitor_events::AsyncMedium::sync(&mut **self.0.inner_mut()).await
+    }
+    fn erase_block_size(&self) -> u32 {
+        self.0.erase_block_size()
+    }
+    fn error_name(error: &Self::Error) -> &'static str {
+        <SimFlash as Medium>::error_name(error)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<W: Weaken> monitor_events::AsyncMedium for Weak<W> {
+    type Error = SimError;
+    fn error_name(error: &SimError) -> &'static str {
+        error.name()
+    }
+    fn geometry(&self) -> Geometry {
+        Medium::geometry(&self.flash)
+    }
+    async fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), SimError> {
+        Medium::read(self, offset, buf)
+    }
+    async fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), SimError> {
+        Medium::program(self, offset, data)
+    }
+    async fn erase(&mut self, sector: u32) -> Result<(), SimError> {
+        Medium::erase(self, sector)
+    }
+    async fn sync(&mut self) -> Result<(), SimError> {
+        Medium::sync(self)
+    }
+}
+
+/// Programs now and then weak: bits that the data clears (a 1 on the flash, a
+/// 0 in the data) stay 1: one of them, a random part of them, or all (a
+/// program that did not take). A test arms it through `plan` before an
+/// operation: `Some(k)` makes the program `k` programs later weak (or the first
+/// after it that clears a bit), then disarms.
+pub struct Plan {
+    pub plan: Rc<Cell<Option<u32>>>,
+    pub rng: Pcg32,
+    /// Programs made weak so far (a cut may have stopped one before it began).
+    pub weak: u64,
+}
+
+impl Plan {
+    /// A weak flash over `flash`, unarmed, its choices seeded by `seed`.
+    pub fn weak(flash: SimFlash, seed: u64) -> Weak<Plan> {
+        Weak {
+            flash,
+            cells: Plan {
+                plan: Rc::new(Cell::new(None)),
+                rng: Pcg32::new(seed),
+                weak: 0,
+            },
+        }
+    }
+}
+
+impl Weaken for Plan {
+    fn weaken(&mut self, flash: &mut SimFlash, offset: u32, data: &[u8]) -> Option<Vec<u8>> {
+        match self.plan.get() {
+            None => return None,
+            Some(k) if k > 0 => {
+                self.plan.set(Some(k - 1));
+                return None;
+            }
+            Some(_) => {}
+        }
+        let mut old = vec![0u8; data.len()];
+        // After a cut the read fails, and so will the program.
+        Medium::read(flash, offset, &mut old).ok()?;
+        // The bits this program clears.
+        let clears: Vec<usize> = (0..data.len() * 8)
+            .filter(|&b| (old[b / 8] & !data[b / 8]) & (1 << (b % 8)) != 0)
+            .collect();
+        if clears.is_empty() {
+            // It changes nothing: the next program is the weak one.
+            return None;
+        }
+        // One bit the program should clear stays 1; or each of them does, one
+        // time in two (at least one); or all of them (the program did not take).
+        let mut weak = data.to_vec();
+        let keep = |weak: &mut Vec<u8>, bit: usize| weak[bit / 8] |= 1 << (bit % 8);
+        let one = |rng: &mut Pcg32| clears[rng.below(clears.len() as u32) as usize];
+        match self.rng.below(3) {
+            0 => keep(&mut weak, one(&mut self.rng)),
+            1 => {
+                keep(&mut weak, one(&mut self.rng));
+                for &bit in &clears {
+                    if self.rng.below(2) == 0 {
+                        keep(&mut weak, bit);
+                    }
+                }
+            }
+            _ => clears.iter().for_each(|&bit| keep(&mut weak, bit)),
+        }
+        self.plan.set(None);
+        self.weak += 1;
+        Some(weak)
+    }
+}
+
+/// How often and how deep the weak programs land: before each operation (a
+/// push, an ack, a reopen), one time in `every`, the program `0..depth`
+/// programs into it is weak (deep ones reach a retirement's copies).
+#[derive(Clone, Copy)]
+pub struct Rate {
+    pub every: u32,
+    pub depth: u32,
+}
+
+impl Rate {
+    /// Arms `plan` for the next operation, or disarms it: at most one weak
+    /// program per operation, so that a retried write is never weak.
+    pub fn arm(self, plan: &Cell<Option<u32>>, rng: &mut Pcg32) {
+        plan.set((rng.below(self.every) == 0).then(|| rng.below(self.depth)));
     }
 }
 
