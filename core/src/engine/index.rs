@@ -173,6 +173,39 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.entries.pop();
     }
 
+    /// Drops pending event `id` from the index (RAM only) if open kept its record
+    /// only once one bit was corrected and nothing follows the record in its
+    /// sector: the one record a chance match in the bytes of a torn or weak
+    /// write can leave (`recovery::scan_records`). The typed store calls it for
+    /// a record whose body is no event, which a returned push whose bit rotted
+    /// never is: the record is that torn write, as it would be without the
+    /// chance. Its id stays spent; its sector is sealed, so nothing is written
+    /// behind it, and every later open drops it the same way until its sector
+    /// is retired (it is not copied). Whether it did.
+    pub(super) async fn drop_corrected_tail(&mut self, id: EventId) -> bool {
+        let Ok(i) = self.find(id.0) else {
+            return false;
+        };
+        let Some(&s) = self.entries.get(i) else {
+            no_entry(i);
+        };
+        if !s.corrected() {
+            return false;
+        }
+        let (seq, p) = self.locate(s.off());
+        let body = u32::from(s.len()) + if s.copy() { 8 } else { 0 };
+        if p + self.cfg.extent(body) < self.programmed_end(self.sector_base(seq)).await {
+            return false;
+        }
+        warn!(
+            "monitor-events: event {=u64} at {=u32}, corrected at open, is no event: torn",
+            id.0,
+            s.off()
+        );
+        self.remove_at(i);
+        true
+    }
+
     /// Points the entry at `i` to its copy at `off` (written and verified).
     pub(super) fn moved(&mut self, i: usize, off: u32) {
         let Some(s) = self.entries.get_mut(i) else {

@@ -74,6 +74,12 @@ impl<M: Medium, const N: usize, const K: usize, const CH: usize>
     /// Opens the store, replaying every un-acked event (each will be released once
     /// more in this run, I4). A blank medium opens empty. Writes nothing.
     ///
+    /// A pending record whose body is no event is refused (`BadEvent`, I9),
+    /// except the one a torn or weak write can leave: the last record of its
+    /// sector, kept by the journal only once one bit was corrected. That is a
+    /// chance match in the torn bytes (a returned push whose bit rotted always
+    /// decodes once corrected), dropped as torn; its id is not reused.
+    ///
     /// HTLC events are held back until [`restore_in_flight`](Self::restore_in_flight)
     /// or [`no_updates_in_flight`](Self::no_updates_in_flight) (I5).
     ///
@@ -207,11 +213,20 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         let mut checked = Checked::new();
         let mut i = 0;
         while let Some(id) = journal.nth_pending(i) {
-            Self::read_pending(journal, id, &mut checked).await?;
-            if let Some(check) = &checked.preimage {
-                check
+            let mut bad = Self::read_pending(journal, id, &mut checked).await;
+            if let (Ok(()), Some(check)) = (&bad, &checked.preimage) {
+                bad = check
                     .run()
-                    .map_err(|error| StoreError::BadEvent { id, error })?;
+                    .map_err(|error| StoreError::BadEvent { id, error });
+            }
+            if let Err(e) = bad {
+                // A record kept by a one-bit correction at the end of its
+                // sector whose body is no event is a torn write that matched
+                // by chance (I10): dropped, and `i` is now the next event.
+                if journal.drop_corrected_tail(id).await {
+                    continue;
+                }
+                return Err(e);
             }
             // Ids come in increasing order and N bounds both indexes alike.
             let kind = checked.kind;
@@ -925,6 +940,142 @@ mod tests {
                 error: DecodeError::Invalid(InvalidEvent::PreimageMismatch),
             })
         );
+    }
+
+    /// I10, I9: without authentication, the last record of a sector that reads
+    /// one bit short of its CRC is kept corrected (a returned push whose bit
+    /// rotted). The bytes of a torn or weak write can match that way by chance;
+    /// if the corrected body is no event, the store drops the record as the torn
+    /// write it is, instead of refusing to open. Built here at every bit of such
+    /// a record that should be 0 and reads 1 (its length and kind, its CRC, its
+    /// body): `open` and `open_into` must succeed, write nothing, give back
+    /// exactly the events pushed before it, never reuse its id, take a push and
+    /// do the same after a reopen. The same bytes with a right CRC, or with a
+    /// record behind them, are still refused; a real event at the tail that reads
+    /// one bit short is still given back, corrected.
+    #[test]
+    fn i10_store_drops_a_tail_corrected_by_chance_that_is_no_event() {
+        let config = Config::<16>::new(GEO, MAX_ENCODED_LEN);
+        let mut buf = [0u8; MAX_ENCODED_LEN];
+        let garbage = [0x42u8; 40];
+        assert!(MonitorEvent::decode(&garbage).is_err(), "no event");
+        let mut flash = TestFlash::new(GEO);
+        let off = {
+            let mut j: Journal<_, 16> = Journal::open(&mut flash, config).unwrap();
+            j.push(claim(0, 1).encode(&mut buf).unwrap()).unwrap();
+            j.push(claim(1, 2).encode(&mut buf).unwrap()).unwrap();
+            let st = j.status();
+            let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size
+                + st.current_used;
+            assert_eq!(j.push(&garbage), Ok(EventId(2)));
+            off as usize
+        };
+        let image = flash.data.clone();
+        // With its CRC right, the record is what a push wrote: refused.
+        assert_eq!(
+            EventStore::<_, 16>::open(&mut flash, config).map(|_| ()),
+            Err(StoreError::BadEvent {
+                id: EventId(2),
+                error: MonitorEvent::decode(&garbage).unwrap_err(),
+            })
+        );
+        let want = [(EventId(0), claim(0, 1)), (EventId(1), claim(1, 2))];
+        let extent = config.extent(garbage.len() as u32) as usize;
+        let mut tried = 0;
+        for byte in off..off + extent {
+            for bit in (0..8).filter(|b| image[byte] & (1 << b) == 0) {
+                if (off + 2..off + 3).contains(&byte) {
+                    continue; // the ack byte: an ack, not a flip
+                }
+                let what = format!("bit {bit} of byte {}", byte - off);
+                let mut f = TestFlash::new(GEO);
+                f.data = image.clone();
+                f.data[byte] |= 1 << bit;
+                let shown = f.data.clone();
+                let mut copy = f.clone();
+                let mut slot: Option<EventStore<&mut TestFlash, 16>> = None;
+                EventStore::open_into(&mut slot, &mut copy, config)
+                    .unwrap_or_else(|e| panic!("I10, {what}: open_into: {e:?}"));
+                let mut s = EventStore::<_, 16>::open(&mut f, config)
+                    .unwrap_or_else(|e| panic!("I10, {what}: open: {e:?}"));
+                s.no_updates_in_flight();
+                let got: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
+                assert_eq!(got, want, "I1, I4, {what}: exactly the events before it");
+                assert_eq!(s.pending_count(), 2, "{what}");
+                assert_eq!(s.journal().medium().data, shown, "{what}: open wrote nothing");
+                let id = s.push(&claim(2, 3)).unwrap();
+                assert!(id.0 > 2, "I3, {what}: the dropped id is not reused: {id}");
+                drop(s);
+                let mut s = EventStore::<_, 16>::open(&mut f, config).unwrap();
+                s.no_updates_in_flight();
+                let got: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
+                assert_eq!(got.len(), 3, "I1, {what}: after a reopen");
+                assert_eq!(got[2], (id, claim(2, 3)), "I1, {what}: the push after it");
+                tried += 1;
+            }
+        }
+        assert!(tried > 100, "every bit: {tried}");
+
+        // With a record behind it in its sector, a corrected record is damage:
+        // refused.
+        let mut f = TestFlash::new(GEO);
+        {
+            let mut j: Journal<_, 16> = Journal::open(&mut f, config).unwrap();
+            j.push(claim(0, 1).encode(&mut buf).unwrap()).unwrap();
+            j.push(claim(1, 2).encode(&mut buf).unwrap()).unwrap();
+            j.push(&garbage).unwrap();
+            j.push(claim(3, 4).encode(&mut buf).unwrap()).unwrap();
+        }
+        assert_eq!(f.data[off..off + extent], image[off..off + extent]);
+        f.data[off + 8 + 5] |= 1;
+        assert!(
+            EventStore::<_, 16>::open(&mut f, config).is_err(),
+            "a corrected record with one behind it is refused"
+        );
+
+        // Where writes land out of order (a file), a corrected record whose
+        // bit's byte reads 0xFF is kept with the records behind it (a byte a
+        // crash kept from landing): not a torn tail, so a body that is no event
+        // is refused, not dropped.
+        let mut f = TestFlash::new(GEO);
+        f.in_order = false;
+        let fe = [0xFEu8; 40];
+        assert!(MonitorEvent::decode(&fe).is_err(), "no event");
+        {
+            let mut j: Journal<_, 16> = Journal::open(&mut f, config).unwrap();
+            j.push(claim(0, 1).encode(&mut buf).unwrap()).unwrap();
+            j.push(claim(1, 2).encode(&mut buf).unwrap()).unwrap();
+            j.push(&fe).unwrap();
+            j.push(claim(3, 4).encode(&mut buf).unwrap()).unwrap();
+        }
+        f.data[off + 8 + 5] |= 1;
+        assert_eq!(f.data[off + 8 + 5], 0xFF, "the bit's byte reads erased");
+        assert!(
+            matches!(
+                EventStore::<_, 16>::open(&mut f, config).map(|_| ()),
+                Err(StoreError::BadEvent { id: EventId(2), .. })
+            ),
+            "a corrected record with one behind it is no torn tail"
+        );
+
+        // A real event at the tail that reads one bit short is kept, corrected.
+        let mut f = TestFlash::new(GEO);
+        let off = {
+            let mut j: Journal<_, 16> = Journal::open(&mut f, config).unwrap();
+            j.push(claim(0, 1).encode(&mut buf).unwrap()).unwrap();
+            let st = j.status();
+            j.push(claim(1, 2).encode(&mut buf).unwrap()).unwrap();
+            ((st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used)
+                as usize
+        };
+        let at = (off + 8..off + 8 + 64)
+            .find(|&b| f.data[b] & 1 == 0)
+            .expect("a clear bit");
+        f.data[at] |= 1;
+        let mut s = EventStore::<_, 16>::open(&mut f, config).unwrap();
+        s.no_updates_in_flight();
+        let got: std::vec::Vec<_> = core::iter::from_fn(|| s.release_next()).collect();
+        assert_eq!(got, want, "I1: a rotted bit of a returned push is corrected");
     }
 
     /// I1, I4, I9: `open_into` recovers in place exactly what `open` recovers;
