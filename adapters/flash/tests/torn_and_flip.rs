@@ -180,32 +180,6 @@ fn run(
     (c, o)
 }
 
-/// A random geometry for `N` events of up to [`LARGEST_BODY`] bytes in `mode`:
-/// sectors of 32 KiB (1, 2 or 4 erase blocks each), 4 to 6 of them, program
-/// units of 1 to 32 B, a random reserve.
-fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
-    loop {
-        let g = Geometry {
-            sector_size: 32768,
-            sector_count: 4 + rng.below(3),
-            write_size: 1 << rng.below(6),
-            multiwrite: mode == Flavor::InPlace,
-        };
-        let reserve = rng.below(g.sector_count - 2);
-        let group = 1 << rng.below(3);
-        let Ok(c) = Config::<N>::try_new_with_reserve(g, LARGEST_BODY, reserve) else {
-            continue;
-        };
-        if let Ok(c) = flavored(c, mode) {
-            let name = format!(
-                "{mode:?}, bodies up to {LARGEST_BODY} B, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
-                g.sector_count, g.sector_size, g.write_size
-            );
-            return (c, group, name);
-        }
-    }
-}
-
 /// `events` pushes of 2 KiB to [`LARGEST_BODY`] bytes (a third of them the largest),
 /// acks of random pending events, a reopen now and then; at most `N` pending.
 fn largest_ops(rng: &mut Pcg32, events: u64) -> Vec<W1Op> {

@@ -223,6 +223,84 @@ fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
     assert!(tried > 150, "only {tried} bits tried");
 }
 
+/// I10, I8: a bit that reads 0 where the CRC wants 1 is what a power cut cannot
+/// leave, and is refused as rot; but the bytes of a torn or weak write can
+/// point the CRC syndrome at such a bit by chance too (the largest-bodies sweep
+/// of `weak_programs.rs` met one in a torn retirement copy of 4 095 B, and the
+/// device no longer opened). Behind the last record of an authenticated
+/// journal the record as written (the bit set back) must then carry its tag:
+/// a forged tail record with each of its 1 bits cleared in turn (its length
+/// and kind, its CRC, its tag, its body; not the ack byte, which neither CRC
+/// nor tag covers) must open as torn, writing nothing and giving back what was
+/// pending. A real record whose bit rotted so (its tag right), or a record
+/// with one behind it, must still be refused as a flipped bit.
+#[test]
+fn i10_auth_tail_one_bit_over_by_chance_is_torn_and_real_rot_refused() {
+    let config = cfg(Mode::Auth);
+    let mut flash = populated(config);
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    let st = j.status();
+    let before = pending_of(&mut j);
+    drop(j);
+    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let real = flash.data.clone();
+    forge_event(&mut flash, off, 0x42);
+    let image = flash.data.clone();
+    let o = off as usize;
+    let mut tried = 0;
+    for byte in o..o + RECORD_HEADER_LEN as usize + TAG_LEN as usize + 24 {
+        if byte == o + 2 {
+            continue; // the ack byte
+        }
+        for bit in (0..8).filter(|b| image[byte] & (1 << b) != 0) {
+            let what = format!("bit {bit} of byte {}", byte - o);
+            let mut f = TestFlash::new(config.geometry());
+            f.data = image.clone();
+            f.data[byte] &= !(1 << bit);
+            let shown = f.data.clone();
+            let mut torn = StdVec::new();
+            let mut j = Journal::open_with(&mut f, config, |s| {
+                if let Seen::TornTail { offset } = s {
+                    torn.push(offset);
+                }
+            })
+            .unwrap_or_else(|e| panic!("I10: {what}: {e}"));
+            assert_eq!(torn, [off], "{what}: torn");
+            assert_eq!(pending_of(&mut j), before, "I1, I4: {what}");
+            drop(j);
+            assert_eq!(f.data, shown, "{what}: open wrote nothing");
+            tried += 1;
+        }
+    }
+    assert!(tried > 100, "only {tried} bits tried");
+
+    let bitflip = |f: &mut TestFlash, what: &str| match Journal::open(f, config) {
+        Err(OpenError::Corrupted {
+            reason: Corruption::BitFlip,
+            ..
+        }) => {}
+        other => panic!("{what}: expected BitFlip, got {:?}", other.map(|j| j.status())),
+    };
+    // With a record behind it, the same record is refused.
+    let mut f = TestFlash::new(config.geometry());
+    f.data = image.clone();
+    forge_event(&mut f, off + config.extent(24), 0x24);
+    f.data[o + 8 + 16 + 5] &= !0x02;
+    bitflip(&mut f, "a record behind it");
+    // A real tail record (its tag right) whose body bit rotted from 1 to 0.
+    let mut f = TestFlash::new(config.geometry());
+    f.data = real;
+    let mut j = Journal::open(&mut f, config).unwrap();
+    let id = j.push(&[0x42; 24]).unwrap();
+    drop(j);
+    let (at, last) = *event_offsets(&mut f, config).last().unwrap();
+    assert_eq!(last, id.0, "the real record is the last");
+    let at = at as usize + 8 + 16 + 5;
+    assert_eq!(f.data[at], 0x42);
+    f.data[at] &= !0x02;
+    bitflip(&mut f, "real rot");
+}
+
 /// I8: a record moved to another offset (CRC recomputed there) is refused.
 #[test]
 fn i8_auth_moved_record_is_refused() {

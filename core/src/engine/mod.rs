@@ -98,8 +98,10 @@ enum Explained {
         crc: u32,
         erased: bool,
     },
-    /// A bit reads 0 that was written 1.
-    Rot,
+    /// A bit reads 0 that was written 1: the record as written would be `word0`
+    /// with the bit `fix` (as in `Corrected`) set back, which an authenticated
+    /// journal can check.
+    Rot { word0: Word0, fix: u16 },
     /// Not a single bit flip.
     No,
 }

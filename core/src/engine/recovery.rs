@@ -326,7 +326,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         erased: !in_order && byte_of(stored, syn) == 0xFF,
                     }
                 } else {
-                    Explained::Rot
+                    Explained::Rot { word0: w, fix: 0 }
                 };
             }
             let stored_len = self.cfg.tag_len() + w.body_len();
@@ -336,15 +336,16 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 let mut b = [0u8; 1];
                 self.m_read(base + p + RECORD_HEADER_LEN + bit / 8, &mut b)
                     .await;
+                let fix = bit as u16 + 1;
                 return if b[0] & (1 << (bit % 8)) != 0 {
                     Explained::Corrected {
                         word0: w,
-                        fix: bit as u16 + 1,
+                        fix,
                         crc: stored,
                         erased: !in_order && b[0] == 0xFF,
                     }
                 } else {
-                    Explained::Rot
+                    Explained::Rot { word0: w, fix }
                 };
             }
         }
@@ -359,7 +360,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         erased: !in_order && byte_of(w.0, 1 << bit) == 0xFF,
                     }
                 } else {
-                    Explained::Rot
+                    Explained::Rot { word0: w2, fix: 0 }
                 };
             }
         }
@@ -454,7 +455,25 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                         out.sealed = !behind;
                         (word0, fix, crc, true)
                     }
-                    Explained::Rot => return Err(corrupted(base + p, Corruption::BitFlip)),
+                    Explained::Rot { word0, fix } => {
+                        // Behind the last record of an authenticated journal, a
+                        // bit that reads 0 where the CRC wants 1 is rot only if
+                        // the record as written carries its tag. If it does
+                        // not, the syndrome matched by chance in the bytes of a
+                        // torn or weak write (as with `Corrected` below): torn.
+                        let behind = p + self.cfg.extent(word0.body_len()) < end;
+                        if !behind
+                            && self.cfg.auth.is_some()
+                            && !self.record_tag_ok(h.seq, p, word0, fix).await
+                        {
+                            visit(Seen::TornTail { offset: base + p });
+                            out.sealed = true;
+                            out.torn = true;
+                            out.events += 1;
+                            break;
+                        }
+                        return Err(corrupted(base + p, Corruption::BitFlip));
+                    }
                     Explained::No => {
                         let claimed = self.cfg.extent(w.len()).min(size - p);
                         if end <= p + claimed || !in_order {

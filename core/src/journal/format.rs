@@ -84,6 +84,13 @@
 //! | anything else | torn tail: dropped with everything behind it, the sector is sealed |
 //!
 //! With nothing programmed after it, the verdicts are those of the table above.
+//!
+//! The single-bit search tries one CRC syndrome per bit of the length a record
+//! claims, so the bytes of a torn or weak write can match one by chance (about
+//! once in 2^32 / L for L bits). In an authenticated journal, the last record
+//! of a sector whose single-bit verdict is "the record, corrected" or "one bit
+//! reads `0`" must then also carry the tag of the record as written (the bit set
+//! back); if it does not, the match was chance and the record is a torn tail.
 
 use crate::medium::Geometry;
 

@@ -502,6 +502,32 @@ pub fn draw_config_with<const K: usize>(
     }
 }
 
+/// A random geometry for `N` events of up to [`LARGEST_BODY`] bytes in `mode`:
+/// sectors of 32 KiB (1, 2 or 4 erase blocks each), 4 to 6 of them, program
+/// units of 1 to 32 B, a random reserve.
+pub fn draw_largest(rng: &mut Pcg32, mode: Flavor) -> (Config<N>, u32, String) {
+    loop {
+        let g = Geometry {
+            sector_size: 32768,
+            sector_count: 4 + rng.below(3),
+            write_size: 1 << rng.below(6),
+            multiwrite: mode == Flavor::InPlace,
+        };
+        let reserve = rng.below(g.sector_count - 2);
+        let group = 1 << rng.below(3);
+        let Ok(c) = Config::<N>::try_new_with_reserve(g, LARGEST_BODY, reserve) else {
+            continue;
+        };
+        if let Ok(c) = flavored(c, mode) {
+            let name = format!(
+                "{mode:?}, bodies up to {LARGEST_BODY} B, {}x{} B in {group} blocks, unit {} B, reserve {reserve}",
+                g.sector_count, g.sector_size, g.write_size
+            );
+            return (c, group, name);
+        }
+    }
+}
+
 /// A medium that forwards everything to `inner` but answers
 /// [`Medium::writes_in_order`] with `in_order`: the same image read as a
 /// flash's (true) or as a file's (false), whose recovery takes a failing record
