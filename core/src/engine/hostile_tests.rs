@@ -6,6 +6,7 @@ use super::tests::{cfg, pending_of, Mode, TestFlash, GEO, KEY, REGION};
 use super::*;
 use crate::journal::{format, Auth, RamCounter};
 use crate::medium::Geometry;
+use std::collections::BTreeMap;
 use std::vec::Vec as StdVec;
 
 fn auth_geo() -> Geometry {
@@ -64,6 +65,18 @@ fn fix_crc(flash: &mut TestFlash, off: u32, tag_len: u32) {
     d.update(&flash.data[o + 8..o + 8 + tail]);
     let crc = d.finalize();
     flash.data[o + 4..o + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A journal [`populated`] under `config`, what it holds pending, and the
+/// absolute offset of its tail (where its next record goes).
+fn populated_tail(config: Config<8>) -> (TestFlash, BTreeMap<u64, StdVec<u8>>, u32) {
+    let mut flash = populated(config);
+    let mut j = Journal::open(&mut flash, config).unwrap();
+    let st = j.status();
+    let before = pending_of(&mut j);
+    drop(j);
+    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    (flash, before, off)
 }
 
 /// Writes at absolute `off` an event record of 24 bytes `fill` with a made-up
@@ -190,12 +203,7 @@ fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
 #[test]
 fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
     let config = cfg(Mode::Auth);
-    let mut flash = populated(config);
-    let mut j = Journal::open(&mut flash, config).unwrap();
-    let st = j.status();
-    let before = pending_of(&mut j);
-    drop(j);
-    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let (mut flash, before, off) = populated_tail(config);
     forge_event(&mut flash, off, 0x42);
     let image = flash.data.clone();
     let o = off as usize;
@@ -237,12 +245,7 @@ fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
 #[test]
 fn i10_auth_tail_one_bit_over_by_chance_is_torn_and_real_rot_refused() {
     let config = cfg(Mode::Auth);
-    let mut flash = populated(config);
-    let mut j = Journal::open(&mut flash, config).unwrap();
-    let st = j.status();
-    let before = pending_of(&mut j);
-    drop(j);
-    let off = (st.current_seq.unwrap() % GEO.sector_count) * GEO.sector_size + st.current_used;
+    let (mut flash, before, off) = populated_tail(config);
     let real = flash.data.clone();
     forge_event(&mut flash, off, 0x42);
     let image = flash.data.clone();

@@ -85,6 +85,17 @@ struct SectorScan {
     kept: u32,
 }
 
+impl SectorScan {
+    /// A torn tail at absolute `offset` ends the scan: the sector is sealed, and
+    /// the torn write's implicit id is spent.
+    fn tear(&mut self, visit: &mut impl FnMut(Seen), offset: u32) {
+        visit(Seen::TornTail { offset });
+        self.sealed = true;
+        self.torn = true;
+        self.events += 1;
+    }
+}
+
 /// How one failing record is explained.
 enum Explained {
     /// The intended record, with word0 and the body bit fix (bit index + 1, or 0).

@@ -466,10 +466,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                             && self.cfg.auth.is_some()
                             && !self.record_tag_ok(h.seq, p, word0, fix).await
                         {
-                            visit(Seen::TornTail { offset: base + p });
-                            out.sealed = true;
-                            out.torn = true;
-                            out.events += 1;
+                            out.tear(visit, base + p);
                             break;
                         }
                         return Err(corrupted(base + p, Corruption::BitFlip));
@@ -477,10 +474,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     Explained::No => {
                         let claimed = self.cfg.extent(w.len()).min(size - p);
                         if end <= p + claimed || !in_order {
-                            visit(Seen::TornTail { offset: base + p });
-                            out.sealed = true;
-                            out.torn = true;
-                            out.events += 1;
+                            out.tear(visit, base + p);
                             break;
                         }
                         return Err(corrupted(base + p, Corruption::Record));
@@ -495,9 +489,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                     // search tries every bit of the length it claims, one
                     // CRC syndrome each). Torn, as it would be without the
                     // chance: not forged.
-                    visit(Seen::TornTail { offset: base + p });
-                    out.torn = true;
-                    out.events += 1;
+                    out.tear(visit, base + p);
                     break;
                 }
                 return Err(corrupted(base + p, Corruption::Forged));
