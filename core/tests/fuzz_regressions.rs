@@ -15,7 +15,9 @@
 #[allow(dead_code)]
 mod checks;
 
-use monitor_events::MonitorEvent;
+use monitor_events::journal::{Journal, Seen};
+use monitor_events::{EventStore, Geometry, Medium, MonitorEvent};
+use monitor_events_flash::sim::SimFlash;
 use std::path::PathBuf;
 
 /// The `seed-*` files of a target's corpus, by name.
@@ -70,6 +72,70 @@ fn i1_i2_i3_i4_ops_with_power_cuts_seeds() {
         if name.contains("cut") {
             assert!(report.cuts > 0, "{name} no longer cuts power");
         }
+    }
+}
+
+/// I10, I9: the finding of `open_image` that the store's drop of a chance
+/// correction changed (the seed `seed-store-drops-corrected-tail`): an image,
+/// read as a file's, whose last record reads one bit short of its CRC and,
+/// corrected, is no event. The journal keeps it corrected; the store drops it
+/// as the torn write it is, and opens empty instead of refusing with
+/// `BadEvent`. The check's oracle allows exactly that: a dropped body that is
+/// no event, of a record the journal corrected.
+#[test]
+fn i10_store_drops_a_corrected_tail_that_is_no_event() {
+    let data = seeds("open_image")
+        .into_iter()
+        .find(|(name, _)| name == "seed-store-drops-corrected-tail")
+        .expect("the seed")
+        .1;
+    checks::check_open(&data);
+    let (shape, image) = checks::image_of(&data).unwrap();
+    assert!(data[0] >= 128, "read as a file's");
+    assert_eq!(shape.n, 3, "the seed's shape");
+    let config = shape.config::<3>();
+    let mut corrected = Vec::new();
+    let mut flash = SimFlash::from_image(shape.geometry, image.clone()).unwrap();
+    let j = Journal::open_with(Unordered(&mut flash), config, |s| {
+        if let Seen::Corrected { offset } = s {
+            corrected.push(offset);
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        j.pending_count(),
+        1,
+        "the journal keeps the corrected record"
+    );
+    assert_eq!(corrected.len(), 1);
+    drop(j);
+    let mut flash = SimFlash::from_image(shape.geometry, image).unwrap();
+    let s = EventStore::<_, 3>::open(Unordered(&mut flash), config).unwrap();
+    assert_eq!(s.pending_count(), 0, "the store drops it");
+}
+
+/// `flash` read as a file's: unsynced writes may land out of order.
+struct Unordered<'a>(&'a mut SimFlash);
+
+impl Medium for Unordered<'_> {
+    type Error = <SimFlash as Medium>::Error;
+    fn geometry(&self) -> Geometry {
+        self.0.geometry()
+    }
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read(offset, buf)
+    }
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
+        self.0.program(offset, data)
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
+        self.0.erase(sector)
+    }
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        self.0.sync()
+    }
+    fn writes_in_order(&self) -> bool {
+        false
     }
 }
 
