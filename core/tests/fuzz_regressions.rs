@@ -16,7 +16,7 @@
 mod checks;
 
 use monitor_events::journal::{Journal, Seen};
-use monitor_events::{EventStore, Geometry, Medium, MonitorEvent};
+use monitor_events::{EventStore, MonitorEvent};
 use monitor_events_flash::sim::SimFlash;
 use std::path::PathBuf;
 
@@ -96,7 +96,7 @@ fn i10_store_drops_a_corrected_tail_that_is_no_event() {
     let config = shape.config::<3>();
     let mut corrected = Vec::new();
     let mut flash = SimFlash::from_image(shape.geometry, image.clone()).unwrap();
-    let j = Journal::open_with(Unordered(&mut flash), config, |s| {
+    let j = Journal::open_with(checks::ordered(&mut flash, false), config, |s| {
         if let Seen::Corrected { offset } = s {
             corrected.push(offset);
         }
@@ -110,33 +110,8 @@ fn i10_store_drops_a_corrected_tail_that_is_no_event() {
     assert_eq!(corrected.len(), 1);
     drop(j);
     let mut flash = SimFlash::from_image(shape.geometry, image).unwrap();
-    let s = EventStore::<_, 3>::open(Unordered(&mut flash), config).unwrap();
+    let s = EventStore::<_, 3>::open(checks::ordered(&mut flash, false), config).unwrap();
     assert_eq!(s.pending_count(), 0, "the store drops it");
-}
-
-/// `flash` read as a file's: unsynced writes may land out of order.
-struct Unordered<'a>(&'a mut SimFlash);
-
-impl Medium for Unordered<'_> {
-    type Error = <SimFlash as Medium>::Error;
-    fn geometry(&self) -> Geometry {
-        self.0.geometry()
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read(offset, buf)
-    }
-    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), Self::Error> {
-        self.0.program(offset, data)
-    }
-    fn erase(&mut self, sector: u32) -> Result<(), Self::Error> {
-        self.0.erase(sector)
-    }
-    fn sync(&mut self) -> Result<(), Self::Error> {
-        self.0.sync()
-    }
-    fn writes_in_order(&self) -> bool {
-        false
-    }
 }
 
 /// I9: inputs the decoder check must survive that no seed covers: empty, a lone

@@ -183,7 +183,7 @@ pub fn check_open(data: &[u8]) {
 }
 
 /// A medium that answers [`Medium::writes_in_order`] as told.
-struct Order<M> {
+pub struct Order<M> {
     inner: M,
     in_order: bool,
 }
@@ -215,7 +215,7 @@ impl<M: Medium> Medium for Order<M> {
 }
 
 /// `flash`, answering `writes_in_order` with `in_order`.
-fn ordered(flash: &mut SimFlash, in_order: bool) -> Order<&mut SimFlash> {
+pub fn ordered(flash: &mut SimFlash, in_order: bool) -> Order<&mut SimFlash> {
     Order {
         inner: flash,
         in_order,

@@ -213,13 +213,13 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         let mut checked = Checked::new();
         let mut i = 0;
         while let Some(id) = journal.nth_pending(i) {
-            let mut bad = Self::read_pending(journal, id, &mut checked).await;
-            if let (Ok(()), Some(check)) = (&bad, &checked.preimage) {
-                bad = check
+            let mut judged = Self::read_pending(journal, id, &mut checked).await;
+            if let (Ok(()), Some(check)) = (&judged, &checked.preimage) {
+                judged = check
                     .run()
                     .map_err(|error| StoreError::BadEvent { id, error });
             }
-            if let Err(e) = bad {
+            if let Err(e) = judged {
                 // A record kept by a one-bit correction at the end of its
                 // sector whose body is no event is a torn write that matched
                 // by chance (I10): dropped, and `i` is now the next event.
