@@ -34,7 +34,13 @@ pub enum OpenError {
         /// What is wrong there.
         reason: Corruption,
     },
-    /// The medium holds more pending events than this journal's capacity `N`.
+    /// The medium holds more pending events than this journal's capacity `N`,
+    /// or its records show more pending at once than `N`: a journal written
+    /// with a larger `N` whose sectors still hold events that later records
+    /// acked (recovery replays the records in order, in `N` slots). It lasts
+    /// until the ring has turned once; open it with the `N` it was written
+    /// with (the crate README, "Changing the configuration"). Nothing is
+    /// written.
     TooManyPending {
         /// The capacity.
         capacity: usize,
@@ -98,7 +104,10 @@ impl core::fmt::Display for OpenError {
                 write!(f, "corrupted at offset {offset:#x}: {reason}")
             }
             OpenError::TooManyPending { capacity } => {
-                write!(f, "more pending events than the capacity of {capacity}")
+                write!(
+                    f,
+                    "more events pending at once than the capacity of {capacity}"
+                )
             }
             OpenError::AuthMismatch { sector } => write!(
                 f,

@@ -63,22 +63,7 @@ impl Tally {
 
 /// Runs `work(0..count)` on every core and adds up what each returns.
 pub fn fan_out(count: u64, work: impl Fn(u64) -> Tally + Sync) -> Tally {
-    let next = std::sync::atomic::AtomicU64::new(0);
-    let total = std::sync::Mutex::new(Tally::default());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let t = work(i);
-                total.lock().unwrap().add(t);
-            });
-        }
-    });
-    total.into_inner().unwrap()
+    crate::support::fan_out_with(count, work, Tally::add)
 }
 
 /// Prints the liveness line for `what` and fails on any violation, naming the

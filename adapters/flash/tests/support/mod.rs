@@ -422,6 +422,30 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Runs `work(0..count)` on every core, adding what each returns with `add`.
+pub fn fan_out_with<T: Default + Send>(
+    count: u64,
+    work: impl Fn(u64) -> T + Sync,
+    add: impl Fn(&mut T, T) + Sync,
+) -> T {
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let total = std::sync::Mutex::new(T::default());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = work(i);
+                add(&mut total.lock().unwrap(), t);
+            });
+        }
+    });
+    total.into_inner().unwrap()
+}
+
 /// Where the next cut of a brown-out lands: after a cut, 4 times in 10 a burst
 /// of 1..=20 more cuts follows, each within the first 0..6 operations after the
 /// restart; otherwise the next cut lands in the next `spread` operations.
