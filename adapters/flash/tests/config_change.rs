@@ -25,9 +25,10 @@
 //! its bound and gives them back after a reopen. Half the phases end with the
 //! consumer acking down to a few events before the update.
 //!
-//! Also: an image opened with authentication switched (either way) or on a
-//! region of another sector count, size or program unit fails with a typed
-//! error and writes nothing.
+//! Also: an image opened with authentication switched (either way), another
+//! key or region identity, or on a region of another sector count, size or
+//! program unit fails with a typed error and writes nothing; so does a typed
+//! store opened with a channel table (`CH`) or an `N` below what is pending.
 //!
 //! `CONFIG_CHANGE_DRAWS` sets the draws (default 100), `CONFIG_CHANGE_PHASES`
 //! the phases per draw (default 6), `CONFIG_CHANGE_CUTS` the cuts per phase
@@ -35,8 +36,11 @@
 
 mod support;
 
+use monitor_events::journal::NoCounter;
 use monitor_events::journal::{AckMode, AppendError, Auth, Config, Corruption, Journal, OpenError};
-use monitor_events::Geometry;
+use monitor_events::{
+    ChannelId, EventStore, Geometry, MonitorEvent, MonitorEventSource, StoreError, MAX_ENCODED_LEN,
+};
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::Grouped;
@@ -622,4 +626,70 @@ fn i6_an_update_that_changes_the_region_or_its_authentication_is_refused() {
         );
         assert_eq!(f.image(), before.as_slice(), "{what}: wrote");
     }
+}
+
+/// The typed store across an update that lowers `CH` or `N`: refused with the
+/// typed error, writing nothing, while the pending events name more channels
+/// or number more; opened by a configuration that holds them.
+#[test]
+fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
+    let g = Geometry {
+        sector_size: 4096,
+        sector_count: 6,
+        write_size: 4,
+        multiwrite: false,
+    };
+    let mut flash = SimFlash::new(g);
+    let event = |channel: u8, update_id: u64| MonitorEvent::UpdateCompleted {
+        channel: ChannelId([channel; 32]),
+        update_id,
+    };
+    // Twelve events on six channels, under CH = N = 16.
+    let mut s = EventStore::<_, 16>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+        .unwrap();
+    for i in 0..12u8 {
+        s.push(&event(i % 6, u64::from(i))).unwrap();
+    }
+    drop(s);
+    let before = flash.image().to_vec();
+    let r = EventStore::<_, 16, 8, NoCounter, 4>::open(
+        &mut flash,
+        Config::try_new(g, MAX_ENCODED_LEN).unwrap(),
+    )
+    .map(|_| ());
+    assert!(
+        matches!(r, Err(StoreError::TooManyChannels { capacity: 4 })),
+        "{r:?}"
+    );
+    assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    let r = EventStore::<_, 8>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+        .map(|_| ());
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Journal(OpenError::TooManyPending {
+                capacity: 8
+            }))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    // Six channels fit a table of 6; twelve events a store of 12.
+    let mut s = EventStore::<_, 12, 8, NoCounter, 6>::open(
+        &mut flash,
+        Config::try_new(g, MAX_ENCODED_LEN).unwrap(),
+    )
+    .unwrap();
+    s.no_updates_in_flight();
+    let mut released = 0;
+    while let Some((id, e)) = s.release_next() {
+        assert_eq!(e, event(released as u8 % 6, released));
+        s.ack(MonitorEventSource {
+            channel: e.channel(),
+            id,
+        })
+        .unwrap();
+        released += 1;
+    }
+    assert_eq!(released, 12);
 }
