@@ -38,6 +38,63 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         }
     }
 
+    /// Rewrites the pending events into fresh sectors: rolls over into a new
+    /// sector, then retires every older one (each pending event copied forward
+    /// once, then the sector erased), so that the region holds nothing but the
+    /// pending events. Acks written in place or as records, and events acked
+    /// since, no longer count at `open`.
+    ///
+    /// What it is for: a firmware update that lowers `N`. `open` replays the
+    /// records in order in `N` slots, so a region whose records show more
+    /// events pending at once than the new `N` (a time when the old firmware
+    /// had more pending, and acked them later) is refused with
+    /// [`OpenError::TooManyPending`](crate::journal::OpenError::TooManyPending)
+    /// until the ring has turned. Opened with the old `N`, `compact` ends that
+    /// at once: the new `N` then opens it if it holds the pending events.
+    ///
+    /// Every step is a retirement, as `push` makes when it needs room: a power
+    /// cut leaves the journal as any cut does (invariants I1–I4, I10), with
+    /// the compaction done in part. Costs one erase per sector in use and a
+    /// copy of each pending event. A blank journal writes nothing.
+    ///
+    /// # Panics
+    /// If the medium fails (invariant I7).
+    pub async fn compact(&mut self) {
+        self.check_not_interrupted();
+        if self.cur.is_none() {
+            return;
+        }
+        self.busy = true;
+        self.repair().await;
+        let Some(cur) = self.cur else {
+            unreachable!("repair keeps the current sector")
+        };
+        // Into a fresh sector, unless the current one holds nothing yet. With
+        // no sector free, the oldest is retired into the current one first,
+        // as `make_room` does.
+        if cur.ptr > self.cfg.header_len() || cur.sealed {
+            if self.free_count() == 0 {
+                let rb = self.retire_bytes();
+                if !(self.can_retire() && self.fits(rb, rb - self.cfg.extent(0))) {
+                    fatal!(
+                        "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
+                    );
+                }
+                self.retire_oldest().await;
+            }
+            self.rollover().await;
+        }
+        // Every older sector retired: the pending events are copied into the
+        // fresh sector and those after it (rollovers as the copies need).
+        let fresh = self.cur.map_or(cur.seq, |c| c.seq);
+        while self.oldest < fresh {
+            self.retire_oldest().await;
+        }
+        self.sync().await;
+        self.vouch();
+        self.busy = false;
+    }
+
     /// Makes room while retiring: rolls over whenever the current sector cannot
     /// take `need` more bytes (`cost` of them against its copy budget). This is
     /// [`make_room`](Self::make_room) when no retirement may start.

@@ -637,6 +637,17 @@ impl<M: Medium, const N: usize, const K: usize, C: MonotonicCounter, const CH: u
         Ok(())
     }
 
+    /// Rewrites the pending events into fresh sectors, as
+    /// [`Journal::compact`]: for a firmware update that lowers `N`, open with
+    /// the old `N`, compact, then open with the new one. Changes nothing the
+    /// store gives back (ids, order, released or not, gates).
+    ///
+    /// # Panics
+    /// If the medium fails (I7).
+    pub async fn compact(&mut self) {
+        self.journal.compact().await;
+    }
+
     /// Number of pending events.
     pub fn pending_count(&self) -> usize {
         self.marks.len()

@@ -395,6 +395,91 @@ fn i1_i2_i8_power_cut_at_every_operation() {
     }
 }
 
+/// `compact` (a firmware update that lowers `N`) with a cut at every operation
+/// it makes, in every mode: after the workload, acked down to two events, the
+/// medium is compacted under `N` = 8. Every cut must open with exactly the two
+/// events (compaction changes no pending event); a compaction run to the end
+/// after it must leave a region that `N` = 2 opens with them, while the same
+/// region before the compaction, whose records show up to 8 pending at once,
+/// is refused by `N` = 2 where it replays ack records. A blank journal's
+/// compaction writes nothing.
+#[test]
+fn i1_i4_i10_compact_with_a_cut_at_every_operation() {
+    quiet_power_cuts();
+    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+        let geo = Geometry {
+            multiwrite: mode == Mode::InPlace,
+            ..GEO
+        };
+        let small = |c: Config<8>| {
+            let s = Config::<2>::try_new(c.geometry(), c.max_body()).unwrap();
+            match mode {
+                Mode::InPlace => s.with_ack_mode(AckMode::InPlace).unwrap(),
+                Mode::Record => s.with_ack_mode(AckMode::Record).unwrap(),
+                Mode::Auth => s.with_auth(Auth::new(KEY, REGION)).unwrap(),
+            }
+        };
+        let mut blank = TestFlash::new(geo);
+        Journal::open(&mut blank, cfg(mode)).unwrap().compact();
+        assert_eq!(blank.ops, 0, "{mode:?}: a blank journal's compaction wrote");
+
+        let mut base = TestFlash::new(geo);
+        let mut model = BTreeMap::new();
+        workload(mode, 300, &mut base, &mut model);
+        let mut j = Journal::open(&mut base, cfg(mode)).unwrap();
+        while j.pending_count() > 2 {
+            let id = j.pending().nth(j.pending_count() / 2).unwrap().0;
+            j.ack(id).unwrap();
+            model.remove(&id.0);
+        }
+        drop(j);
+        let before = Journal::open(&mut base.clone(), small(cfg(mode))).map(|_| ());
+        if mode != Mode::InPlace {
+            assert_eq!(
+                before,
+                Err(OpenError::TooManyPending { capacity: 2 }),
+                "{mode:?}: the records show more than 2 pending at once"
+            );
+        }
+        // The operations of a whole compaction.
+        let mut probe = base.clone();
+        let start = probe.ops;
+        Journal::open(&mut probe, cfg(mode)).unwrap().compact();
+        let total = probe.ops - start;
+        assert!(total > 0, "{mode:?}: the compaction wrote nothing");
+        for k in 0..=total {
+            let mut flash = base.clone();
+            flash.cut_at = Some(flash.ops + k);
+            flash.torn_seed = k * 6151 + 3;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Journal::open(&mut flash, cfg(mode)).unwrap().compact();
+            }));
+            assert_eq!(r.is_err(), k < total, "{mode:?}: cut {k} of {total}");
+            flash.power_on();
+            reset_counts(&mut flash);
+            let mut j = Journal::open(&mut flash, cfg(mode))
+                .unwrap_or_else(|e| panic!("{mode:?}: cut {k}: {e}"));
+            assert_eq!(pending_of(&mut j), model, "{mode:?}: cut {k}");
+            j.compact();
+            assert_eq!(pending_of(&mut j), model, "{mode:?}: cut {k}, compacted");
+            drop(j);
+            let mut j = Journal::open(&mut flash, small(cfg(mode)))
+                .unwrap_or_else(|e| panic!("{mode:?}: cut {k}: N = 2 after compacting: {e}"));
+            let got: BTreeMap<u64, usize> = j.pending().map(|(id, len)| (id.0, len)).collect();
+            assert_eq!(
+                got,
+                model.iter().map(|(id, b)| (*id, b.len())).collect(),
+                "{mode:?}: cut {k}: N = 2"
+            );
+            // And it goes on: a push under the smaller N.
+            if j.pending_count() < 2 {
+                let id = j.push(&[7; 9]).unwrap();
+                assert!(model.keys().all(|&m| m < id.0), "I3: cut {k}");
+            }
+        }
+    }
+}
+
 /// I8: every single bit flip of a committed journal gives an error or exactly
 /// the right events, on a medium whose writes land in order (flash) and on one
 /// whose unsynced writes may land out of order (a file), where a record that

@@ -38,9 +38,9 @@ pub enum OpenError {
     /// or its records show more pending at once than `N`: a journal written
     /// with a larger `N` whose sectors still hold events that later records
     /// acked (recovery replays the records in order, in `N` slots). It lasts
-    /// until the ring has turned once; open it with the `N` it was written
-    /// with (the crate README, "Changing the configuration"). Nothing is
-    /// written.
+    /// until the ring has turned once, or until a journal of the old `N`
+    /// [`compact`](crate::journal::Journal::compact)s the region (the crate
+    /// README, "Changing the configuration"). Nothing is written.
     TooManyPending {
         /// The capacity.
         capacity: usize,
