@@ -18,9 +18,13 @@
 //!
 //! What must hold: every open gives back exactly what was promised (I1–I4);
 //! with more pending events than its `N` the open fails with `TooManyPending`
-//! and the image is unchanged; `Full` only when the phase's `N` are pending or
-//! the region is out of room, and then an ack makes room again (a store never
-//! stops taking events once acked down, I10); no panic but a power cut. After
+//! and the image is unchanged; with fewer, it may fail so only if the run once
+//! had more than that `N` pending at once (the records still show it), and
+//! then the firmware migrates: it compacts the region under the largest `N`
+//! that opened (`Journal::compact`, through bursts of cuts, each followed by a
+//! check), after which the refused `N` must open. `Full` never comes with
+//! nothing pending (a store never stops taking events once acked down, I10);
+//! no panic but a power cut. After
 //! the last phase, under stable power, it acks everything, takes `N` bodies of
 //! its bound and gives them back after a reopen. Half the phases end with the
 //! consumer acking down to a few events before the update.
@@ -168,6 +172,10 @@ struct Found {
     /// showing more at once.
     history: u64,
     cuts: u64,
+    /// Compactions completed after a `History` refusal, and the cuts during
+    /// them.
+    compactions: u64,
+    compact_cuts: u64,
     /// Pushes answered `Full`, each followed by an ack.
     full: u64,
     /// Of the phases, those that opened records longer than their own bound.
@@ -360,6 +368,62 @@ fn phase<const K: usize>(
     Ok(Opened::Yes)
 }
 
+/// The migration a firmware that lowers `N` makes when `open` answers
+/// `TooManyPending` with fewer pending: open with the `N` the records fit
+/// (`cfg`), [`compact`](monitor_events::journal::Journal::compact), and go on.
+/// Cuts land in bursts during the compactions (two in three tries), each
+/// followed by an open and a check, until one completes; then the records show
+/// no more pending at once than are pending.
+fn compact<const W: usize>(
+    flash: &mut SimFlash,
+    group: u32,
+    cfg: Config<W>,
+    st: &mut State,
+    name: &str,
+) -> Result<(), String> {
+    let mut bursts = Bursts::default();
+    for attempt in 0..1000 {
+        let armed = st.rng.below(3) != 0;
+        if armed {
+            let k = bursts.next(&mut st.rng, 16);
+            let torn = Torn::random(u64::from(st.rng.next_u32()) << 8 | 1);
+            flash.cut_after(k, torn);
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+            let mut j = open(flash, group, cfg, "open to compact")?;
+            j.compact();
+            Ok(())
+        }));
+        // Disarms a cut that did not fire.
+        flash.power_on();
+        let done = match r {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => return Err(format!("compaction {attempt}: {e}")),
+            Err(p) => {
+                let msg = panic_text(&*p);
+                if !is_power_cut(&msg) {
+                    return Err(format!("compaction {attempt}: panicked: {msg}"));
+                }
+                st.found.compact_cuts += 1;
+                false
+            }
+        };
+        let mut j = open(flash, group, cfg, "open after a compaction")?;
+        let (c, got) = check(&st.model, &mut j, &format!("{name}: compaction {attempt}"));
+        st.found.counts.add(c);
+        if !c.clean() {
+            return Err(format!("compaction {attempt}: {c:?}"));
+        }
+        st.model.adopt(&got);
+        if done {
+            st.found.compactions += 1;
+            st.peak = got.len();
+            return Ok(());
+        }
+    }
+    Err("no compaction completed in 1000 tries".into())
+}
+
 /// Stable power at the end: everything promised is there; acked down, `K`
 /// bodies of the bound go in and come back after a reopen.
 fn settle<const K: usize>(
@@ -406,6 +470,8 @@ fn run(seed: u64, phases: u64, cuts: u64) -> Found {
         peak: 0,
     };
     let mut last = None;
+    // The phase with the largest `N` that opened (the latest of equals).
+    let mut widest: Option<Phase> = None;
     let region_name = format!(
         "seed {seed:#x}: {}x{} B in {} blocks, unit {} B, multiwrite {}, auth {}",
         g.sector_count, g.sector_size, region.group, g.write_size, g.multiwrite, region.auth
@@ -426,10 +492,39 @@ fn run(seed: u64, phases: u64, cuts: u64) -> Found {
             _ => phase::<32>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
         };
         st.found.phases += 1;
+        let r = match r {
+            Ok(Opened::History) => {
+                // Migrate: compact under the widest `N` that opened, then the
+                // phase must open.
+                st.found.history += 1;
+                let w = widest.expect("a refusal for history follows a phase that opened");
+                let name = format!("{name}\n  compacted with N {}", w.n);
+                let c = match w.n {
+                    8 => compact::<8>(f, group, config(&region, &w).unwrap(), &mut st, &name),
+                    16 => compact::<16>(f, group, config(&region, &w).unwrap(), &mut st, &name),
+                    _ => compact::<32>(f, group, config(&region, &w).unwrap(), &mut st, &name),
+                };
+                c.and_then(|()| match p.n {
+                    8 => phase::<8>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
+                    16 => phase::<16>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
+                    _ => phase::<32>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
+                })
+                .and_then(|o| match o {
+                    Opened::Yes => Ok(o),
+                    o => Err(format!("after the compaction: {o:?}")),
+                })
+            }
+            r => r,
+        };
         match r {
-            Ok(Opened::Yes) => last = Some(p),
+            Ok(Opened::Yes) => {
+                last = Some(p);
+                if widest.is_none_or(|w| p.n >= w.n) {
+                    widest = Some(p);
+                }
+            }
             Ok(Opened::TooMany) => st.found.too_many += 1,
-            Ok(Opened::History) => st.found.history += 1,
+            Ok(Opened::History) => unreachable!("migrated above"),
             Err(e) => {
                 st.found.fail(format!("{name}\n  {e}"));
                 return st.found;
@@ -468,6 +563,8 @@ fn i1_i4_i6_i10_a_firmware_update_changes_the_config() {
             t.too_many += f.too_many;
             t.history += f.history;
             t.cuts += f.cuts;
+            t.compactions += f.compactions;
+            t.compact_cuts += f.compact_cuts;
             t.full += f.full;
             t.longer += f.longer;
             t.counts.add(f.counts);
@@ -477,12 +574,14 @@ fn i1_i4_i6_i10_a_firmware_update_changes_the_config() {
         },
     );
     println!(
-        "config changes: {draws} regions, {} phases ({} refused with TooManyPending for more pending than N, {} for records showing more at once, {} opening records longer than their bound), {} cuts, {} Full, {}",
+        "config changes: {draws} regions, {} phases ({} refused with TooManyPending for more pending than N, {} for records showing more at once, each then compacted under a larger N and opened; {} opening records longer than their bound), {} cuts, {} compactions completed through {} cuts, {} Full, {}",
         t.phases,
         t.too_many,
         t.history,
         t.longer,
         t.cuts,
+        t.compactions,
+        t.compact_cuts,
         t.full,
         t.counts.summary()
     );
@@ -493,6 +592,7 @@ fn i1_i4_i6_i10_a_firmware_update_changes_the_config() {
     );
     // The scenarios the test is for did occur.
     assert!(t.too_many > 0 && t.longer > 0 && t.cuts > 0);
+    assert!(t.history > 0 && t.compactions == t.history && t.compact_cuts > 0);
 }
 
 /// Pushes `count` bodies of up to `max_body` bytes and acks all but every
@@ -630,7 +730,9 @@ fn i6_an_update_that_changes_the_region_or_its_authentication_is_refused() {
 
 /// The typed store across an update that lowers `CH` or `N`: refused with the
 /// typed error, writing nothing, while the pending events name more channels
-/// or number more; opened by a configuration that holds them.
+/// or number more; opened by a configuration that holds them. And lowering `N`
+/// with fewer pending whose records show more at once: refused, then opened
+/// once a store of the old `N` compacted.
 #[test]
 fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
     let g = Geometry {
@@ -692,4 +794,55 @@ fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
         released += 1;
     }
     assert_eq!(released, 12);
+    drop(s);
+    // Sixteen more, twelve of them acked: four pending, but the records show
+    // sixteen at once, so N = 8 is refused until a store of 16 compacts.
+    let mut s = EventStore::<_, 16>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+        .unwrap();
+    s.no_updates_in_flight();
+    for i in 0..16u8 {
+        s.push(&event(i % 6, 100 + u64::from(i))).unwrap();
+    }
+    let mut kept = Vec::new();
+    while let Some((id, e)) = s.release_next() {
+        if kept.len() < 4 && id.0 % 4 == 0 {
+            kept.push((id, e));
+        } else {
+            s.ack(MonitorEventSource {
+                channel: e.channel(),
+                id,
+            })
+            .unwrap();
+        }
+    }
+    assert_eq!(kept.len(), 4);
+    drop(s);
+    let before = flash.image().to_vec();
+    let r = EventStore::<_, 8>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+        .map(|_| ());
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Journal(OpenError::TooManyPending {
+                capacity: 8
+            }))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    let mut s = EventStore::<_, 16>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+        .unwrap();
+    s.compact();
+    drop(s);
+    let mut s =
+        EventStore::<_, 8>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap()).unwrap();
+    s.no_updates_in_flight();
+    let mut again = Vec::new();
+    while let Some(x) = s.release_next() {
+        again.push(x);
+    }
+    assert_eq!(
+        again, kept,
+        "the compacted store gives back what was pending"
+    );
 }

@@ -298,6 +298,10 @@ impl<M: Flash, const K: usize> PathJournal<M, K> {
         on_path!(self, j => j.next_id())
     }
 
+    pub fn compact(&mut self) {
+        on_path!(self, j => j.compact(), j.compact())
+    }
+
     pub fn medium(&self) -> &M {
         on_path!(self, j => j.medium())
     }
