@@ -157,8 +157,29 @@ fn open<'a, const K: usize>(
     cfg: Config<K>,
     what: &str,
 ) -> Result<PathJournal<Sectors<'a, SimFlash>, K>, String> {
-    PathJournal::open(Path::Blocking, sectors(flash, group), cfg)
-        .map_err(|e| format!("{what}: {e}"))
+    open_on(Path::Blocking, flash, group, cfg, what)
+}
+
+/// As [`open`], through the engine `path`.
+fn open_on<'a, const K: usize>(
+    path: Path,
+    flash: &'a mut SimFlash,
+    group: u32,
+    cfg: Config<K>,
+    what: &str,
+) -> Result<PathJournal<Sectors<'a, SimFlash>, K>, String> {
+    PathJournal::open(path, sectors(flash, group), cfg).map_err(|e| format!("{what}: {e}"))
+}
+
+/// The engine of the `k`-th run of something: the async one every other time
+/// when the tests are built with it (`ci/test` builds them so), else blocking.
+fn path_for(k: u64) -> Path {
+    #[cfg(feature = "async")]
+    if k % 2 == 1 {
+        return Path::Async;
+    }
+    let _ = k;
+    Path::Blocking
 }
 
 /// What the phases found.
@@ -192,7 +213,8 @@ impl Found {
 }
 
 /// Random operations under `cfg` until the armed cut fires (the closure then
-/// panics); `Err` on anything the journal must not do.
+/// panics); `Err` on anything the journal must not do. Half of the runs go
+/// through the async engine (when built with it).
 fn operate<const K: usize>(
     flash: &mut SimFlash,
     group: u32,
@@ -201,7 +223,8 @@ fn operate<const K: usize>(
     rng: &mut Pcg32,
     (full, peak): (&mut u64, &mut usize),
 ) -> Result<(), String> {
-    let mut j = open(flash, group, cfg, "open")?;
+    let path = path_for(u64::from(rng.next_u32()));
+    let mut j = open_on(path, flash, group, cfg, "open")?;
     for _ in 0..100_000 {
         let r = rng.below(100);
         if r < 55 {
@@ -232,7 +255,7 @@ fn operate<const K: usize>(
             model.acked(id);
         } else {
             drop(j);
-            j = open(flash, group, cfg, "reopen")?;
+            j = open_on(path, flash, group, cfg, "reopen")?;
         }
     }
     Err("no cut fired in 100000 operations".into())
@@ -373,7 +396,8 @@ fn phase<const K: usize>(
 /// (`cfg`), [`compact`](monitor_events::journal::Journal::compact), and go on.
 /// Cuts land in bursts during the compactions (two in three tries), each
 /// followed by an open and a check, until one completes; then the records show
-/// no more pending at once than are pending.
+/// no more pending at once than are pending. Every other try compacts through
+/// the async engine (when built with it).
 fn compact<const W: usize>(
     flash: &mut SimFlash,
     group: u32,
@@ -390,7 +414,7 @@ fn compact<const W: usize>(
             flash.cut_after(k, torn);
         }
         let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
-            let mut j = open(flash, group, cfg, "open to compact")?;
+            let mut j = open_on(path_for(attempt), flash, group, cfg, "open to compact")?;
             j.compact();
             Ok(())
         }));
