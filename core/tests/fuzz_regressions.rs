@@ -72,6 +72,9 @@ fn i1_i2_i3_i4_ops_with_power_cuts_seeds() {
         if name.contains("cut") {
             assert!(report.cuts > 0, "{name} no longer cuts power");
         }
+        if name.contains("compact-op") {
+            assert!(report.compactions > 0, "{name} no longer compacts");
+        }
     }
 }
 

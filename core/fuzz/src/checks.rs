@@ -545,7 +545,7 @@ pub const MAX_STEPS: usize = 256;
 /// | 2 | len, pattern | push a batch of 2 or 3 bodies (`opcode / 8 % 2`) |
 /// | 3, 4 | k | ack the `k`-th pending id; `k ≥ 0xF0`: an unknown id, `0xE0..0xF0`: an acked one |
 /// | 5 | k1, k2 | ack a batch of two ids chosen as for 3 |
-/// | 6 | | reopen |
+/// | 6 | | reopen; the opcode byte `0xFE`: [`compact`](Journal::compact) |
 /// | 7 | j, v | cut power at the `j % 48`-th program or erase from now, torn as `v % 4` says (0 `NotStarted`, 1 `Completed`, 2 `NoBits`, 3 `RandomSubset`) |
 ///
 /// An operation interrupted by the cut panics (I7); the check powers on, reopens
@@ -581,6 +581,8 @@ pub struct OpsReport {
     pub cuts_skipped: u32,
     /// Clean reopens (the final one included).
     pub reopens: u32,
+    /// Compactions that completed.
+    pub compactions: u32,
 }
 
 struct Run<const N: usize> {
@@ -639,6 +641,7 @@ fn run_ops<const N: usize>(shape: Shape, mut input: Input<'_>) -> OpsReport {
                 let ids = vec![run.pick(input.byte()), run.pick(input.byte())];
                 run.ack(ids);
             }
+            6 if op == 0xFE => run.compact(),
             6 => run.reopen(),
             _ => {
                 let (j, v) = (input.byte(), input.byte());
@@ -866,6 +869,19 @@ impl<const N: usize> Run<N> {
                 self.report.acks += 1;
             }
         }
+        self.check_listing();
+    }
+
+    /// Compacts: nothing the journal holds may change, cut or not.
+    fn compact(&mut self) {
+        trace!("compact (pending {:?})", self.model.durable.keys());
+        if self
+            .mutate(InFlight::Ack(Vec::new()), |j| j.compact())
+            .is_none()
+        {
+            return;
+        }
+        self.report.compactions += 1;
         self.check_listing();
     }
 
