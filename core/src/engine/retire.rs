@@ -61,14 +61,12 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// If the medium fails (invariant I7).
     pub async fn compact(&mut self) {
         self.check_not_interrupted();
-        if self.cur.is_none() {
+        // `repair` erases free sectors only: `cur` stays as it is.
+        let Some(cur) = self.cur else {
             return;
-        }
+        };
         self.busy = true;
         self.repair().await;
-        let Some(cur) = self.cur else {
-            unreachable!("repair keeps the current sector")
-        };
         // Into a fresh sector, unless the current one holds nothing yet. With
         // no sector free, the oldest is retired into the current one first,
         // as `make_room` does.
