@@ -770,6 +770,22 @@ fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
         channel: ChannelId([channel; 32]),
         update_id,
     };
+    // A store of N = 8 refuses the image with TooManyPending, writing nothing.
+    let refused_by_8 = |flash: &mut SimFlash| {
+        let before = flash.image().to_vec();
+        let r = EventStore::<_, 8>::open(&mut *flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
+            .map(|_| ());
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Journal(OpenError::TooManyPending {
+                    capacity: 8
+                }))
+            ),
+            "{r:?}"
+        );
+        assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    };
     // Twelve events on six channels, under CH = N = 16.
     let mut s = EventStore::<_, 16>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
         .unwrap();
@@ -788,18 +804,7 @@ fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
         "{r:?}"
     );
     assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
-    let r = EventStore::<_, 8>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
-        .map(|_| ());
-    assert!(
-        matches!(
-            r,
-            Err(StoreError::Journal(OpenError::TooManyPending {
-                capacity: 8
-            }))
-        ),
-        "{r:?}"
-    );
-    assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    refused_by_8(&mut flash);
     // Six channels fit a table of 6; twelve events a store of 12.
     let mut s = EventStore::<_, 12, 8, NoCounter, 6>::open(
         &mut flash,
@@ -841,19 +846,7 @@ fn i6_an_update_of_the_store_below_its_pending_channels_or_events_is_refused() {
     }
     assert_eq!(kept.len(), 4);
     drop(s);
-    let before = flash.image().to_vec();
-    let r = EventStore::<_, 8>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
-        .map(|_| ());
-    assert!(
-        matches!(
-            r,
-            Err(StoreError::Journal(OpenError::TooManyPending {
-                capacity: 8
-            }))
-        ),
-        "{r:?}"
-    );
-    assert_eq!(flash.image(), before.as_slice(), "a refused open wrote");
+    refused_by_8(&mut flash);
     let mut s = EventStore::<_, 16>::open(&mut flash, Config::try_new(g, MAX_ENCODED_LEN).unwrap())
         .unwrap();
     s.compact();
