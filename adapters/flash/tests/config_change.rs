@@ -1,5 +1,5 @@
 //! A firmware update that changes the journal's `Config` on the same region
-//! (invariants I1–I4, I6, I10): what a device sees when a new firmware opens
+//! (invariants I1–I4, I6, I8–I10): what a device sees when a new firmware opens
 //! the events an older one left, and the older one (rolled back) opens them
 //! again.
 //!
@@ -47,7 +47,6 @@ use monitor_events::{
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
-use monitor_events_flash::Grouped;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use support::*;
 
@@ -82,13 +81,24 @@ fn config<const K: usize>(r: &Region, p: &Phase) -> Option<Config<K>> {
     }
 }
 
+/// `$f::<N>($args)` for the `N` (8, 16 or 32) that `$n` names; the arguments
+/// are expanded in each arm, so `config(..)` among them takes that `N`.
+macro_rules! by_n {
+    ($n:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $n {
+            8 => $f::<8>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            _ => $f::<32>($($arg),*),
+        }
+    };
+}
+
 /// Whether `Config` takes `p` on `r` (for `N` = `p.n`).
 fn takes(r: &Region, p: &Phase) -> bool {
-    match p.n {
-        8 => config::<8>(r, p).is_some(),
-        16 => config::<16>(r, p).is_some(),
-        _ => config::<32>(r, p).is_some(),
+    fn some<const K: usize>(c: Option<Config<K>>) -> bool {
+        c.is_some()
     }
+    by_n!(p.n, some(config(r, p)))
 }
 
 fn draw_region(rng: &mut Pcg32) -> Region {
@@ -144,10 +154,6 @@ fn next_phase(rng: &mut Pcg32, r: &Region) -> Phase {
             return p;
         }
     }
-}
-
-fn sectors(flash: &mut SimFlash, group: u32) -> Sectors<'_, SimFlash> {
-    Sectors(Grouped::new(flash, group).expect("a grouping the flash was sized for"))
 }
 
 /// Opens the journal on `flash` under `cfg`; `Err` names `what` and the error.
@@ -247,12 +253,7 @@ fn operate<const K: usize>(
                 Err(e) => return Err(format!("push of {} B refused: {e}", payload.len())),
             }
         } else if r < 95 && j.pending_count() > 0 {
-            let ids = j.pending_ids();
-            let id = ids[rng.below(ids.len() as u32) as usize];
-            model.in_flight = Some(InFlight::Ack(id.0));
-            j.ack(id)
-                .map_err(|e| format!("ack of a pending id refused: {e}"))?;
-            model.acked(id);
+            ack_random(&mut j, model, rng, 0)?;
         } else {
             drop(j);
             j = open_on(path, flash, group, cfg, "reopen")?;
@@ -510,11 +511,10 @@ fn run(seed: u64, phases: u64, cuts: u64) -> Found {
         ));
         let name = format!("{region_name}{history}");
         let f = &mut flash;
-        let r = match p.n {
-            8 => phase::<8>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
-            16 => phase::<16>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
-            _ => phase::<32>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
-        };
+        let r = by_n!(
+            p.n,
+            phase(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name)
+        );
         st.found.phases += 1;
         let r = match r {
             Ok(Opened::History) => {
@@ -523,15 +523,15 @@ fn run(seed: u64, phases: u64, cuts: u64) -> Found {
                 st.found.history += 1;
                 let w = widest.expect("a refusal for history follows a phase that opened");
                 let name = format!("{name}\n  compacted with N {}", w.n);
-                let c = match w.n {
-                    8 => compact::<8>(f, group, config(&region, &w).unwrap(), &mut st, &name),
-                    16 => compact::<16>(f, group, config(&region, &w).unwrap(), &mut st, &name),
-                    _ => compact::<32>(f, group, config(&region, &w).unwrap(), &mut st, &name),
-                };
-                c.and_then(|()| match p.n {
-                    8 => phase::<8>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
-                    16 => phase::<16>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
-                    _ => phase::<32>(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name),
+                let c = by_n!(
+                    w.n,
+                    compact(f, group, config(&region, &w).unwrap(), &mut st, &name)
+                );
+                c.and_then(|()| {
+                    by_n!(
+                        p.n,
+                        phase(f, group, config(&region, &p).unwrap(), &mut st, cuts, &name)
+                    )
                 })
                 .and_then(|o| match o {
                     Opened::Yes => Ok(o),
@@ -559,11 +559,10 @@ fn run(seed: u64, phases: u64, cuts: u64) -> Found {
     if let Some(p) = last {
         let name = format!("{region_name}{history}\n  settle");
         let (f, m) = (&mut flash, &mut st.model);
-        let r = match p.n {
-            8 => settle::<8>(f, group, config(&region, &p).unwrap(), m, &name),
-            16 => settle::<16>(f, group, config(&region, &p).unwrap(), m, &name),
-            _ => settle::<32>(f, group, config(&region, &p).unwrap(), m, &name),
-        };
+        let r = by_n!(
+            p.n,
+            settle(f, group, config(&region, &p).unwrap(), m, &name)
+        );
         match r {
             Ok(c) if c.clean() => st.found.counts.add(c),
             Ok(c) => st.found.fail(format!("{name}: {c:?}")),
@@ -645,7 +644,7 @@ fn reread(image: &[u8], to: Geometry) -> SimFlash {
 }
 
 #[test]
-fn i6_an_update_that_changes_the_region_or_its_authentication_is_refused() {
+fn i8_i9_an_update_that_changes_the_region_or_its_authentication_is_refused() {
     let g = Geometry {
         sector_size: 2048,
         sector_count: 8,

@@ -7,13 +7,13 @@
 
 pub use crate::support::env_u64;
 use crate::support::{
-    check, random_body, Bursts, Counts, InFlight, Model, Path, PathJournal, Sectors, LARGEST_BODY,
+    ack_random, check, random_body, sectors, Bursts, Counts, InFlight, Model, Path, PathJournal,
+    LARGEST_BODY,
 };
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth, Config};
 use monitor_events::{Geometry, Medium, MAX_ENCODED_LEN};
 use monitor_events_flash::sim::{is_power_cut, panic_text, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
-use monitor_events_flash::Grouped;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,11 +104,6 @@ pub fn config<const K: usize>(
     }
 }
 
-/// The flash as the journal sees it: sectors of `group` erase blocks.
-fn sectors(flash: &mut SimFlash, group: u32) -> Sectors<'_, SimFlash> {
-    Sectors(Grouped::new(flash, group).expect("a grouping the flash was sized for"))
-}
-
 /// Random operations until the armed cut fires (the closure then panics).
 #[allow(clippy::too_many_arguments)]
 fn operate<const K: usize>(
@@ -152,13 +147,7 @@ fn operate<const K: usize>(
         } else if r < pushes + 45 * (100 - pushes) / 50 && j.pending_count() > usize::from(stuck) {
             // A stuck consumer never acks the oldest event: every retirement must
             // copy it forward.
-            let ids = j.pending_ids();
-            let skip = usize::from(stuck);
-            let id = ids[skip + rng.below((ids.len() - skip) as u32) as usize];
-            model.in_flight = Some(InFlight::Ack(id.0));
-            j.ack(id)
-                .map_err(|e| format!("ack of a pending id refused: {e}"))?;
-            model.acked(id);
+            ack_random(&mut j, model, rng, usize::from(stuck))?;
         } else {
             drop(j);
             j = PathJournal::open(path, sectors(flash, group), cfg)

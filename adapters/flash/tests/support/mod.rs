@@ -426,6 +426,28 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The flash as the journal sees it: sectors of `group` erase blocks.
+pub fn sectors(flash: &mut SimFlash, group: u32) -> Sectors<'_, SimFlash> {
+    Sectors(Grouped::new(flash, group).expect("a grouping the flash was sized for"))
+}
+
+/// Acks a random pending event of `j` past its first `skip` (a stuck consumer
+/// never acks those), the model told of the ack in flight first.
+pub fn ack_random<M: Flash, const K: usize>(
+    j: &mut PathJournal<M, K>,
+    model: &mut Model,
+    rng: &mut Pcg32,
+    skip: usize,
+) -> Result<(), String> {
+    let ids = j.pending_ids();
+    let id = ids[skip + rng.below((ids.len() - skip) as u32) as usize];
+    model.in_flight = Some(InFlight::Ack(id.0));
+    j.ack(id)
+        .map_err(|e| format!("ack of a pending id refused: {e}"))?;
+    model.acked(id);
+    Ok(())
+}
+
 /// Runs `work(0..count)` on every core, adding what each returns with `add`.
 pub fn fan_out_with<T: Default + Send>(
     count: u64,
