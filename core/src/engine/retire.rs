@@ -22,14 +22,9 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
                 return;
             }
             if self.free_count() == 0 {
-                let rb = self.retire_bytes();
-                if self.can_retire() && self.fits(rb, rb - self.cfg.extent(0)) {
-                    self.retire_oldest().await;
-                    continue;
-                }
-                fatal!(
-                    "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
-                );
+                self.must_retire_into_current();
+                self.retire_oldest().await;
+                continue;
             }
             self.rollover().await;
             if self.free_count() < want_free && self.can_retire() {
@@ -72,12 +67,7 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         // as `make_room` does.
         if cur.ptr > self.cfg.header_len() || cur.sealed {
             if self.free_count() == 0 {
-                let rb = self.retire_bytes();
-                if !(self.can_retire() && self.fits(rb, rb - self.cfg.extent(0))) {
-                    fatal!(
-                        "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
-                    );
-                }
+                self.must_retire_into_current();
                 self.retire_oldest().await;
             }
             self.rollover().await;
@@ -91,6 +81,18 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         self.sync().await;
         self.vouch();
         self.busy = false;
+    }
+
+    /// With no sector free, the oldest must retire into the current one:
+    /// stops (I7) if its copies do not fit there. (Not async itself, so that
+    /// the async build has no future more for it.)
+    fn must_retire_into_current(&self) {
+        let rb = self.retire_bytes();
+        if !(self.can_retire() && self.fits(rb, rb - self.cfg.extent(0))) {
+            fatal!(
+                "monitor-events: no free sector left (power cuts in compaction, or writes that did not verify?)"
+            );
+        }
     }
 
     /// Makes room while retiring: rolls over whenever the current sector cannot
