@@ -36,8 +36,8 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// Rewrites the pending events into fresh sectors: rolls over into a new
     /// sector, then retires every older one (each pending event copied forward
     /// once, then the sector erased), so that the region holds nothing but the
-    /// pending events. Acks written in place or as records, and events acked
-    /// since, no longer count at `open`.
+    /// pending events: the records of acked events, and the ack records, are
+    /// erased with their sectors.
     ///
     /// What it is for: a firmware update that lowers `N`. `open` replays the
     /// records in order in `N` slots, so a region whose records show more
