@@ -177,17 +177,6 @@ fn open_on<'a, const K: usize>(
     PathJournal::open(path, sectors(flash, group), cfg).map_err(|e| format!("{what}: {e}"))
 }
 
-/// The engine of the `k`-th run of something: the async one every other time
-/// when the tests are built with it (`ci/test` builds them so), else blocking.
-fn path_for(k: u64) -> Path {
-    #[cfg(feature = "async")]
-    if k % 2 == 1 {
-        return Path::Async;
-    }
-    let _ = k;
-    Path::Blocking
-}
-
 /// What the phases found.
 #[derive(Default)]
 struct Found {

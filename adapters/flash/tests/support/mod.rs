@@ -1,7 +1,8 @@
 //! Shared by the crash, bit-flip and error tests: a model of what the store has
-//! promised, the check of a recovered journal against it, and [`PathJournal`], a
-//! journal on either build of the engine (blocking, or async under a minimal
-//! executor) so that one scenario drives both.
+//! promised, the check of a recovered journal against it, and [`PathJournal`]
+//! and [`PathStore`], a journal and a typed store on either build of the engine
+//! (blocking, or async under a minimal executor) so that one scenario drives
+//! both.
 #![allow(dead_code)]
 
 pub mod events;
@@ -9,8 +10,10 @@ pub mod events;
 pub mod yielding;
 
 use monitor_events::journal::{AckMode, AppendError, Auth, Config, Journal, OpenError, UnknownId};
-use monitor_events::AckOutcome;
-use monitor_events::{EventId, Geometry, Medium};
+use monitor_events::journal::{MonotonicCounter, ReadError};
+use monitor_events::{AckError, AckOutcome, ChannelGates, ChannelId, InFlightError, InFlightState};
+use monitor_events::{EventId, EventStore, Geometry, Medium, MonitorEvent, MonitorEventSource};
+use monitor_events::{PendingInfo, PushError, StoreError};
 use monitor_events_flash::sim::{SimError, SimFlash};
 use monitor_events_flash::workload::Pcg32;
 use monitor_events_flash::Grouped;
@@ -212,6 +215,17 @@ pub enum Path {
     Async,
 }
 
+/// The engine of the `k`-th run of something: the async one every other time
+/// when the tests are built with it (`ci/test` builds them so), else blocking.
+pub fn path_for(k: u64) -> Path {
+    #[cfg(feature = "async")]
+    if k % 2 == 1 {
+        return Path::Async;
+    }
+    let _ = k;
+    Path::Blocking
+}
+
 /// A medium both builds of the engine take.
 #[cfg(feature = "async")]
 pub trait Flash: Medium + monitor_events::AsyncMedium {}
@@ -308,6 +322,151 @@ impl<M: Flash, const K: usize> PathJournal<M, K> {
 
     pub fn into_medium(self) -> M {
         on_path!(self, j => j.into_medium())
+    }
+}
+
+/// A typed store opened through one [`Path`]: the scenario calls the same
+/// methods whichever engine runs underneath.
+pub enum PathStore<M: Flash, const N: usize, const K: usize, C: MonotonicCounter, const CH: usize> {
+    Blocking(EventStore<M, N, K, C, CH>),
+    #[cfg(feature = "async")]
+    Async(monitor_events::asynch::EventStore<M, N, K, C, CH>),
+}
+
+/// As `on_path!`, for a [`PathStore`].
+macro_rules! on_store {
+    ($self:expr, $s:ident => $blocking:expr, $async:expr) => {
+        match $self {
+            PathStore::Blocking($s) => $blocking,
+            #[cfg(feature = "async")]
+            PathStore::Async($s) => embassy_futures::block_on($async),
+        }
+    };
+    ($self:expr, $s:ident => $either:expr) => {
+        match $self {
+            PathStore::Blocking($s) => $either,
+            #[cfg(feature = "async")]
+            PathStore::Async($s) => $either,
+        }
+    };
+}
+
+impl<M: Flash, const N: usize, const K: usize, C: MonotonicCounter, const CH: usize>
+    PathStore<M, N, K, C, CH>
+{
+    /// Opens `medium` through `path`, `counter` beside it.
+    pub fn open_with_counter(
+        path: Path,
+        medium: M,
+        config: Config<N>,
+        counter: C,
+    ) -> Result<Self, StoreError> {
+        match path {
+            Path::Blocking => {
+                EventStore::open_with_counter(medium, config, counter).map(PathStore::Blocking)
+            }
+            #[cfg(feature = "async")]
+            Path::Async => embassy_futures::block_on(
+                monitor_events::asynch::EventStore::open_with_counter(medium, config, counter),
+            )
+            .map(PathStore::Async),
+        }
+    }
+
+    pub fn path(&self) -> Path {
+        match self {
+            PathStore::Blocking(_) => Path::Blocking,
+            #[cfg(feature = "async")]
+            PathStore::Async(_) => Path::Async,
+        }
+    }
+
+    pub fn push(&mut self, event: &MonitorEvent) -> Result<EventId, PushError> {
+        on_store!(self, s => s.push(event), s.push(event))
+    }
+
+    pub fn push_batch(
+        &mut self,
+        events: &[MonitorEvent],
+        scratch: &mut [u8],
+        ids: &mut [EventId],
+    ) -> Result<(), PushError> {
+        on_store!(self, s => s.push_batch(events, scratch, ids), s.push_batch(events, scratch, ids))
+    }
+
+    pub fn ack(&mut self, source: MonitorEventSource) -> Result<AckOutcome, AckError> {
+        on_store!(self, s => s.ack(source), s.ack(source))
+    }
+
+    pub fn ack_batch(
+        &mut self,
+        sources: &[MonitorEventSource],
+        out: &mut [AckOutcome],
+    ) -> Result<(), AckError> {
+        on_store!(self, s => s.ack_batch(sources, out), s.ack_batch(sources, out))
+    }
+
+    pub fn release_next(&mut self) -> Option<(EventId, MonitorEvent)> {
+        on_store!(self, s => s.release_next(), s.release_next())
+    }
+
+    pub fn peek(&mut self, id: EventId, buf: &mut [u8]) -> Result<MonitorEvent, ReadError> {
+        on_store!(self, s => s.peek(id, buf), s.peek(id, buf))
+    }
+
+    /// The pending events in id order, as the store's `pending` shows them.
+    pub fn pending(&self) -> std::vec::IntoIter<PendingInfo> {
+        on_store!(self, s => s.pending().collect::<Vec<_>>()).into_iter()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        on_store!(self, s => s.pending_count())
+    }
+
+    pub fn next_id(&self) -> EventId {
+        on_store!(self, s => s.next_id())
+    }
+
+    pub fn restore_in_flight(&mut self, updates: &[(ChannelId, u64)]) -> Result<(), InFlightError> {
+        on_store!(self, s => s.restore_in_flight(updates))
+    }
+
+    pub fn no_updates_in_flight(&mut self) {
+        on_store!(self, s => s.no_updates_in_flight())
+    }
+
+    pub fn in_flight_state(&self) -> InFlightState {
+        on_store!(self, s => s.in_flight_state())
+    }
+
+    pub fn begin_update(
+        &mut self,
+        channel: ChannelId,
+        update_id: u64,
+    ) -> Result<(), InFlightError> {
+        on_store!(self, s => s.begin_update(channel, update_id))
+    }
+
+    pub fn complete_update(&mut self, channel: ChannelId, update_id: u64) -> bool {
+        on_store!(self, s => s.complete_update(channel, update_id))
+    }
+
+    pub fn gates(&self) -> &ChannelGates<K> {
+        on_store!(self, s => s.gates())
+    }
+
+    /// The medium under the store's journal.
+    pub fn medium(&self) -> &M {
+        on_store!(self, s => s.journal().medium())
+    }
+
+    /// The journal's version (what a monotonic counter is told).
+    pub fn version(&self) -> u64 {
+        on_store!(self, s => s.journal().version())
+    }
+
+    pub fn into_medium(self) -> M {
+        on_store!(self, s => s.into_medium())
     }
 }
 
