@@ -1,9 +1,10 @@
-//! I1–I5 and I10 of the typed [`EventStore`] under brown-outs, every mode at
-//! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB, 3 to
-//! 16 of them, program units of 1 to 32 B), in-place acks, ack records or
-//! authenticated records, random reserves; and a monotonic counter beside the
-//! medium (none, one that keeps every version, or one that keeps only a
-//! rollover's), which the cuts must never turn into a refused open.
+//! I1–I5 and I10 of the typed [`EventStore`](monitor_events::EventStore) under
+//! brown-outs, every mode at once: random geometries `Config` accepts (sectors
+//! of 256 B to 16 KiB, 3 to 16 of them, program units of 1 to 32 B), in-place
+//! acks, ack records or authenticated records, random reserves; and a
+//! monotonic counter beside the medium (none, one that keeps every version, or
+//! one that keeps only a rollover's), which the cuts must never turn into a
+//! refused open.
 //!
 //! Between cuts the store runs a random workload of typed events: claims (whose
 //! preimages `open` hashes to check them), failed forwards up to the largest
@@ -62,13 +63,22 @@
 //! refused declaration and a recovery. `STORE_SCALE_DRAWS` sets the geometries
 //! of each run (default 6), `STORE_SCALE_CUTS` the cuts per geometry (default
 //! 300).
+//!
+//! Each geometry's run goes through one engine (`support::PathStore`): the
+//! blocking store, or, when the tests are built with `async` (`ci/test` builds
+//! them so), for the odd seeds, `monitor_events::asynch::EventStore`, each call
+//! driven by `embassy_futures::block_on`. The engine follows from the seed
+//! alone, so a failing seed (its message names the engine) reproduces, and
+//! both engines meet the same draws, workload, model and checks. Each summary
+//! line gives the runs per engine; built with `async`, a test of two or more
+//! geometries per run must send some through each.
 
 mod support;
 
 use monitor_events::journal::{max_pending_with_reserve, AckMode, Auth};
 use monitor_events::{
-    AckOutcome, ChannelId, Config, EventId, EventKind, EventStore, Geometry, InFlightError,
-    InFlightState, MonitorEvent, MonitorEventSource, PushError, MAX_ENCODED_LEN,
+    AckOutcome, ChannelId, Config, EventId, EventKind, Geometry, InFlightError, InFlightState,
+    MonitorEvent, MonitorEventSource, PushError, MAX_ENCODED_LEN,
 };
 use monitor_events_flash::sim::{is_power_cut, panic_text, quiet_power_cuts, SimFlash, Torn};
 use monitor_events_flash::workload::Pcg32;
@@ -77,13 +87,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use support::events::{channel, encoded, event};
 use support::{check, env_u64, Bursts, Counter, CounterKind, Counts, InFlight, Model, Recovered};
-use support::{Plan, Rate, Weak};
+use support::{path_for, Path, PathStore, Plan, Rate, Weak};
 
 /// Pending capacity of the every-mode test.
 const EVERY_MODE_N: usize = 8;
 
+/// The typed store on the weak flash, through either engine: the blocking
+/// `EventStore`, or `monitor_events::asynch::EventStore` with every call driven
+/// by `block_on` (`support::PathStore`).
 type Store<'a, const N: usize, const CH: usize, const K: usize> =
-    EventStore<&'a mut Weak<Plan>, N, K, Counter, CH>;
+    PathStore<&'a mut Weak<Plan>, N, K, Counter, CH>;
 
 /// What a run draws and how its workload pushes.
 #[derive(Clone, Copy, Debug)]
@@ -160,6 +173,10 @@ struct Met {
     weak: u64,
     /// Runs that ended with the ring out of free sectors (`Workload::weak`).
     ring_stops: u64,
+    /// Runs through the blocking store.
+    blocking: u64,
+    /// Runs through the async store (built with `async`).
+    asynch: u64,
 }
 
 impl Met {
@@ -175,6 +192,29 @@ impl Met {
         self.recoveries += m.recoveries;
         self.weak += m.weak;
         self.ring_stops += m.ring_stops;
+        self.blocking += m.blocking;
+        self.asynch += m.asynch;
+    }
+
+    /// `B blocking, A async`: the runs through each engine.
+    fn engines(&self) -> String {
+        format!("{} blocking, {} async", self.blocking, self.asynch)
+    }
+
+    /// Built with `async`, both engines must have had runs of the `draws` (if
+    /// there were two or more): the split must not fall back to the blocking
+    /// store alone.
+    fn both_engines(&self, draws: u64, what: &str) {
+        assert_eq!(self.blocking + self.asynch, draws, "{what}: runs");
+        if !cfg!(feature = "async") {
+            assert_eq!(self.asynch, 0, "{what}: no async store without `async`");
+        } else if draws >= 2 {
+            assert!(
+                self.blocking > 0 && self.asynch > 0,
+                "{what}: runs through each engine: {}",
+                self.engines()
+            );
+        }
     }
 }
 
@@ -402,13 +442,9 @@ fn refused<const N: usize, const CH: usize, const K: usize>(
     met: &mut Met,
     call: impl FnOnce(&mut Store<'_, N, CH, K>) -> Result<(), PushError>,
 ) {
-    let ops = s.journal().medium().flash.op_index();
+    let ops = s.medium().flash.op_index();
     assert_eq!(call(s), Err(want));
-    assert_eq!(
-        s.journal().medium().flash.op_index(),
-        ops,
-        "a refused push writes"
-    );
+    assert_eq!(s.medium().flash.op_index(), ops, "a refused push writes");
     match want {
         PushError::Full => met.full += 1,
         _ => met.channels += 1,
@@ -477,6 +513,7 @@ fn ack_batch<const N: usize, const CH: usize, const K: usize>(
 /// The random workload until the armed cut fires (the store then panics, I7).
 #[allow(clippy::too_many_arguments)]
 fn operate<const N: usize, const CH: usize, const K: usize>(
+    path: Path,
     flash: &mut Weak<Plan>,
     rate: Option<Rate>,
     config: Config<N>,
@@ -494,7 +531,7 @@ fn operate<const N: usize, const CH: usize, const K: usize>(
         }
     };
     arm(rng);
-    let mut s = Store::<N, CH, K>::open_with_counter(flash, config, counter.clone())
+    let mut s = Store::<N, CH, K>::open_with_counter(path, flash, config, counter.clone())
         .expect("open before the cut");
     gating.declare(&mut s, met);
     // Percentiles of a batch, a push, an ack batch, an ack (the rest reopens):
@@ -562,7 +599,7 @@ fn operate<const N: usize, const CH: usize, const K: usize>(
             gate_step(&mut s, model, rng, w, gating, met);
         } else {
             let flash = s.into_medium();
-            s = Store::open_with_counter(flash, config, counter.clone()).expect("reopen");
+            s = Store::open_with_counter(path, flash, config, counter.clone()).expect("reopen");
             gating.declare(&mut s, met);
         }
     }
@@ -709,6 +746,9 @@ fn run<const N: usize, const CH: usize, const K: usize>(
     w: Workload,
 ) -> (Counts, Met) {
     let mut rng = Pcg32::new(seed);
+    // The engine follows from the seed alone (not from `rng`): a failing seed
+    // reproduces, and each engine meets the draws the other would.
+    let path = path_for(seed);
     let (config, counter, name) = draw::<N>(&mut rng, w);
     let rate = if w.weak {
         Some(Rate {
@@ -720,16 +760,21 @@ fn run<const N: usize, const CH: usize, const K: usize>(
     };
     let what = match rate {
         Some(r) => format!(
-            "seed {seed}: {name}, one operation in {} weak within its first {} programs",
+            "seed {seed}: {path:?} store, {name}, one operation in {} weak within its first {} programs",
             r.every, r.depth
         ),
-        None => format!("seed {seed}: {name}"),
+        None => format!("seed {seed}: {path:?} store, {name}"),
     };
     let mut flash = Plan::weak(SimFlash::new(config.geometry()), seed ^ 0x5eed);
     let plan = flash.cells.plan.clone();
     let mut model = Model::default();
     let mut totals = Counts::default();
     let mut met = Met::default();
+    match path {
+        Path::Blocking => met.blocking = 1,
+        #[cfg(feature = "async")]
+        Path::Async => met.asynch = 1,
+    }
     let mut gating = Gating::default();
     let mut bursts = Bursts::default();
     for _ in 0..cuts {
@@ -740,6 +785,7 @@ fn run<const N: usize, const CH: usize, const K: usize>(
             .cut_after(k, Torn::random(u64::from(rng.next_u32())));
         let r = catch_unwind(AssertUnwindSafe(|| {
             operate::<N, CH, K>(
+                path,
                 &mut flash,
                 rate,
                 config,
@@ -769,7 +815,7 @@ fn run<const N: usize, const CH: usize, const K: usize>(
             );
         }
         flash.flash.power_on();
-        let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
+        let mut s = Store::<N, CH, K>::open_with_counter(path, &mut flash, config, counter.clone())
             .unwrap_or_else(|e| panic!("{what}: the store does not open after a cut: {e}"));
         let (c, got) = check(&model, &mut View(&mut s), &what);
         totals.add(c);
@@ -783,7 +829,7 @@ fn run<const N: usize, const CH: usize, const K: usize>(
     }
     met.weak = flash.cells.weak;
     // Stable power: empty, fill to N on channels the table takes, empty (I10).
-    let mut s = Store::<N, CH, K>::open_with_counter(&mut flash, config, counter.clone())
+    let mut s = Store::<N, CH, K>::open_with_counter(path, &mut flash, config, counter.clone())
         .expect("open in stable power");
     s.no_updates_in_flight();
     for fill in [true, false] {
@@ -807,7 +853,7 @@ fn run<const N: usize, const CH: usize, const K: usize>(
     totals.add(c);
     // The counter kept what it was told: the store's version, or (keeping
     // rollovers only) at least its sector part.
-    let (kept, version) = (counter.kept.get(), s.journal().version());
+    let (kept, version) = (counter.kept.get(), s.version());
     match counter.kind {
         CounterKind::None => assert_eq!(kept, 0, "{what}"),
         CounterKind::Every => assert_eq!(kept, version, "{what}: the counter keeps up"),
@@ -822,12 +868,20 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
     let draws = env_u64("STORE_BROWNOUT_DRAWS", 60);
     let cuts = env_u64("STORE_BROWNOUT_CUTS", 200);
     let mut totals = Counts::default();
+    let mut met = Met::default();
     for seed in 0..draws {
-        totals.add(run::<EVERY_MODE_N, EVERY_MODE_N, 8>(0x57_0000 + seed, cuts, EVERY_MODE).0);
+        let (c, m) = run::<EVERY_MODE_N, EVERY_MODE_N, 8>(0x57_0000 + seed, cuts, EVERY_MODE);
+        totals.add(c);
+        met.add(&m);
     }
-    println!("store brown-outs: {draws} geometries, {}", totals.summary());
+    println!(
+        "store brown-outs: {draws} geometries ({}), {}",
+        met.engines(),
+        totals.summary()
+    );
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (cuts + 1));
+    met.both_engines(draws, "store brown-outs");
 }
 
 /// I1–I5, I7, I10 of the typed store, every mode, with weak programs: now and
@@ -837,7 +891,8 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
 /// writes and writes a failed record again in a fresh sector; a failed group
 /// commit must leave none of its events or all. A ring out of free sectors is
 /// accepted with a reserve of 0 or 1 (then the medium must open with
-/// everything promised, and the run ends); with more, it fails the run.
+/// everything promised, and the run ends); with more, it fails the run. Built
+/// with `async`, every other geometry runs through the async store.
 #[test]
 fn i1_i5_i7_i10_store_weak_programs_in_every_mode() {
     quiet_power_cuts();
@@ -852,7 +907,8 @@ fn i1_i5_i7_i10_store_weak_programs_in_every_mode() {
         met.add(&m);
     }
     println!(
-        "store weak programs: {draws} geometries, weak programs {}, out of free sectors {}, {}",
+        "store weak programs: {draws} geometries ({}), weak programs {}, out of free sectors {}, {}",
+        met.engines(),
         met.weak,
         met.ring_stops,
         totals.summary()
@@ -864,11 +920,14 @@ fn i1_i5_i7_i10_store_weak_programs_in_every_mode() {
         "too few checks: {}",
         totals.checked
     );
+    met.both_engines(draws, "store weak programs");
 }
 
 /// I1–I6 and I10 at scale and at the store's limits: `Full` and
 /// `TooManyChannels` predicted, each writing nothing; monitor updates gating
-/// releases, declared again after every cut; under brown-outs.
+/// releases, declared again after every cut; under brown-outs. Built with
+/// `async`, every other geometry of each `N` and `K` runs through the async
+/// store.
 #[test]
 fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
     quiet_power_cuts();
@@ -894,9 +953,10 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
         }
         println!(
             "store at scale, {label}, {SCALE_CH} channels in the table of 8 named: {draws} \
-             geometries ({filled} filled), refused Full {}, TooManyChannels {}, peak pending \
+             geometries ({}; {filled} filled), refused Full {}, TooManyChannels {}, peak pending \
              after a cut {}; releases checked {}, HTLC events held back after a cut {}; \
              updates refused {}, declarations refused {}, recoveries {}",
+            met.engines(),
             met.full,
             met.channels,
             met.peak,
@@ -910,6 +970,7 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
             met.full > 0 && met.channels > 0 && met.releases > 0 && met.gated > 0,
             "{label}: every refusal, release and gate must happen: {met:?}"
         );
+        met.both_engines(draws, label);
         let closed = [met.overflows, met.restores_refused, met.recoveries];
         if overflows {
             assert!(
