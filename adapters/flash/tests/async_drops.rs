@@ -2,20 +2,24 @@
 //! they complete, as a `select` with a timeout drops them, in every mode at
 //! once: random geometries `Config` accepts (sectors of 256 B to 16 KiB of 1, 2
 //! or 4 erase blocks, 3 to 16 of them, program units of 1 to 32 B, random
-//! reserves), in-place acks, ack records or authenticated records. The medium yields before each of its
-//! operations, so that a future can be dropped between any two of them.
+//! reserves), in-place acks, ack records or authenticated records. The medium
+//! yields before each of its operations, so that a future can be dropped
+//! between any two of them.
 //!
 //! A random workload of typed events runs on the store: pushes, group commits
 //! (`push_batch` of 2 to 4 events), acks and `ack_batch`es by source in any
-//! order, `release_next`, `peek`, reopens. One operation in four is dropped
-//! after 1..=8, 1..=40 or 1..=400 polls (each medium operation takes two), if it
-//! has not completed by then; so are opens, by value and into a slot.
+//! order, `release_next`, `peek`, `compact`, reopens. One operation in four is
+//! dropped after 1..=8, 1..=40 or 1..=400 polls (each medium operation takes
+//! two), if it has not completed by then; so are opens, by value and into a
+//! slot.
 //!
-//! - A dropped push, batch, ack or ack batch is a power cut at that point
-//!   (I7): the store must then refuse the next push, ack or read with a panic
-//!   that says so, and the medium opened again must give back every event
+//! - A dropped push, batch, ack, ack batch or compaction is a power cut at that
+//!   point (I7): the store must then refuse the next push, ack or read with a
+//!   panic that says so, and the medium opened again must give back every event
 //!   whose push returned and none whose ack returned, identical, in id order,
 //!   with the dropped operation whole or absent (I1–I4).
+//! - A completed compaction leaves the same events pending and the same next
+//!   id.
 //! - A dropped open writes nothing; a store an `open_into` left in its slot
 //!   refuses to run.
 //! - A dropped `release_next` or `peek` releases nothing: each completed
@@ -66,7 +70,8 @@ const INTERRUPTED: &str = "did not complete";
 /// What the runs met besides the checks.
 #[derive(Clone, Copy, Debug, Default)]
 struct Met {
-    /// Pushes, batches, acks and ack batches dropped before they completed.
+    /// Pushes, batches, acks, ack batches and compactions dropped before they
+    /// completed.
     writes: u64,
     /// Opens dropped before they completed.
     opens: u64,
@@ -76,6 +81,10 @@ struct Met {
     reads: u64,
     /// Releases checked against the model.
     releases: u64,
+    /// `compact`s that completed.
+    compactions: u64,
+    /// `compact`s dropped before they completed.
+    compactions_dropped: u64,
 }
 
 impl Met {
@@ -85,6 +94,8 @@ impl Met {
         self.slots += m.slots;
         self.reads += m.reads;
         self.releases += m.releases;
+        self.compactions += m.compactions;
+        self.compactions_dropped += m.compactions_dropped;
     }
 }
 
@@ -341,6 +352,26 @@ fn run(seed: u64, ops: u64) -> (Counts, Met) {
                     ),
                 }
                 continue;
+            } else if rng.below(2) == 0 {
+                // A compaction changes nothing a caller sees: the same events
+                // pending, the same next id. Dropped, it is a cut in a
+                // retirement, whatever it had done.
+                model.in_flight = None;
+                let next = s.next_id();
+                let done = drive(s.compact(), polls);
+                if done.is_some() {
+                    met.compactions += 1;
+                    let ids: Vec<u64> = s.pending().map(|p| p.id.0).collect();
+                    assert_eq!(
+                        ids,
+                        model.durable.keys().copied().collect::<Vec<_>>(),
+                        "{what}: pending after a compaction"
+                    );
+                    assert_eq!(s.next_id(), next, "{what}: next id after a compaction");
+                } else {
+                    met.compactions_dropped += 1;
+                }
+                done
             } else {
                 break;
             };
@@ -379,17 +410,26 @@ fn i1_i4_i7_async_store_futures_dropped_anywhere() {
     }
     println!(
         "async store, futures dropped: {draws} geometries; writes dropped {}, opens dropped {} \
-         ({} left a store in the slot), reads dropped {}; releases checked {}; {}",
+         ({} left a store in the slot), reads dropped {}; compactions {} (dropped {}); \
+         releases checked {}; {}",
         met.writes,
         met.opens,
         met.slots,
         met.reads,
+        met.compactions,
+        met.compactions_dropped,
         met.releases,
         totals.summary()
     );
     assert!(totals.clean(), "{totals:?}");
     assert!(
-        met.writes > 0 && met.opens > 0 && met.slots > 0 && met.reads > 0 && met.releases > 0,
+        met.writes > 0
+            && met.opens > 0
+            && met.slots > 0
+            && met.reads > 0
+            && met.releases > 0
+            && met.compactions > 0
+            && met.compactions_dropped > 0,
         "every kind of drop must happen: {met:?}"
     );
 }

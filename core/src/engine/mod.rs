@@ -516,13 +516,14 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
         Ok(len)
     }
 
-    /// Panics if an earlier open, push or ack did not complete: a dropped future
-    /// (async) or a caught panic left the state in RAM unknown. Only a new `open`
-    /// of the medium, which recovers as after a power cut at that point, may go on.
+    /// Panics if an earlier open, push, ack or compaction did not complete: a
+    /// dropped future (async) or a caught panic left the state in RAM unknown.
+    /// Only a new `open` of the medium, which recovers as after a power cut at
+    /// that point, may go on.
     fn check_not_interrupted(&self) {
         if self.busy {
             fatal!(
-                "monitor-events: an earlier open, push or ack did not complete (its future was dropped, or it panicked); open the medium again"
+                "monitor-events: an earlier open, push, ack or compaction did not complete (its future was dropped, or it panicked); open the medium again"
             );
         }
     }

@@ -52,6 +52,10 @@ impl<M: Medium, const N: usize, C: MonotonicCounter> Journal<M, N, C> {
     /// the compaction done in part. Costs one erase per sector in use and a
     /// copy of each pending event. A blank journal writes nothing.
     ///
+    /// A compaction that did not complete (its future dropped, or its panic
+    /// caught) leaves the journal refusing every later push, ack and read with
+    /// a panic until the medium is opened again, as an interrupted push does.
+    ///
     /// # Panics
     /// If the medium fails (invariant I7).
     pub async fn compact(&mut self) {
