@@ -384,6 +384,9 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     fail: Option<Fail>,
+    /// The bits above the low 64 of the last [`varint`](Self::varint) (only a
+    /// `u128` has any).
+    high: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -392,6 +395,7 @@ impl<'a> Reader<'a> {
             bytes,
             pos: 0,
             fail: None,
+            high: 0,
         }
     }
 
@@ -446,11 +450,13 @@ impl<'a> Reader<'a> {
     /// A varint of an integer type of `bits` bits (16, 32, 64 or 128): at most
     /// `ceil(bits / 7)` bytes and within the type's range (else `Malformed`, as
     /// postcard), without a final `0` byte after the first (else `NonCanonical`:
-    /// postcard accepts overlong varints, the journal does not). 0 on a failure.
+    /// postcard accepts overlong varints, the journal does not). Its low 64
+    /// bits; the rest in `high`. 0 on a failure.
     #[inline(never)]
-    fn varint(&mut self, bits: u32) -> u128 {
-        // Find the end and check it first; then build the value from the last byte
-        // back, shifting by a constant 7 (cheaper than variable u128 shifts).
+    fn varint(&mut self, bits: u32) -> u64 {
+        // Find the end and check it first; then build the value from the last
+        // byte back, in two `u64` halves shifted by a constant 7 (cheaper than
+        // `u128` shifts on a 32-bit core).
         let start = self.pos;
         let max = bits.div_ceil(7);
         let mut n = 1;
@@ -472,21 +478,28 @@ impl<'a> Reader<'a> {
             }
             n += 1;
         }
-        if self.fail.is_some() {
-            return 0;
+        let (mut low, mut high) = (0u64, 0u64);
+        if self.fail.is_none() {
+            // In range (just read): `get` spares the slice's panic path.
+            for &b in self
+                .bytes
+                .get(start..self.pos)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+            {
+                high = high << 7 | low >> 57;
+                low = low << 7 | u64::from(b & 0x7F);
+            }
         }
-        let mut v = 0u128;
-        // In range (just read): `get` spares the slice's panic path.
-        for &b in self
-            .bytes
-            .get(start..self.pos)
-            .unwrap_or_default()
-            .iter()
-            .rev()
-        {
-            v = v << 7 | u128::from(b & 0x7F);
-        }
-        v
+        self.high = high;
+        low
+    }
+
+    /// A `u128` varint.
+    fn u128(&mut self) -> u128 {
+        let low = self.varint(128);
+        u128::from(self.high) << 64 | u128::from(low)
     }
 
     fn u16(&mut self) -> u16 {
@@ -499,7 +512,7 @@ impl<'a> Reader<'a> {
 
     #[inline(never)]
     fn u64(&mut self) -> u64 {
-        self.varint(64) as u64
+        self.varint(64)
     }
 
     /// An enum's variant index (a `u32` varint) that must be below `count`
@@ -656,7 +669,7 @@ impl<'a> Reader<'a> {
     /// `Malformed`, and 0).
     fn data_len(&mut self) -> usize {
         let len = self.varint(usize::BITS);
-        if len > MAX_FAILURE_DATA as u128 {
+        if len > MAX_FAILURE_DATA as u64 {
             self.fail(Fail::Malformed);
             return 0;
         }
@@ -716,7 +729,7 @@ impl<'a> Reader<'a> {
         }
         h.resolved_on_chain = self.tag();
         if self.tag() {
-            h.user_channel_id = Some(self.varint(128));
+            h.user_channel_id = Some(self.u128());
         }
     }
 }
