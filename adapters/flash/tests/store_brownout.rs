@@ -11,8 +11,10 @@
 //! encoding, force-closes, confirmations and update completions, on three
 //! channels; acks of any pending event in any order, by its source; group
 //! commits (`push_batch` of 2 to 4 events, `ack_batch` of 1 to 3 events, now
-//! and then naming one twice or one acked before); reopens.
-//! Cuts land on a random program or erase of the simulated flash, torn in a
+//! and then naming one twice or one acked before); compactions
+//! (`EventStore::compact`), after which the pending events, their kinds,
+//! channels, released and held flags, the next id and the gates must be as
+//! before; reopens. Cuts land on a random program or erase of the simulated flash, torn in a
 //! random variant; 4 times in 10 the next one comes within the first 1..=6
 //! operations after the restart (a brown-out), up to 20 in a row.
 //!
@@ -173,6 +175,8 @@ struct Met {
     weak: u64,
     /// Runs that ended with the ring out of free sectors (`Workload::weak`).
     ring_stops: u64,
+    /// Compactions that completed (`EventStore::compact`).
+    compactions: u64,
     /// Runs through the blocking store.
     blocking: u64,
     /// Runs through the async store (built with `async`).
@@ -192,6 +196,7 @@ impl Met {
         self.recoveries += m.recoveries;
         self.weak += m.weak;
         self.ring_stops += m.ring_stops;
+        self.compactions += m.compactions;
         self.blocking += m.blocking;
         self.asynch += m.asynch;
     }
@@ -597,6 +602,25 @@ fn operate<const N: usize, const CH: usize, const K: usize>(
             model.acked(id);
         } else if w.gating && rng.below(8) != 0 {
             gate_step(&mut s, model, rng, w, gating, met);
+        } else if rng.below(3) == 0 {
+            // A compaction: nothing a caller sees changes (the pending events
+            // and what is released of them, the next id, the gates); a cut in
+            // it is a cut in a retirement.
+            model.in_flight = None;
+            let before: Vec<_> = s
+                .pending()
+                .map(|p| (p.id, p.channel, p.kind, p.released, p.held))
+                .collect();
+            let next = s.next_id();
+            s.compact();
+            met.compactions += 1;
+            let after: Vec<_> = s
+                .pending()
+                .map(|p| (p.id, p.channel, p.kind, p.released, p.held))
+                .collect();
+            assert_eq!(after, before, "pending after a compaction");
+            assert_eq!(s.next_id(), next, "next id after a compaction");
+            gating.agrees(&s);
         } else {
             let flash = s.into_medium();
             s = Store::open_with_counter(path, flash, config, counter.clone()).expect("reopen");
@@ -875,12 +899,14 @@ fn i1_i5_i10_store_brownouts_in_every_mode() {
         met.add(&m);
     }
     println!(
-        "store brown-outs: {draws} geometries ({}), {}",
+        "store brown-outs: {draws} geometries ({}), compactions {}, {}",
         met.engines(),
+        met.compactions,
         totals.summary()
     );
     assert!(totals.clean(), "{totals:?}");
     assert_eq!(totals.checked, draws * (cuts + 1));
+    assert!(met.compactions > 0, "no compaction completed");
     met.both_engines(draws, "store brown-outs");
 }
 
@@ -907,10 +933,12 @@ fn i1_i5_i7_i10_store_weak_programs_in_every_mode() {
         met.add(&m);
     }
     println!(
-        "store weak programs: {draws} geometries ({}), weak programs {}, out of free sectors {}, {}",
+        "store weak programs: {draws} geometries ({}), weak programs {}, out of free sectors {}, \
+         compactions {}, {}",
         met.engines(),
         met.weak,
         met.ring_stops,
+        met.compactions,
         totals.summary()
     );
     assert!(totals.clean(), "{totals:?}");
@@ -955,7 +983,7 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
             "store at scale, {label}, {SCALE_CH} channels in the table of 8 named: {draws} \
              geometries ({}; {filled} filled), refused Full {}, TooManyChannels {}, peak pending \
              after a cut {}; releases checked {}, HTLC events held back after a cut {}; \
-             updates refused {}, declarations refused {}, recoveries {}",
+             updates refused {}, declarations refused {}, recoveries {}; compactions {}",
             met.engines(),
             met.full,
             met.channels,
@@ -964,10 +992,15 @@ fn i1_i6_i10_store_brownouts_at_scale_full_and_gated() {
             met.gated,
             met.overflows,
             met.restores_refused,
-            met.recoveries
+            met.recoveries,
+            met.compactions
         );
         assert!(
-            met.full > 0 && met.channels > 0 && met.releases > 0 && met.gated > 0,
+            met.full > 0
+                && met.channels > 0
+                && met.releases > 0
+                && met.gated > 0
+                && met.compactions > 0,
             "{label}: every refusal, release and gate must happen: {met:?}"
         );
         met.both_engines(draws, label);

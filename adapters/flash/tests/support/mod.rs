@@ -465,6 +465,10 @@ impl<M: Flash, const N: usize, const K: usize, C: MonotonicCounter, const CH: us
         on_store!(self, s => s.journal().version())
     }
 
+    pub fn compact(&mut self) {
+        on_store!(self, s => s.compact(), s.compact())
+    }
+
     pub fn into_medium(self) -> M {
         on_store!(self, s => s.into_medium())
     }
