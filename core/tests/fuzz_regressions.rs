@@ -10,6 +10,11 @@
 //!
 //! A new finding goes here as a test named after what it reproduces, with the
 //! minimized input (`cargo fuzz tmin`) inline.
+//!
+//! The targets build the crate with its default features (authenticated
+//! shapes, preimage validation), and so does this replay: without them it is
+//! left out.
+#![cfg(all(feature = "auth", feature = "validate"))]
 
 #[path = "../fuzz/src/checks.rs"]
 #[allow(dead_code)]

@@ -57,7 +57,9 @@ fn channel(c: u8) -> ChannelId {
 }
 
 /// What an event to push looks like: `kind` 0..=2 picks claim, confirmed
-/// commitment, update completed; `bad` makes a claim invalid.
+/// commitment, update completed; `bad` makes a claim wrong: its amount zero
+/// (odd `n`, invalid in every build) or its payment hash not its preimage's
+/// (even `n`, invalid with the feature `validate`, which checks preimages).
 #[derive(Clone, Copy, Debug)]
 struct Spec {
     channel: u8,
@@ -67,12 +69,18 @@ struct Spec {
 }
 
 impl Spec {
+    /// Whether the store must refuse the event as invalid.
+    fn invalid(self) -> bool {
+        self.bad && self.kind % 3 == 0 && (self.n % 2 == 1 || cfg!(feature = "validate"))
+    }
+
     fn event(self) -> MonitorEvent {
         let channel = channel(self.channel);
         match self.kind % 3 {
             0 => {
                 let preimage = PaymentPreimage([self.n; 32]);
-                let payment_hash = if self.bad {
+                let (zero, wrong) = (self.bad && self.n % 2 == 1, self.bad && self.n % 2 == 0);
+                let payment_hash = if wrong {
                     PaymentHash([0; 32])
                 } else {
                     preimage.payment_hash()
@@ -80,7 +88,7 @@ impl Spec {
                 MonitorEvent::HtlcResolved(HtlcResolution {
                     channel,
                     payment_hash,
-                    amount_msat: 1_000 + u64::from(self.n),
+                    amount_msat: if zero { 0 } else { 1_000 + u64::from(self.n) },
                     source: HtlcSource::Forward {
                         prev_channel: ChannelId([0xee; 32]),
                         prev_htlc_id: u64::from(self.n),
@@ -267,7 +275,7 @@ impl Harness {
     fn push(&mut self, spec: Spec) {
         let event = spec.event();
         let full = self.model.pending.len() == N;
-        let invalid = spec.bad && spec.kind % 3 == 0;
+        let invalid = spec.invalid();
         let result = self.s().push(&event);
         match result {
             Err(PushError::Invalid(_)) => assert!(invalid),
@@ -291,7 +299,7 @@ impl Harness {
 
     fn push_batch(&mut self, specs: &[Spec]) {
         let events: Vec<MonitorEvent> = specs.iter().map(|s| s.event()).collect();
-        let any_bad = specs.iter().any(|s| s.bad && s.kind % 3 == 0);
+        let any_bad = specs.iter().any(|s| s.invalid());
         let fits = self.model.pending.len() + events.len() <= N;
         let mut scratch = vec![0u8; events.len() * MAX_ENCODED_LEN];
         let mut ids = vec![EventId(0); events.len()];

@@ -1,12 +1,18 @@
 //! Tests of the authenticated journal against tampering, and of rollback
 //! detection with a monotonic counter.
 
-use crate::journal::format::{crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN};
-use super::tests::{cfg, pending_of, Mode, TestFlash, GEO, KEY, REGION};
+use super::tests::{cfg, pending_of, TestFlash, GEO, MODES};
 use super::*;
-use crate::journal::{format, Auth, RamCounter};
+use crate::journal::format::CRC;
+use crate::journal::RamCounter;
 use crate::medium::Geometry;
-use std::collections::BTreeMap;
+#[cfg(feature = "auth")]
+use {
+    super::tests::{Mode, KEY, REGION},
+    crate::journal::format::{self, crc_prefix, Word0, RECORD_HEADER_LEN, TAG_LEN},
+    crate::journal::Auth,
+    std::collections::BTreeMap,
+};
 use std::vec::Vec as StdVec;
 
 fn auth_geo() -> Geometry {
@@ -17,6 +23,7 @@ fn auth_geo() -> Geometry {
 }
 
 /// An authenticated journal with events 0..10 pushed and a few acked.
+#[cfg(feature = "auth")]
 fn populated(config: Config<8>) -> TestFlash {
     let mut flash = TestFlash::new(config.geometry());
     let mut j = Journal::open(&mut flash, config).unwrap();
@@ -31,6 +38,7 @@ fn populated(config: Config<8>) -> TestFlash {
 }
 
 /// Event records the journal sees (acked by a record or not): (absolute offset, id).
+#[cfg(feature = "auth")]
 fn event_offsets(flash: &mut TestFlash, config: Config<8>) -> StdVec<(u32, u64)> {
     let mut out = StdVec::new();
     Journal::open_with(&mut *flash, config, |s| {
@@ -50,6 +58,7 @@ fn event_offsets(flash: &mut TestFlash, config: Config<8>) -> StdVec<(u32, u64)>
 
 /// Recomputes the CRC of the record at absolute `off` as if it sat at `off` (what
 /// an attacker without the key can do).
+#[cfg(feature = "auth")]
 fn fix_crc(flash: &mut TestFlash, off: u32, tag_len: u32) {
     let ss = flash.geo.sector_size;
     let (idx, in_sector) = (off / ss, off % ss);
@@ -69,6 +78,7 @@ fn fix_crc(flash: &mut TestFlash, off: u32, tag_len: u32) {
 
 /// A journal [`populated`] under `config`, what it holds pending, and the
 /// absolute offset of its tail (where its next record goes).
+#[cfg(feature = "auth")]
 fn populated_tail(config: Config<8>) -> (TestFlash, BTreeMap<u64, StdVec<u8>>, u32) {
     let mut flash = populated(config);
     let mut j = Journal::open(&mut flash, config).unwrap();
@@ -82,6 +92,7 @@ fn populated_tail(config: Config<8>) -> (TestFlash, BTreeMap<u64, StdVec<u8>>, u
 /// Writes at absolute `off` an event record of 24 bytes `fill` with a made-up
 /// tag of 16 bytes `fill` and a right CRC (what an attacker without the key can
 /// write).
+#[cfg(feature = "auth")]
 fn forge_event(flash: &mut TestFlash, off: u32, fill: u8) {
     let w = Word0::with_body(format::Kind::Event, 24);
     let o = off as usize;
@@ -90,6 +101,7 @@ fn forge_event(flash: &mut TestFlash, off: u32, fill: u8) {
     fix_crc(flash, off, TAG_LEN);
 }
 
+#[cfg(feature = "auth")]
 fn assert_forged(flash: &mut TestFlash, config: Config<8>, what: &str) {
     let before = flash.data.clone();
     match Journal::open(&mut *flash, config) {
@@ -107,6 +119,7 @@ fn assert_forged(flash: &mut TestFlash, config: Config<8>, what: &str) {
 
 /// I8: an altered record whose CRC the attacker recomputed is refused.
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_altered_record_is_refused() {
     let config = cfg(Mode::Auth);
     let mut flash = populated(config);
@@ -118,6 +131,7 @@ fn i8_auth_altered_record_is_refused() {
 
 /// I8: a forged record appended behind the tail, with a right CRC, is refused.
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_forged_record_is_refused() {
     let config = cfg(Mode::Auth);
     let mut flash = populated(config);
@@ -135,6 +149,7 @@ fn i8_auth_forged_record_is_refused() {
 /// without the chance, not forged. With a right CRC as they read, or with
 /// records behind them, they are still forged.
 #[test]
+#[cfg(feature = "auth")]
 fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
     let config = cfg(Mode::Auth);
     let mut flash = populated(config);
@@ -201,6 +216,7 @@ fn i10_auth_tail_corrected_by_chance_is_torn_not_forged() {
 /// the rest), the record is torn: `open` succeeds, writes nothing, and gives
 /// back exactly what was pending.
 #[test]
+#[cfg(feature = "auth")]
 fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
     let config = cfg(Mode::Auth);
     let (mut flash, before, off) = populated_tail(config);
@@ -243,6 +259,7 @@ fn i10_auth_tail_one_bit_short_anywhere_is_torn() {
 /// pending. A real record whose bit rotted so (its tag right), or a record
 /// with one behind it, must still be refused as a flipped bit.
 #[test]
+#[cfg(feature = "auth")]
 fn i10_auth_tail_one_bit_over_by_chance_is_torn_and_real_rot_refused() {
     let config = cfg(Mode::Auth);
     let (mut flash, before, off) = populated_tail(config);
@@ -306,6 +323,7 @@ fn i10_auth_tail_one_bit_over_by_chance_is_torn_and_real_rot_refused() {
 
 /// I8: a record moved to another offset (CRC recomputed there) is refused.
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_moved_record_is_refused() {
     let config = cfg(Mode::Auth);
     let mut flash = populated(config);
@@ -321,6 +339,7 @@ fn i8_auth_moved_record_is_refused() {
 
 /// I8: two records swapped (CRCs recomputed for their new places) are refused.
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_reordered_records_are_refused() {
     let config = cfg(Mode::Auth);
     let mut flash = populated(config);
@@ -345,6 +364,7 @@ fn i8_auth_reordered_records_are_refused() {
 /// I8: a sector transplanted from another device (another key), or the image of
 /// another region, is refused.
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_transplanted_sector_and_other_region_are_refused() {
     let config = cfg(Mode::Auth);
     let mut a = populated(config);
@@ -363,6 +383,7 @@ fn i8_auth_transplanted_sector_and_other_region_are_refused() {
 /// I8: a plain journal does not open as authenticated, nor the reverse (no
 /// downgrade by rewriting headers as plain).
 #[test]
+#[cfg(feature = "auth")]
 fn i8_auth_and_plain_do_not_mix() {
     let plain = Config::<8>::try_new(auth_geo(), 60).unwrap();
     let auth = cfg(Mode::Auth);
@@ -378,11 +399,63 @@ fn i8_auth_and_plain_do_not_mix() {
     ));
 }
 
+/// I8: sector headers that say "authenticated" do not open as plain, in a
+/// build with the feature `auth` or without it (a build without it cannot read
+/// an authenticated journal and must say so, not misread it), whatever their
+/// tags. The flag is rewritten with a right header CRC, as an attacker could.
+#[test]
+fn i8_headers_marked_authenticated_do_not_open_plain() {
+    let plain = Config::<8>::try_new(auth_geo(), 60).unwrap();
+    let mut flash = TestFlash::new(auth_geo());
+    let mut j = Journal::open(&mut flash, plain).unwrap();
+    for i in 0..60u8 {
+        let id = j.push(&[i; 40]).unwrap();
+        if i % 4 != 0 {
+            j.ack(id).unwrap();
+        }
+        if j.pending_count() == 6 {
+            let oldest = j.pending().next().unwrap().0;
+            j.ack(oldest).unwrap();
+        }
+    }
+    drop(j);
+    let ss = GEO.sector_size as usize;
+    let headers: StdVec<usize> = (0..GEO.sector_count as usize)
+        .map(|idx| idx * ss)
+        .filter(|&at| flash.data[at..at + 2] == *b"ME")
+        .collect();
+    assert!(headers.len() > 2, "the journal wrote {} sector headers", headers.len());
+    // Every header marked, or only one (the oldest, the newest, one between).
+    let mut marks: StdVec<StdVec<usize>> = headers.iter().map(|&h| std::vec![h]).collect();
+    marks.push(headers.clone());
+    for marked in marks {
+        let mut image = flash.clone();
+        for &at in &marked {
+            let h = &mut image.data[at..at + 24];
+            h[3] = 1;
+            let crc = CRC.checksum(&h[..20]);
+            h[20..24].copy_from_slice(&crc.to_le_bytes());
+        }
+        let before = image.data.clone();
+        let got = Journal::open(&mut image, plain).map(|j| j.status());
+        assert!(
+            matches!(got, Err(OpenError::AuthMismatch { .. })),
+            "headers at {marked:?} marked: expected AuthMismatch, got {got:?}"
+        );
+        assert_eq!(image.data, before, "open wrote nothing");
+    }
+}
+
 /// Rollback: an older image of the region, or an erased one, is refused when a
 /// monotonic counter vouches for a newer state; the current one opens.
 #[test]
 fn rollback_to_an_older_image_is_detected_with_a_counter() {
-    let config = cfg(Mode::Auth);
+    for &mode in MODES {
+        rollback_to_an_older_image(cfg(mode));
+    }
+}
+
+fn rollback_to_an_older_image(config: Config<8>) {
     let mut flash = TestFlash::new(config.geometry());
     let mut counter = RamCounter::default();
     let mut j = Journal::open_with_counter(&mut flash, config, &mut counter).unwrap();
@@ -420,7 +493,12 @@ fn rollback_to_an_older_image_is_detected_with_a_counter() {
 /// the image ahead of the counter, which opens.
 #[test]
 fn image_ahead_of_the_counter_opens() {
-    let config = cfg(Mode::Auth);
+    for &mode in MODES {
+        image_ahead_of_the_counter(cfg(mode));
+    }
+}
+
+fn image_ahead_of_the_counter(config: Config<8>) {
     let mut flash = TestFlash::new(config.geometry());
     let mut j = Journal::open(&mut flash, config).unwrap();
     j.push(&[1; 20]).unwrap();

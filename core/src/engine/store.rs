@@ -737,6 +737,23 @@ mod tests {
         })
     }
 
+    /// `e` (an HTLC resolution) with an amount of zero: invalid in every build.
+    fn zero_amount(mut e: MonitorEvent) -> MonitorEvent {
+        if let MonitorEvent::HtlcResolved(h) = &mut e {
+            h.amount_msat = 0;
+        }
+        e
+    }
+
+    /// `e` (a claim) with a payment hash its preimage does not hash to: invalid
+    /// with the feature `validate`.
+    fn wrong_hash(mut e: MonitorEvent) -> MonitorEvent {
+        if let MonitorEvent::HtlcResolved(h) = &mut e {
+            h.payment_hash = PaymentHash([0; 32]);
+        }
+        e
+    }
+
     fn open(flash: &mut TestFlash) -> EventStore<&mut TestFlash, 16> {
         EventStore::open(flash, Config::new(GEO, MAX_ENCODED_LEN)).unwrap()
     }
@@ -817,11 +834,21 @@ mod tests {
     fn i6_i9_invalid_and_full() {
         let mut flash = TestFlash::new(GEO);
         let mut s = open(&mut flash);
-        let mut bad = claim(1, 1);
-        if let MonitorEvent::HtlcResolved(h) = &mut bad {
-            h.payment_hash = PaymentHash([0; 32]);
+        let (zero, mismatch) = (zero_amount(claim(1, 1)), wrong_hash(claim(1, 1)));
+        assert_eq!(
+            s.push(&zero),
+            Err(PushError::Invalid(InvalidEvent::ZeroAmount))
+        );
+        if cfg!(feature = "validate") {
+            assert_eq!(
+                s.push(&mismatch),
+                Err(PushError::Invalid(InvalidEvent::PreimageMismatch))
+            );
+        } else {
+            // Without `validate` the producer vouches for the preimage.
+            let mut other = TestFlash::new(GEO);
+            assert_eq!(open(&mut other).push(&mismatch), Ok(EventId(0)));
         }
-        assert!(matches!(s.push(&bad), Err(PushError::Invalid(_))));
         assert_eq!(s.next_id(), EventId(0));
         for i in 0..16 {
             s.push(&claim(1, i)).unwrap();
@@ -881,7 +908,9 @@ mod tests {
     /// event; where it refuses, `open` (and `open_into`) fails with
     /// `BadEvent` and the same error. A wrong preimage is refused before the
     /// channel table is consulted: with room for one channel, a second channel's
-    /// claim with a wrong preimage is `BadEvent`, not `TooManyChannels`.
+    /// claim with a wrong preimage is `BadEvent`, not `TooManyChannels`
+    /// (without the feature `validate`, which checks no preimage, that claim is
+    /// an event and the answer `TooManyChannels`).
     #[test]
     fn i9_open_judges_each_pending_body_as_decode_does() {
         let config = Config::<16>::new(GEO, MAX_ENCODED_LEN);
@@ -937,20 +966,27 @@ mod tests {
             let good = claim(2, 3);
             w.extend_from_slice(good.encode(&mut buf).unwrap());
             w[33..65].copy_from_slice(&[0xAB; 32]);
-            assert_eq!(
-                MonitorEvent::decode(&w),
-                Err(DecodeError::Invalid(InvalidEvent::PreimageMismatch))
-            );
+            if cfg!(feature = "validate") {
+                assert_eq!(
+                    MonitorEvent::decode(&w),
+                    Err(DecodeError::Invalid(InvalidEvent::PreimageMismatch))
+                );
+            } else {
+                assert!(MonitorEvent::decode(&w).is_ok(), "the producer vouches");
+            }
             j.push(&w).unwrap();
         }
         let r = EventStore::<_, 16, 8, NoCounter, 1>::open(&mut flash, config).map(|_| ());
-        assert_eq!(
-            r,
-            Err(StoreError::BadEvent {
+        let want = if cfg!(feature = "validate") {
+            StoreError::BadEvent {
                 id: EventId(1),
                 error: DecodeError::Invalid(InvalidEvent::PreimageMismatch),
-            })
-        );
+            }
+        } else {
+            // Without `validate` the claim is an event: its channel is one too many.
+            StoreError::TooManyChannels { capacity: 1 }
+        };
+        assert_eq!(r, Err(want));
     }
 
     /// I10, I9: without authentication, the last record of a sector that reads
@@ -1172,13 +1208,18 @@ mod tests {
     /// The store's configuration on `geo` (authenticated with `auth`), if
     /// `Config` accepts it.
     fn config_for(geo: Geometry, auth: bool) -> Option<Config<16>> {
-        use crate::blocking::tests::{KEY, REGION};
         let c = Config::<16>::try_new(geo, MAX_ENCODED_LEN).ok()?;
         if auth {
-            c.with_auth(crate::journal::Auth::new(KEY, REGION)).ok()
-        } else {
-            Some(c)
+            #[cfg(feature = "auth")]
+            {
+                use crate::blocking::tests::{KEY, REGION};
+                return c.with_auth(crate::journal::Auth::new(KEY, REGION)).ok();
+            }
+            // The caller asks for it only with the feature.
+            #[cfg(not(feature = "auth"))]
+            unreachable!("an authenticated configuration needs the feature `auth`");
         }
+        Some(c)
     }
 
     /// What an open gave: the pending events and the next id, or the error.
@@ -1211,7 +1252,7 @@ mod tests {
                 (0usize..1 << 15, 0u8..8, proptest::prelude::any::<bool>())
             ),
         ) {
-            let auth = records && auth;
+            let auth = records && auth && cfg!(feature = "auth");
             let geo = Geometry {
                 sector_size: if small { 2048 } else { 4096 },
                 write_size: 1 << write_log,
@@ -1507,18 +1548,20 @@ mod tests {
         let mut flash = TestFlash::new(GEO);
         let mut s = open_counted(&mut flash);
         s.no_updates_in_flight();
-        let mut bad = claim(1, 9);
-        if let MonitorEvent::HtlcResolved(h) = &mut bad {
-            h.payment_hash = PaymentHash([0; 32]);
-        }
         let mut scratch = [0u8; 4 * MAX_ENCODED_LEN];
         let mut ids = [EventId(0); 4];
         let before = (io(&s), s.next_id());
-        let batch = [claim(1, 1), bad, confirmed(2)];
-        assert!(matches!(
-            s.push_batch(&batch, &mut scratch, &mut ids),
-            Err(PushError::Invalid(_))
-        ));
+        let mut bad = std::vec![(zero_amount(claim(1, 9)), InvalidEvent::ZeroAmount)];
+        if cfg!(feature = "validate") {
+            bad.push((wrong_hash(claim(1, 9)), InvalidEvent::PreimageMismatch));
+        }
+        for (bad, error) in bad {
+            let batch = [claim(1, 1), bad, confirmed(2)];
+            assert_eq!(
+                s.push_batch(&batch, &mut scratch, &mut ids),
+                Err(PushError::Invalid(error))
+            );
+        }
         let good = [claim(1, 1), claim(1, 2), confirmed(2)];
         let needed: usize = good.iter().map(MonitorEvent::encoded_len).sum();
         assert_eq!(

@@ -193,20 +193,38 @@ pub(crate) enum Mode {
     Auth,
 }
 
+/// Every mode this build has: [`Mode::Auth`] needs the feature `auth`.
+pub(crate) const MODES: &[Mode] = &[
+    Mode::InPlace,
+    Mode::Record,
+    #[cfg(feature = "auth")]
+    Mode::Auth,
+];
+
+#[cfg(feature = "auth")]
 pub(crate) const KEY: [u8; 32] = [0x5A; 32];
+#[cfg(feature = "auth")]
 pub(crate) const REGION: [u8; 16] = *b"test-region-0001";
+
+/// `c` in `mode` (the geometry's `multiwrite` is the caller's).
+pub(crate) fn in_mode<const N: usize>(c: Config<N>, mode: Mode) -> Config<N> {
+    match mode {
+        Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
+        Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
+        #[cfg(feature = "auth")]
+        Mode::Auth => c.with_auth(Auth::new(KEY, REGION)).unwrap(),
+        // `MODES` leaves it out of this build.
+        #[cfg(not(feature = "auth"))]
+        Mode::Auth => unreachable!("Mode::Auth needs the feature `auth`"),
+    }
+}
 
 pub(crate) fn cfg(mode: Mode) -> Config<8> {
     let geo = Geometry {
         multiwrite: mode == Mode::InPlace,
         ..GEO
     };
-    let c = Config::<8>::try_new(geo, 60).unwrap();
-    match mode {
-        Mode::InPlace => c.with_ack_mode(AckMode::InPlace).unwrap(),
-        Mode::Record => c.with_ack_mode(AckMode::Record).unwrap(),
-        Mode::Auth => c.with_auth(Auth::new(KEY, REGION)).unwrap(),
-    }
+    in_mode(Config::<8>::try_new(geo, 60).unwrap(), mode)
 }
 
 fn payload(id_hint: u64, len: usize) -> StdVec<u8> {
@@ -277,7 +295,7 @@ fn workload(mode: Mode, steps: u64, flash: &mut TestFlash, model: &mut BTreeMap<
 /// I1, I2, I3, I4: a long workload with reopens, in both ack modes, matches the model.
 #[test]
 fn i1_i4_model_with_reopens_both_modes() {
-    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+    for &mode in MODES {
         let mut flash = TestFlash::new(Geometry {
             multiwrite: mode == Mode::InPlace,
             ..GEO
@@ -339,7 +357,7 @@ fn i6_full_and_too_large_change_nothing() {
 #[test]
 fn i1_i2_i8_power_cut_at_every_operation() {
     quiet_power_cuts();
-    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+    for &mode in MODES {
         let geo = Geometry {
             multiwrite: mode == Mode::InPlace,
             ..GEO
@@ -406,19 +424,13 @@ fn i1_i2_i8_power_cut_at_every_operation() {
 #[test]
 fn i1_i4_i10_compact_with_a_cut_at_every_operation() {
     quiet_power_cuts();
-    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+    for &mode in MODES {
         let geo = Geometry {
             multiwrite: mode == Mode::InPlace,
             ..GEO
         };
-        let small = |c: Config<8>| {
-            let s = Config::<2>::try_new(c.geometry(), c.max_body()).unwrap();
-            match mode {
-                Mode::InPlace => s.with_ack_mode(AckMode::InPlace).unwrap(),
-                Mode::Record => s.with_ack_mode(AckMode::Record).unwrap(),
-                Mode::Auth => s.with_auth(Auth::new(KEY, REGION)).unwrap(),
-            }
-        };
+        let small =
+            |c: Config<8>| in_mode(Config::<2>::try_new(c.geometry(), c.max_body()).unwrap(), mode);
         let mut blank = TestFlash::new(geo);
         Journal::open(&mut blank, cfg(mode)).unwrap().compact();
         assert_eq!(blank.ops, 0, "{mode:?}: a blank journal's compaction wrote");
@@ -506,9 +518,7 @@ fn i8_every_bit_flip_detected_or_harmless() {
             "I8 bit flips: debug build, one bit per {BLOCK}, BIT_FLIP_SEED={seed} (release: every bit)"
         );
     }
-    for (mode, in_order) in [Mode::InPlace, Mode::Record, Mode::Auth]
-        .into_iter()
-        .flat_map(|m| [(m, true), (m, false)])
+    for (mode, in_order) in MODES.iter().flat_map(|&m| [(m, true), (m, false)])
     {
         let geo = Geometry {
             multiwrite: mode == Mode::InPlace,
@@ -684,7 +694,7 @@ fn i7_medium_error_panics_with_operation_and_offset() {
 #[test]
 fn i7_read_of_a_record_changed_after_open_panics() {
     let bodies: [&[u8]; 3] = [&[], &[0x42; 60], b"an event"];
-    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+    for &mode in MODES {
         let mut flash = TestFlash::new(cfg(mode).geometry());
         let mut model = BTreeMap::new();
         {
@@ -793,14 +803,21 @@ fn i8_foreign_and_newer_images_are_refused() {
 fn records_on_the_medium_follow_the_layout() {
     use crate::journal::format::tests::build_record;
     use crate::journal::format::{Kind, Word0};
-    for auth in [None, Some(Auth::new([3; 32], *b"layout test 16 B"))] {
+    let auths: &[Option<Auth>] = &[
+        None,
+        #[cfg(feature = "auth")]
+        Some(Auth::new([3; 32], *b"layout test 16 B")),
+    ];
+    for &auth in auths {
         let g = Geometry {
             sector_size: 512,
             sector_count: 4,
             write_size: 8,
             multiwrite: false,
         };
+        #[cfg_attr(not(feature = "auth"), allow(unused_mut))]
         let mut c = Config::<2>::try_new(g, 24).unwrap();
+        #[cfg(feature = "auth")]
         if let Some(a) = auth {
             c = c.with_auth(a).unwrap();
         }
@@ -890,7 +907,7 @@ fn records_on_the_medium_follow_the_layout() {
 /// reopen, in every mode.
 #[test]
 fn i4_reopen_with_another_reserve_finds_the_retire_record_below_the_top() {
-    for mode in [Mode::InPlace, Mode::Record, Mode::Auth] {
+    for &mode in MODES {
         let mut flash = TestFlash::new(Geometry {
             multiwrite: mode == Mode::InPlace,
             ..GEO
