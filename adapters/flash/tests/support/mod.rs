@@ -216,7 +216,9 @@ pub enum Path {
 }
 
 /// The engine of the `k`-th run of something: the async one every other time
-/// when the tests are built with it (`ci/test` builds them so), else blocking.
+/// when the tests are built with it, else blocking. `ci/test flash` builds them
+/// so, then runs the tests that call this once more without `async`, so that
+/// every seed also runs through the blocking engine.
 pub fn path_for(k: u64) -> Path {
     #[cfg(feature = "async")]
     if k % 2 == 1 {
