@@ -62,7 +62,12 @@ Usage: boards/size.py [BOARD ...]                 (default: all boards)
 
 The builds go to $CARGO_TARGET_DIR if set (one directory for every board, the
 ELF of each variant copied to $CARGO_TARGET_DIR/size/), else to each board's
-own target/.
+own target/. Each build remaps the checkout's path to `monitor-events` and
+Cargo's home to `cargo` (rustc's --remap-path-prefix, added to the board's
+rustflags): the firmware embeds the source path of each panic location, so
+without it the figures would change with where the repository is checked out
+and where Cargo's home is (a clone at /work/a and one at /work/abc differed by
+4 to 8 bytes of .rodata per row).
 
 Cargo's profile variables apply to both variants, so an option can be measured
 without editing a manifest, e.g.
@@ -671,13 +676,26 @@ def symbol_report(board, top):
             print(f"{c['.text']:>7} {c['.rodata']:>8}  {crate}")
 
 
+def remap(target):
+    """The `--config` arguments that add, to the board's rustflags for `target`
+    (Cargo joins the arrays), the remapping of the checkout's and Cargo's home's
+    paths to fixed names: the panic locations a firmware embeds then read the
+    same, and take the same bytes, wherever the repository and Cargo's home are."""
+    root = os.path.dirname(HERE)
+    cargo_home = os.environ.get("CARGO_HOME") or os.path.join(os.path.expanduser("~"), ".cargo")
+    flags = [f"--remap-path-prefix={root}=monitor-events",
+             f"--remap-path-prefix={os.path.abspath(cargo_home)}=cargo"]
+    return ["--config", f"target.{target}.rustflags = {json.dumps(flags)}"]
+
+
 def build(board, store):
     """Builds one variant of a report row and copies its ELF aside; returns the
     copy's path."""
     directory, target, binary, store_args = BOARDS[board][:4]
     baseline_args = BOARDS[board][4] if len(BOARDS[board]) > 4 else ["--no-default-features"]
     cwd = os.path.join(HERE, directory)
-    cmd = ["cargo", "build", "--release", "--quiet"] + (store_args if store else baseline_args)
+    cmd = (["cargo", "build", "--release", "--quiet"] + remap(target)
+           + (store_args if store else baseline_args))
     r = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
     if r.returncode != 0:
         raise SystemExit(f"{board}: {' '.join(cmd)} failed")
