@@ -341,7 +341,7 @@ fn i1_i4_events_survive_reopen_byte_identical() {
         for round in 0..600u64 {
             if round % 100 == 99 {
                 drop(j);
-                j = FileStore::open(&path, config).unwrap();
+                j = reopen(&path, config);
                 let pending: Vec<_> = j.pending().map(|(id, _)| id).collect();
                 assert_eq!(pending, model.keys().copied().collect::<Vec<_>>());
             }
@@ -360,7 +360,7 @@ fn i1_i4_events_survive_reopen_byte_identical() {
             }
         }
         drop(j);
-        let mut j = FileStore::open(&path, config).unwrap();
+        let mut j = reopen(&path, config);
         assert!(j.next_id() > last.unwrap());
         let mut buf = [0u8; 200];
         for (id, body) in &model {
@@ -459,6 +459,22 @@ fn i8_a_flipped_bit_of_a_durable_event_with_records_behind_it() {
 }
 
 /// Runs `f` expecting a panic; returns its message.
+/// Opens the store at `path` just closed by this test. Tests run in parallel
+/// and another one spawns child processes: a child forked in that moment holds
+/// a copy of every descriptor, and with it the lock, until its `exec` closes
+/// them. `Locked` is retried for up to 2 s; anything else fails.
+fn reopen<const N: usize>(path: &Path, config: Config<N>) -> Journal<FileMedium, N> {
+    for _ in 0..200 {
+        match FileStore::open(path, config) {
+            Err(FileError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    FileStore::open(path, config).unwrap()
+}
+
 fn expect_panic(f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
     panic_message(&*err)
