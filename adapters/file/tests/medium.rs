@@ -458,7 +458,6 @@ fn i8_a_flipped_bit_of_a_durable_event_with_records_behind_it() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Runs `f` expecting a panic; returns its message.
 /// Opens the store at `path` just closed by this test. Tests run in parallel
 /// and another one spawns child processes: a child forked in that moment holds
 /// a copy of every descriptor, and with it the lock, until its `exec` closes
@@ -475,6 +474,7 @@ fn reopen<const N: usize>(path: &Path, config: Config<N>) -> Journal<FileMedium,
     FileStore::open(path, config).unwrap()
 }
 
+/// Runs `f` expecting a panic; returns its message.
 fn expect_panic(f: impl FnOnce()) -> String {
     let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
     panic_message(&*err)

@@ -3,13 +3,15 @@
 
 use super::tests::{cfg, pending_of, TestFlash, GEO, MODES};
 use super::*;
-use crate::journal::format::CRC;
+use crate::journal::format::{
+    decode_sector_header, encode_sector_header, HeaderState, SectorHeader, SECTOR_HEADER_LEN,
+};
 use crate::journal::RamCounter;
 use crate::medium::Geometry;
 #[cfg(feature = "auth")]
 use {
     super::tests::{Mode, KEY, REGION},
-    crate::journal::format::{self, crc_prefix, Word0, RECORD_HEADER_LEN, TAG_LEN},
+    crate::journal::format::{self, crc_prefix, Word0, CRC, RECORD_HEADER_LEN, TAG_LEN},
     crate::journal::Auth,
     std::collections::BTreeMap,
 };
@@ -419,28 +421,39 @@ fn i8_headers_marked_authenticated_do_not_open_plain() {
         }
     }
     drop(j);
-    let ss = GEO.sector_size as usize;
-    let headers: StdVec<usize> = (0..GEO.sector_count as usize)
-        .map(|idx| idx * ss)
-        .filter(|&at| flash.data[at..at + 2] == *b"ME")
+    // The valid headers and where they are, rewritten through the format's own
+    // encoder with the flag set (and so a right header CRC).
+    let g = auth_geo();
+    let len = SECTOR_HEADER_LEN as usize;
+    let headers: StdVec<(usize, SectorHeader)> = (0..g.sector_count as usize)
+        .map(|idx| idx * g.sector_size as usize)
+        .filter_map(|at| {
+            let b = flash.data[at..at + len].try_into().unwrap();
+            match decode_sector_header(&g, b) {
+                HeaderState::Valid(h) => Some((at, h)),
+                _ => None,
+            }
+        })
         .collect();
     assert!(headers.len() > 2, "the journal wrote {} sector headers", headers.len());
     // Every header marked, or only one (the oldest, the newest, one between).
-    let mut marks: StdVec<StdVec<usize>> = headers.iter().map(|&h| std::vec![h]).collect();
+    let mut marks: StdVec<StdVec<(usize, SectorHeader)>> =
+        headers.iter().map(|&h| std::vec![h]).collect();
     marks.push(headers.clone());
     for marked in marks {
         let mut image = flash.clone();
-        for &at in &marked {
-            let h = &mut image.data[at..at + 24];
-            h[3] = 1;
-            let crc = CRC.checksum(&h[..20]);
-            h[20..24].copy_from_slice(&crc.to_le_bytes());
+        for &(at, h) in &marked {
+            let authenticated = SectorHeader {
+                authenticated: true,
+                ..h
+            };
+            image.data[at..at + len].copy_from_slice(&encode_sector_header(&g, authenticated));
         }
         let before = image.data.clone();
         let got = Journal::open(&mut image, plain).map(|j| j.status());
         assert!(
             matches!(got, Err(OpenError::AuthMismatch { .. })),
-            "headers at {marked:?} marked: expected AuthMismatch, got {got:?}"
+            "headers {marked:?} marked: expected AuthMismatch, got {got:?}"
         );
         assert_eq!(image.data, before, "open wrote nothing");
     }
